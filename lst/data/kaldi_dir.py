@@ -1,0 +1,78 @@
+"""Reading and validating kaldi-style data dirs (wav.scp, text, utt2spk, spk2utt).
+
+Every reader names the file and line of a bad entry, so a broken corpus stops with a
+message a user can act on instead of a stack trace later in training.
+"""
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, List
+
+
+class DataDirError(ValueError):
+    pass
+
+
+def read_kaldi_map(path, allow_empty_value: bool = False) -> "OrderedDict[str, str]":
+    """``key value...`` lines -> ordered dict. Errors name file:line (non-UTF-8, duplicates)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataDirError(f"{path} not found")
+    raw = path.read_bytes()
+    out: "OrderedDict[str, str]" = OrderedDict()
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataDirError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        parts = text.strip().split(maxsplit=1)
+        key = parts[0]
+        value = parts[1] if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise DataDirError(f"{path}:{lineno}: utterance {key} has an empty value")
+        if key in out:
+            raise DataDirError(f"{path}:{lineno}: duplicate utterance id {key}")
+        out[key] = value
+    return out
+
+
+def check_same_ids(a_name: str, a: Dict, b_name: str, b: Dict) -> List[str]:
+    """Problems (as messages) where two files do not list the same utterance ids."""
+    problems = []
+    only_a = [k for k in a if k not in b]
+    only_b = [k for k in b if k not in a]
+    if only_a:
+        problems.append(f"{len(only_a)} ids in {a_name} but not in {b_name}, e.g. {only_a[:3]}")
+    if only_b:
+        problems.append(f"{len(only_b)} ids in {b_name} but not in {a_name}, e.g. {only_b[:3]}")
+    return problems
+
+
+def validate_data_dir(data_dir) -> Dict[str, int]:
+    """Checks a kaldi dir; raises DataDirError listing every problem found. Returns counts."""
+    d = Path(data_dir)
+    for name in ("wav.scp", "text", "utt2spk"):
+        if not (d / name).exists():
+            raise DataDirError(f"{d / name} not found (a kaldi data dir needs wav.scp, text, utt2spk)")
+    wav = read_kaldi_map(d / "wav.scp")
+    text = read_kaldi_map(d / "text", allow_empty_value=True)
+    utt2spk = read_kaldi_map(d / "utt2spk")
+    problems = []
+    empty = [k for k, v in text.items() if not v.strip()]
+    if empty:
+        problems.append(f"{d / 'text'}: {len(empty)} empty transcripts, e.g. {empty[:3]}")
+    problems += check_same_ids(str(d / "wav.scp"), wav, str(d / "text"), text)
+    problems += check_same_ids(str(d / "wav.scp"), wav, str(d / "utt2spk"), utt2spk)
+    for name, mapping in (("wav.scp", wav), ("text", text), ("utt2spk", utt2spk)):
+        if list(mapping) != sorted(mapping):
+            problems.append(f"{d / name} is not sorted by utterance id (kaldi convention: LC_ALL=C sort)")
+    if (d / "spk2utt").exists():
+        spk2utt = read_kaldi_map(d / "spk2utt")
+        listed = {u: s for s, us in spk2utt.items() for u in us.split()}
+        mismatched = [u for u, s in utt2spk.items() if listed.get(u) != s]
+        if mismatched:
+            problems.append(f"{d / 'spk2utt'} disagrees with utt2spk for {len(mismatched)} ids, e.g. {mismatched[:3]}")
+    if problems:
+        raise DataDirError(f"{d} is not a valid data dir:\n  " + "\n  ".join(problems))
+    return {"utterances": len(wav), "speakers": len(set(utt2spk.values()))}

@@ -1,0 +1,62 @@
+"""make_token_list + build_corpus CLIs on a tiny hand-made corpus."""
+import json
+import logging
+
+import pytest
+
+from lst.bin import build_corpus, make_token_list
+from lst.data.sequence_format import parse_sequence
+from lst.vocab import SpeechTextVocab, read_token_list
+
+
+@pytest.fixture
+def corpus_inputs(tmp_path):
+    text = tmp_path / "text"
+    text.write_text("u1 YES\nu2 GO NORTH\nu3 ELEVEN TWENTY\nu4 ONLY TEXT\n")
+    units = tmp_path / "units"
+    units.write_text("u1 0 0 1 2\nu2 3 3 4\nu3 5 6 7 7 7\nu5 1 2\n")
+    info = tmp_path / "unit_info.json"
+    info.write_text(json.dumps({"n_units": 8, "unit_rate_hz": 50.0, "dedup": False}))
+    return tmp_path, text, units, info
+
+
+def test_token_list_and_corpus(corpus_inputs, caplog):
+    caplog.set_level(logging.INFO)
+    d, text, units, info = corpus_inputs
+    prefix, token_list = d / "bpe" / "bpe", d / "tokens.txt"
+    assert make_token_list.main(["--text", str(text), "--unit_info", str(info), "--nbpe", "30",
+                                 "--bpe_prefix", str(prefix), "--token_list", str(token_list)]) == 0
+    vocab = SpeechTextVocab(read_token_list(token_list))
+    assert vocab.n_units == 8 and vocab.n_text > 0
+
+    out = d / "corpus" / "seqs"
+    assert build_corpus.main(["--units", str(units), "--unit_info", str(info), "--text", str(text),
+                              "--bpe_model", f"{prefix}.model", "--out", str(out)]) == 0
+    lines = dict(line.split(" ", 1) for line in out.read_text().splitlines())
+    # u1..u3 in both files -> 4 kinds each; u4 (text only) and u5 (units only) are counted skips
+    assert sorted(lines) == sorted(f"{k}_{u}" for k in ("speech", "text", "s2t", "t2s") for u in ("u1", "u2", "u3"))
+    assert "2 skipped (1 in text but not in units, 1 in units but not in text)" in caplog.text
+    assert lines["speech_u3"] == "<s> 5 6 7 7 7"
+    assert lines["s2t_u1"].startswith("<s> 0 0 1 2 <t> ")
+    assert lines["t2s_u2"].startswith("<t> ") and lines["t2s_u2"].endswith("<s> 3 3 4")
+    for key, items in lines.items():
+        ids, _ = parse_sequence(items, vocab, where=key)
+        assert (ids[1:-1] != 1).all(), f"{key}: BPE produced <unk> for training text"
+
+
+def test_out_of_range_units_are_an_error(corpus_inputs, caplog):
+    d, text, units, info = corpus_inputs
+    info.write_text(json.dumps({"n_units": 5, "unit_rate_hz": 50.0}))
+    prefix = d / "bpe"
+    make_token_list.main(["--text", str(text), "--unit_info", str(info), "--nbpe", "20",
+                          "--bpe_prefix", str(prefix), "--token_list", str(d / "t.txt")])
+    assert build_corpus.main(["--units", str(units), "--unit_info", str(info), "--text", str(text),
+                              "--bpe_model", f"{prefix}.model", "--out", str(d / "seqs")]) == 1
+    assert "utterance u3 has unit ids [5, 6, 7, 7, 7] outside [0, 5)" in caplog.text
+
+
+def test_missing_input_is_named(corpus_inputs, caplog):
+    d, text, units, info = corpus_inputs
+    assert build_corpus.main(["--units", str(d / "nope"), "--unit_info", str(info), "--text", str(text),
+                              "--bpe_model", str(d / "x.model"), "--out", str(d / "seqs")]) == 1
+    assert f"{d / 'nope'} not found" in caplog.text

@@ -1,0 +1,77 @@
+"""End to end: the mini_an4 recipe in a temporary copy, both model choices (slow)."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, SHARED
+
+RECIPE = REPO_ROOT / "egs" / "mini_an4" / "lst1"
+ARCHIVE = SHARED / "data" / "mini_an4" / "downloads.tar.gz"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} not present"),
+    pytest.mark.skipif(not (REPO_ROOT / "tools" / "activate_python.sh").exists(), reason="run tools/setup.sh first"),
+]
+
+
+def run(cwd, *args):
+    env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED))
+    proc = subprocess.run(["./run.sh", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mini_an4") / "lst1"
+    shutil.copytree(RECIPE, work, symlinks=False)  # resolve utils/, lst.sh, path.sh links
+    for generated in ("downloads", "data", "dump", "exp", "corpus"):
+        shutil.rmtree(work / generated, ignore_errors=True)
+    rc, out = run(work, "--lst_args", "--max_epoch 2")
+    assert rc == 0, out[-4000:]
+    return work, out
+
+
+def test_full_run_trains_lst_and_writes_results(recipe):
+    work, out = recipe
+    for stage in range(1, 11):
+        assert f"Stage {stage} done" in out, f"stage {stage} did not report"
+    exp = work / "exp" / "lst_train_lst_debug"
+    results = (exp / "RESULTS.md").read_text()
+    assert "`lst`" in results
+    for kind in ("speech", "text", "s2t", "t2s"):
+        assert f"| valid | {kind} |" in results and f"| test | {kind} |" in results
+    units = (work / "dump" / "units" / "train" / "units").read_text().splitlines()
+    assert len(units) == 4 and all(len(u.split()) > 10 for u in units)
+
+
+def test_baseline_trains_on_the_same_corpus(recipe):
+    work, _ = recipe
+    rc, out = run(work, "--stage", "9", "--lst_config", "conf/train_token_lm_debug.yaml", "--lst_args", "--max_epoch 1")
+    assert rc == 0, out[-4000:]
+    results = (work / "exp" / "lst_train_token_lm_debug" / "RESULTS.md").read_text()
+    assert "`token_lm`" in results and "| valid | s2t |" in results
+
+
+def test_rerun_stages_is_idempotent(recipe):
+    work, _ = recipe
+    outputs = [work / "dump/units/test/units", work / "data/token_list/tokens.txt"]
+    before = [p.read_bytes() for p in outputs]
+    rc, out = run(work, "--stage", "5", "--stop_stage", "6")
+    assert rc == 0, out[-3000:]
+    assert "Stage 5 done" in out and "Stage 6 done" in out and "Stage 4" not in out
+    assert [p.read_bytes() for p in outputs] == before
+
+
+def test_missing_input_names_the_stage(recipe):
+    work, _ = recipe
+    shutil.move(work / "dump" / "units", work / "units.bak")
+    try:
+        rc, out = run(work, "--stage", "7", "--stop_stage", "7")
+    finally:
+        shutil.move(work / "units.bak", work / "dump" / "units")
+    assert rc != 0
+    assert "dump/units/train/units not found; it is made by stage 5 (unit dump)" in out
