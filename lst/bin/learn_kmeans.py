@@ -1,0 +1,126 @@
+r"""Learn a k-means codebook on a sample of frames, plus the silence-unit report.
+
+    python -m lst.bin.learn_kmeans --feats_dir dump/feats/train --n_clusters 500 \
+        --out_dir exp/kmeans_500 [--max_frames 100000] [--seed 0] [--num_threads 1] \
+        [--silence_threshold_db 30] [--silence_min_fraction 0.7]
+
+Writes ``km.pkl`` (a joblib-saved sklearn MiniBatchKMeans), ``km_info.json`` (clusters,
+feature type, dim, frame rate, training frames, inertia) and ``silence_units.json``
+(``silence_units``: cluster ids whose training frames are mostly silent, with the
+per-cluster ``silence_fraction`` and ``frame_count``).
+"""
+import argparse
+import json
+import logging
+import os
+import time
+
+import kaldiio
+import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
+
+from lst.units.io import (ToolError, read_kaldi_map, require_file, run_tool, setup_logging)
+from lst.units.kmeans import learn_kmeans, sample_frames, save_kmeans, select_frames, \
+    silence_report
+
+logger = logging.getLogger("lst.learn_kmeans")
+TOOL = "learn_kmeans"
+MADE_BY = "python -m lst.bin.dump_features"
+
+
+def load_training_frames(feats_dir: str, max_frames: int, seed: int):
+    """Sampled features and their energies relative to each utterance's loudest frame."""
+    utt2num = [(u, int(n)) for u, n in read_kaldi_map(os.path.join(feats_dir, "utt2num_frames"))]
+    chosen, _ = sample_frames(utt2num, max_frames, seed)
+    feats_scp = dict(read_kaldi_map(os.path.join(feats_dir, "feats.scp")))
+    energy_scp = dict(read_kaldi_map(os.path.join(feats_dir, "energy.scp")))
+    feats, rel_energy = [], []
+    for utt in chosen:
+        if utt not in feats_scp or utt not in energy_scp:
+            raise ToolError(f"{TOOL}: utterance {utt} is in utt2num_frames but not in "
+                            f"{feats_dir}/feats.scp or energy.scp")
+        try:
+            f = kaldiio.load_mat(feats_scp[utt])
+            e = kaldiio.load_mat(energy_scp[utt])
+        except Exception as err:  # name the utterance and file, not a kaldiio traceback
+            raise ToolError(f"{TOOL}: cannot read features of {utt} ({feats_scp[utt]}): "
+                            f"{type(err).__name__}: {err}")
+        feats.append(f)
+        rel_energy.append(e - e.max())
+    feats = np.concatenate(feats) if feats else np.zeros((0, 1), np.float32)
+    rel_energy = np.concatenate(rel_energy) if rel_energy else np.zeros(0, np.float32)
+    keep = select_frames(len(feats), max_frames, seed)
+    return feats[keep], rel_energy[keep], len(chosen)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--feats_dir", required=True)
+    p.add_argument("--n_clusters", type=int, required=True)
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--max_frames", type=int, default=100000,
+                   help="frames sampled for training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch_size", type=int, default=10000)
+    p.add_argument("--max_iter", type=int, default=100)
+    p.add_argument("--num_threads", type=int, default=1,
+                   help="OpenMP/BLAS threads for fitting (raise on an idle many-core machine)")
+    p.add_argument("--silence_threshold_db", type=float, default=30.0,
+                   help="a frame this many dB below its utterance's loudest frame is silent")
+    p.add_argument("--silence_min_fraction", type=float, default=0.7,
+                   help="a cluster is a silence unit when this fraction of its frames is silent")
+    p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    for name in ("feat_info.json", "utt2num_frames", "feats.scp", "energy.scp"):
+        require_file(TOOL, os.path.join(args.feats_dir, name), MADE_BY)
+    with open(os.path.join(args.feats_dir, "feat_info.json")) as f:
+        feat_info = json.load(f)
+
+    start = time.time()
+    feats, rel_energy, n_utts = load_training_frames(args.feats_dir, args.max_frames, args.seed)
+    if len(feats) < args.n_clusters:
+        raise ToolError(f"{TOOL}: only {len(feats)} frames in {args.feats_dir} for "
+                        f"{args.n_clusters} clusters; use fewer clusters or more data")
+    logger.info("%s: training on %d frames from %d utterances", TOOL, len(feats), n_utts)
+    km = learn_kmeans(feats, args.n_clusters, args.seed, args.batch_size, args.max_iter,
+                      n_threads=args.num_threads)
+    with threadpool_limits(limits=args.num_threads):
+        labels = km.predict(feats)
+        inertia = float(-km.score(feats) / len(feats))
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    save_kmeans(km, os.path.join(args.out_dir, "km.pkl"))
+    report = silence_report(labels, rel_energy, args.n_clusters, args.silence_threshold_db,
+                            args.silence_min_fraction)
+    with open(os.path.join(args.out_dir, "silence_units.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    info = {
+        "n_clusters": args.n_clusters,
+        "feature_type": feat_info["feature_type"],
+        "dim": feat_info["dim"],
+        "frame_rate_hz": feat_info["frame_rate_hz"],
+        "feats_dir": os.path.abspath(args.feats_dir),
+        "n_train_frames": int(len(feats)),
+        "n_train_utts": n_utts,
+        "mean_sq_distance": inertia,
+        "seed": args.seed,
+        "sklearn_version": sklearn.__version__,
+    }
+    for key in ("ssl_ckpt", "ssl_layer", "ssl_upstream"):
+        if key in feat_info:
+            info[key] = feat_info[key]
+    with open(os.path.join(args.out_dir, "km_info.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    logger.info("%s: %d clusters in %.1f s, mean squared distance %.3f, silence units %s",
+                TOOL, args.n_clusters, time.time() - start, inertia, report["silence_units"])
+
+
+if __name__ == "__main__":
+    run_tool(main)
