@@ -47,7 +47,14 @@ fi
 start=$(date +%s)
 echo "$0: creating ${venv}"
 "${python}" -m venv "${venv}"
-pip_quiet() { "${venv}/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; return "${PIPESTATUS[0]}"; }
+# pip_quiet: pip without two kinds of expected noise: this machine's pip.conf names local
+# index folders that may be absent, and pip's resolver lists espnet's declared dependencies
+# we deliberately leave out (see above).
+pip_quiet() {
+  "${venv}/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+    | { grep -vE "is ignored: it is neither|^espnet [0-9]+ requires |^ERROR: pip's dependency resolver does not currently" || true; }
+  return "${PIPESTATUS[0]}"
+}
 pip=(pip_quiet)
 c=(-c "${tools_dir}/constraints.txt")
 "${pip[@]}" install -q --upgrade pip

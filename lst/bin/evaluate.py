@@ -99,6 +99,12 @@ def main(argv=None) -> int:
         if not Path(path).exists():
             logging.error(f"{path} not found")
             return 1
+    from lst.train.trainer import checkpoint_problem
+
+    problem = checkpoint_problem(args.model_file)
+    if problem:
+        logging.error(f"{args.model_file}: cannot be loaded ({problem})")
+        return 1
     model, model_args = load_model(args.config, args.model_file)
     preprocessor = SequencePreprocessor(model_args.token_list)
     rows = []

@@ -2,7 +2,10 @@
 
     python -m lst.bin.lst_train --config conf/train_lst.yaml --token_list data/token_list/tokens.txt ...
 """
+import sys
+
 from lst.tasks.lst import LSTTask
+from lst.train.config_check import ConfigError
 
 
 def get_parser():
@@ -10,7 +13,10 @@ def get_parser():
 
 
 def main(cmd=None):
-    LSTTask.main(cmd=cmd)
+    try:
+        LSTTask.main(cmd=cmd)
+    except ConfigError as e:
+        sys.exit(f"lst_train: {e}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import sentencepiece as spm
@@ -21,9 +20,10 @@ from lst.vocab import build_token_list, write_token_list
 
 def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> spm.SentencePieceProcessor:
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as f:
-        f.write("\n".join(transcripts) + "\n")
-        corpus = f.name
+    # a fixed input path: sentencepiece stores it in the model, so a temp name would make
+    # every re-run's bpe.model differ
+    corpus = f"{prefix}.train.txt"
+    Path(corpus).write_text("\n".join(transcripts) + "\n", encoding="utf-8")
     spm.SentencePieceTrainer.train(
         input=corpus,
         model_prefix=prefix,
@@ -37,8 +37,8 @@ def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> s
         input_sentence_size=10_000_000,
         shuffle_input_sentence=True,
         minloglevel=2,
+        num_threads=1,
     )
-    Path(corpus).unlink()
     return spm.SentencePieceProcessor(model_file=f"{prefix}.model")
 
 

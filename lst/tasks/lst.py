@@ -17,12 +17,13 @@ ensure_espnet_importable()
 from espnet2.tasks.abs_task import AbsTask  # noqa: E402
 from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
 from espnet2.train.class_choices import ClassChoices  # noqa: E402
-from espnet2.train.trainer import Trainer  # noqa: E402
 from espnet2.utils.types import str_or_none  # noqa: E402
 
 from lst.data.batch import SequencePreprocessor, collate_sequences  # noqa: E402
 from lst.models.lst_model import LSTModel  # noqa: E402
 from lst.models.token_lm import TokenLM  # noqa: E402
+from lst.train.config_check import check_model_conf  # noqa: E402
+from lst.train.trainer import LSTTrainer  # noqa: E402
 from lst.vocab import SpeechTextVocab, read_token_list  # noqa: E402
 
 model_choices = ClassChoices(
@@ -36,7 +37,7 @@ model_choices = ClassChoices(
 class LSTTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [model_choices]
-    trainer = Trainer
+    trainer = LSTTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
@@ -81,6 +82,7 @@ class LSTTask(AbsTask):
         args.token_list = list(token_list)
         vocab = SpeechTextVocab(token_list)
         model_class = model_choices.get_class(args.model)
+        check_model_conf(args.model, model_class, args.model_conf)
         return model_class(
             vocab_size=len(vocab), unit_offset=vocab.unit_offset, n_units=vocab.n_units, **args.model_conf
         )

@@ -13,6 +13,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from lst.data import kaldi_dir
+
 
 class ToolError(Exception):
     """A user-facing failure: the CLI prints ``str(error)`` on one line and exits 1."""
@@ -26,16 +28,14 @@ def require_file(tool: str, path: str, made_by: str) -> str:
 
 
 def read_kaldi_map(path: str) -> List[Tuple[str, str]]:
-    """Read a Kaldi ``key value...`` file into an ordered list of (key, rest of line)."""
-    entries = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=1)
-            entries.append((parts[0], parts[1] if len(parts) > 1 else ""))
-    return entries
+    """Read a Kaldi ``key value...`` file into an ordered list of (key, rest of line).
+
+    Duplicate ids and non-UTF-8 lines stop the tool with a message naming file:line.
+    """
+    try:
+        return list(kaldi_dir.read_kaldi_map(path, allow_empty_value=True).items())
+    except kaldi_dir.DataDirError as e:
+        raise ToolError(str(e)) from None
 
 
 def write_kaldi_map(path: str, entries: Iterable[Tuple[str, str]]) -> None:

@@ -3,7 +3,7 @@
 # LST), in the style of ESPnet's egs2/TEMPLATE/asr1/asr.sh. Called by egs/<corpus>/lst1/run.sh.
 #
 #   stage 1: data prep (local/data.sh -> data/{train,valid,test} kaldi dirs) + validation
-#   stage 2: audio format (16 kHz mono PCM)         -> dump/raw/<set>
+#   stage 2: audio format (16 kHz mono PCM)         -> dump/raw/<set>  (+ word_ctm with --word_aligner)
 #   stage 3: frame features (MFCC or SSL layer)     -> dump/feats/<set>
 #   stage 4: k-means learning on the train set      -> exp/kmeans_<K>
 #   stage 5: unit dump                              -> dump/units/<set>/units
@@ -32,6 +32,7 @@ local_data_opts=""
 train_set=train
 valid_set=valid
 test_sets="test"
+word_aligner=""        # a trained lst.bin.ctc_align model dir: stage 2 writes word_ctm for recorded audio
 # Units
 feature_type=mfcc      # mfcc or ssl
 ssl_ckpt=""            # local s3prl-loadable checkpoint (feature_type=ssl)
@@ -57,6 +58,7 @@ eval_model=valid.loss.best.pth
 help_message=$(cat <<EOM
 Usage: $0 --lst_config conf/train.yaml [options]
   --stage / --stop_stage / --skip_stages "3 4"   which stages to run
+  --word_aligner DIR   CTC aligner (lst.bin.ctc_align train) for word timings of recorded audio
   --nj ${nj}  --feature_type ${feature_type}  --ssl_ckpt PATH --ssl_layer ${ssl_layer}
   --frame_rate_hz ${frame_rate_hz}  --n_clusters ${n_clusters}  --dedup ${dedup}  --nbpe ${nbpe}
   --corpus_kinds "${corpus_kinds}"  --lst_config FILE  --lst_tag TAG  --lst_args "..."
@@ -76,7 +78,7 @@ require() {  # require FILE "stage N (name)": stop with a clear message if FILE 
   [ -e "$1" ] || { log "Error: $1 not found; it is made by $2. Run that stage first (--stage ${2//[^0-9]/})."; exit 1; }
 }
 stage_timer() { stage_start=$(date +%s); }
-stage_done() { log "Stage $1 done in $(( $(date +%s) - stage_start )) s"; }
+stage_done() { echo "$(date "+%Y-%m-%dT%H:%M:%S") (lst.sh) Stage $1 done in $(( $(date +%s) - stage_start )) s"; }
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
 [ -n "${lst_config}" ] || { log "Error: --lst_config is required"; exit 1; }
@@ -104,6 +106,11 @@ if run_stage 2; then
   for dset in ${all_sets}; do
     require "data/${dset}/wav.scp" "stage 1 (data preparation)"
     ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" --out_dir "${dumpdir}/raw/${dset}" --nj "${nj}"
+    if [ -n "${word_aligner}" ]; then
+      log "Forced alignment of ${dset} with ${word_aligner} -> ${dumpdir}/raw/${dset}/word_ctm"
+      ${python} -m lst.bin.ctc_align align --model_dir "${word_aligner}" --data_dir "${dumpdir}/raw/${dset}" \
+        --out "${dumpdir}/raw/${dset}/word_ctm"
+    fi
   done
   stage_done 2
 fi
