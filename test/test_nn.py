@@ -1,0 +1,96 @@
+"""Building blocks: norms, RoPE, causal / sliding-window attention, KV cache, cross-attention."""
+import pytest
+import torch
+
+from lst.nn import CrossAttention, RMSNorm, Rotary, SelfAttention, Transformer, causal_mask
+
+D, H = 16, 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_rmsnorm_unit_rms():
+    x = torch.randn(3, 5, D) * 7
+    y = RMSNorm(D)(x)
+    assert torch.allclose(y.pow(2).mean(-1), torch.ones(3, 5), atol=1e-3)
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    rope = Rotary(8, 64)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    s1 = (rope(q, 5) * rope(k, 2)).sum()
+    s2 = (rope(q, 40) * rope(k, 37)).sum()
+    assert torch.allclose(s1, s2, atol=1e-5)
+    with pytest.raises(ValueError):
+        rope(q, 64)
+
+
+def test_causal_mask_with_window():
+    m = causal_mask(0, 5, 0, 5, window=2, device="cpu")
+    assert m.tolist()[3] == [False, False, True, True, False]
+    assert causal_mask(4, 1, 0, 5, None, "cpu").all()
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_attention_sees_no_future_and_nothing_beyond_window(window):
+    torch.manual_seed(0)
+    attn = SelfAttention(D, H, 64, window=window).eval()
+    x = torch.randn(1, 10, D)
+    y = attn(x)
+    x2 = x.clone()
+    x2[0, 6:] = torch.randn(4, D)  # future of position 5
+    assert torch.allclose(attn(x2)[0, :6], y[0, :6], atol=1e-6)
+    x3 = x.clone()
+    x3[0, 0] = torch.randn(D)  # position 0 is outside the window of position 9
+    changed = not torch.allclose(attn(x3)[0, 9], y[0, 9], atol=1e-6)
+    assert changed == (window is None)
+
+
+@pytest.mark.parametrize("window,cross", [(None, False), (3, False), (4, True)])
+def test_kv_cache_matches_full_forward(window, cross):
+    torch.manual_seed(0)
+    net = Transformer(D, 2, H, 64, window=window, cross_dim=D if cross else None).eval()
+    L = 12
+    x = torch.randn(2, L, D)
+    mem = torch.randn(2 * L, 2, D) if cross else None
+    full = net(x, mem=mem)
+    cache = net.new_cache()
+    steps = []
+    # a prefill of 5 positions, then one at a time
+    steps.append(net(x[:, :5], cache, mem=None if mem is None else mem.view(2, L, 2, D)[:, :5].reshape(-1, 2, D)))
+    for t in range(5, L):
+        m = None if mem is None else mem.view(2, L, 2, D)[:, t]
+        steps.append(net(x[:, t : t + 1], cache, mem=m))
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+    if window is not None:  # the cache keeps only what the window can still see
+        assert cache.layers[0].k.shape[2] <= window + 1
+
+
+def test_cross_attention_ignores_masked_memory():
+    torch.manual_seed(0)
+    ca = CrossAttention(D, H).eval()
+    q = torch.randn(3, 1, D)
+    mem = torch.randn(3, 4, D)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    y = ca(q, mem, mask)
+    mem2 = mem.clone()
+    mem2[0, 2:] = 100.0
+    mem2[1, 1:] = -5.0
+    assert torch.allclose(ca(q, mem2, mask)[:2], y[:2], atol=1e-6)
+
+
+@pytest.mark.parametrize("L,w", [(10, 3), (64, 64), (100, 7), (5, 8)])
+def test_blocked_sliding_window_equals_masked_attention(L, w):
+    import torch.nn.functional as F
+
+    from lst.nn.attention import sliding_window_attention
+
+    q, k, v = torch.randn(3, 2, 2, L, 4).unbind(0)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(0, L, 0, L, w, "cpu"))
+    assert torch.allclose(sliding_window_attention(q, k, v, w), ref, atol=1e-6)
