@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=sorted(BENCHMARKS) + ["all"])
     parser.add_argument("--minutes", type=float, default=10.0, help="audio minutes for the units benchmark")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per model for the train benchmark")
+    parser.add_argument("--steps", type=int, default=8, help="training steps per model for the train benchmark")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     names = sorted(BENCHMARKS) if args.what == "all" else [args.what]
