@@ -1,0 +1,301 @@
+"""Compute- and data-controlled training: give every model the same training FLOPs (or the
+same number of training sequences), measured by the model's own accounting.
+
+FLOPs of one update = sum over the batch's sequences of ``model.flops_per_sequence(seq,
+seq_lengths, seg_start)`` (global + local encoder + local decoder; training = 3 x forward,
+see ``lst/models/flops.py``). Two parts:
+
+1. **Plan** (:func:`plan_training`): mean FLOPs per training sequence over the training
+   corpus (for curriculum patching averaged over the whole schedule, i.e. each sampled
+   batch is planned at a step spread uniformly over training) x batch size -> updates
+   ``N = floor(budget / (mean_flops_per_seq * batch_size))`` (data-controlled:
+   ``N = ceil(seq_budget / batch_size)``). ESPnet's trainer gets ``--max_epoch E
+   --num_iters_per_epoch ceil(N * (1 + slack) / E)`` (so the epochs end just after the
+   budget) and curriculum models get ``curriculum_total_steps = N``.
+2. **Stop hook** (:class:`BudgetIterFactory`, used by :class:`BudgetLSTTask`): wraps ESPnet's
+   training iterator. Before handing a batch to the trainer it computes that batch's FLOPs
+   with the model being trained (same step, same patching draw as the forward pass that
+   follows) and ends the epoch if the batch would go over the budget. Hence, for spent
+   FLOPs ``F``: ``F <= budget < F + FLOPs(next batch)``: training stops at the budget within
+   one update. (Data-controlled: the same with sequences.) Once the budget is spent the next
+   epoch is empty and ESPnet stops training ("all steps are invalid" is its wording for an
+   epoch without updates). The running totals (FLOPs per part, updates, sequences, tokens,
+   speech units) are kept per epoch in ``<output_dir>/budget_ledger.json``, so a resumed run
+   continues from the totals of its last finished epoch.
+
+The hook assumes ``accum_grad == 1`` (one batch = one update) and a single training
+process; in distributed training it is off and the planned iteration count alone stops
+training (every rank must run the same number of steps).
+
+    python -m lst.budget plan --config conf/x.yaml --token_list data/token_list/tokens.txt \
+        --corpus corpus/train/seqs --flop_budget 1e14 [--target_epochs 4]
+    python -m lst.budget train --flop_budget 1e14 <lst.bin.lst_train arguments>
+    python -m lst.budget train --seq_budget 20000 <lst.bin.lst_train arguments>
+"""
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+import yaml
+
+from lst.compat import ensure_espnet_importable
+
+ensure_espnet_importable()
+
+from espnet2.iterators.abs_iter_factory import AbsIterFactory  # noqa: E402
+
+from lst.tasks.lst import LSTTask, model_choices  # noqa: E402
+
+LEDGER = "budget_ledger.json"
+PROVISIONAL_TOTAL_STEPS = 3000  # curriculum schedule length used only to sample its mode mix
+
+
+def batch_flops(model, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """Training FLOPs of one batch, per part, from the model's own accounting."""
+    parts = model.flops_per_sequence(batch["seq"], batch["seq_lengths"], batch.get("seg_start"))
+    return {k: float(v.double().sum()) for k, v in parts.items()}
+
+
+# ------------------------------------------------------------------------- stop hook
+class BudgetLedger:
+    """Running totals per epoch in ``<output_dir>/budget_ledger.json``."""
+
+    KEYS = ("flops", "updates", "sequences", "tokens", "units")
+
+    def __init__(self, path: Path, flop_budget: Optional[float], seq_budget: Optional[int]):
+        self.path = Path(path)
+        self.data = {"flop_budget": flop_budget, "seq_budget": seq_budget, "epochs": {}}
+        if self.path.exists():
+            old = json.loads(self.path.read_text())
+            if (old.get("flop_budget"), old.get("seq_budget")) != (flop_budget, seq_budget):
+                raise RuntimeError(f"{self.path}: written for budget flops={old.get('flop_budget')} "
+                                   f"seqs={old.get('seq_budget')}, now {flop_budget}/{seq_budget}; "
+                                   "use a new output_dir")
+            self.data = old
+
+    def totals_before(self, epoch: int) -> Dict:
+        prev = [int(e) for e in self.data["epochs"] if int(e) < epoch]
+        if prev:
+            return copy.deepcopy(self.data["epochs"][str(max(prev))])
+        return {k: 0 for k in self.KEYS} | {"flops_parts": {}, "stopped": False}
+
+    def record(self, epoch: int, totals: Dict) -> None:
+        self.data["epochs"][str(epoch)] = totals
+        self.data["epochs"] = {k: v for k, v in self.data["epochs"].items() if int(k) <= epoch}
+        self.data["final"] = totals
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+class BudgetIterFactory(AbsIterFactory):
+    """Training iterator that ends when the next batch would exceed the FLOP / sequence budget."""
+
+    def __init__(self, inner: AbsIterFactory, model, ledger: BudgetLedger, unit_offset: int):
+        self.inner, self.model, self.ledger, self.unit_offset = inner, model, ledger, unit_offset
+
+    def build_iter(self, epoch: int, shuffle: bool = None) -> Iterator:
+        return self._iterate(epoch, self.inner.build_iter(epoch, shuffle))
+
+    def _iterate(self, epoch: int, it) -> Iterator:
+        t = self.ledger.totals_before(epoch)
+        fb, sb = self.ledger.data["flop_budget"], self.ledger.data["seq_budget"]
+        t0 = time.time()
+        try:
+            if t.get("stopped"):
+                logging.info(f"budget: already spent at epoch {epoch - 1}; no more updates")
+                return
+            for keys, batch in it:
+                parts = batch_flops(self.model, batch)
+                f, n = sum(parts.values()), len(keys)
+                if (fb is not None and t["flops"] + f > fb) or (sb is not None and t["sequences"] + n > sb):
+                    t["stopped"] = True
+                    t["next_batch_flops"], t["next_batch_sequences"] = f, n
+                    logging.info(f"budget: stop before update {t['updates'] + 1}: spent {t['flops']:.4g} FLOPs, "
+                                 f"{t['sequences']} sequences; the next batch ({f:.4g} FLOPs, {n} seqs) exceeds "
+                                 f"the budget (flops {fb}, sequences {sb})")
+                    return
+                t["flops"] += f
+                for k, v in parts.items():
+                    t["flops_parts"][k] = t["flops_parts"].get(k, 0.0) + v
+                t["updates"] += 1
+                t["sequences"] += n
+                lens = batch["seq_lengths"]
+                t["tokens"] += int(lens.sum())
+                seq = batch["seq"]
+                valid = torch.arange(seq.shape[1])[None] < lens[:, None]
+                t["units"] += int(((seq >= self.unit_offset) & valid).sum())
+                yield keys, batch
+        finally:
+            t["train_seconds"] = t.get("train_seconds", 0.0) + time.time() - t0
+            self.ledger.record(epoch, t)
+
+
+class BudgetLSTTask(LSTTask):
+    """LSTTask whose training iterator stops at ``--flop_budget`` / ``--seq_budget``."""
+
+    _model = None
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group(description="Budget")
+        group.add_argument("--flop_budget", type=float, default=None, help="training FLOPs (model accounting)")
+        group.add_argument("--seq_budget", type=int, default=None, help="training sequences (data-controlled)")
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        model = super().build_model(args)
+        cls._model = model
+        return model
+
+    @classmethod
+    def build_iter_factory(cls, args, distributed_option, mode: str, kwargs: Optional[dict] = None):
+        factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
+        if mode != "train" or getattr(args, "collect_stats", False):
+            return factory
+        if args.flop_budget is None and args.seq_budget is None:
+            return factory
+        if distributed_option.distributed:
+            logging.warning("budget: distributed training -> the stop hook is off; the planned "
+                            "max_epoch x num_iters_per_epoch alone bounds training")
+            return factory
+        if getattr(args, "accum_grad", 1) != 1:
+            raise RuntimeError("budget: accum_grad must be 1 (one batch = one update)")
+        from lst.vocab import SpeechTextVocab
+
+        vocab = SpeechTextVocab(cls._token_list(args))
+        ledger = BudgetLedger(Path(args.output_dir) / LEDGER, args.flop_budget, args.seq_budget)
+        return BudgetIterFactory(factory, cls._model, ledger, vocab.unit_offset)
+
+
+# ------------------------------------------------------------------------- planning
+def build_model_from_config(config: Dict, token_list: List[str]):
+    from lst.vocab import SpeechTextVocab
+
+    vocab = SpeechTextVocab(token_list)
+    conf = dict(config.get("model_conf") or {})
+    if conf.get("patching") == "curriculum" and not conf.get("curriculum_steps") and not conf.get("curriculum_total_steps"):
+        conf["curriculum_total_steps"] = PROVISIONAL_TOTAL_STEPS
+    cls = model_choices.get_class(config.get("model", "token_lm"))
+    return cls(vocab_size=len(vocab), unit_offset=vocab.unit_offset, n_units=vocab.n_units, **conf)
+
+
+def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: int = 0, max_seqs: int = 1000,
+                            batch_size: int = 32) -> Dict:
+    """Mean training FLOPs per sequence (per part) over (an evenly spaced sample of) the corpus.
+    The model is in training mode; batch i of n is evaluated at step (i + 0.5) / n of the
+    curriculum schedule (if any), so a curriculum model gets its schedule-average cost."""
+    from lst.data.batch import SequencePreprocessor, collate_sequences
+    from lst.data.kaldi_dir import read_kaldi_map
+
+    lines = list(read_kaldi_map(corpus).items())
+    if not lines:
+        raise ValueError(f"{corpus}: empty corpus")
+    if max_seqs and len(lines) > max_seqs:
+        idx = np.linspace(0, len(lines) - 1, max_seqs).round().astype(int)
+        lines = [lines[i] for i in idx]
+    pre = SequencePreprocessor(token_list, max_seq_len=max_seq_len, where=f"{corpus}: ")
+    chunks = [lines[i : i + batch_size] for i in range(0, len(lines), batch_size)]
+    total_steps = None
+    patcher = getattr(model, "patcher", None)
+    if patcher is not None and patcher.curriculum_steps is not None:
+        total_steps = max(1, int(round(patcher.curriculum_steps[1] * 1.5)))  # end of the middle third
+    sums, n_seq, n_tok = {}, 0, 0
+    was = model.training
+    model.train()
+    try:
+        for i, chunk in enumerate(chunks):
+            if total_steps is not None and hasattr(model, "step"):
+                model.step.fill_(int((i + 0.5) / len(chunks) * total_steps))
+            _, batch = collate_sequences([(k, pre(k, {"seq": v})) for k, v in chunk])
+            with torch.no_grad():
+                for k, v in batch_flops(model, batch).items():
+                    sums[k] = sums.get(k, 0.0) + v
+            n_seq += len(chunk)
+            n_tok += int(batch["seq_lengths"].sum())
+    finally:
+        if hasattr(model, "step"):
+            model.step.zero_()
+        model.train(was)
+    parts = {k: v / n_seq for k, v in sums.items()}
+    return {"flops_per_seq": sum(parts.values()), "parts": parts, "tokens_per_seq": n_tok / n_seq,
+            "sampled_sequences": n_seq}
+
+
+def plan_training(config: Dict, token_list: List[str], corpus, flop_budget: Optional[float] = None,
+                  seq_budget: Optional[int] = None, target_epochs: int = 4, slack: float = 0.05,
+                  max_seqs: int = 1000) -> Dict:
+    """-> plan dict: updates, max_epoch, num_iters_per_epoch, flops_per_seq, params, and the
+    config overrides to pass to the trainer (incl. curriculum_total_steps)."""
+    if (flop_budget is None) == (seq_budget is None):
+        raise ValueError("give exactly one of flop_budget / seq_budget")
+    bs = int(config.get("batch_size", 20))
+    if config.get("batch_type", "folded") not in ("sorted", "unsorted", "folded"):
+        logging.warning(f"batch_type {config.get('batch_type')}: batches are not {bs} sequences; the plan "
+                        "assumes they are (the stop hook is exact anyway)")
+    model = build_model_from_config(config, token_list)
+    est = mean_flops_per_sequence(model, corpus, token_list, int(config.get("max_seq_len", 0)), max_seqs)
+    per_update = est["flops_per_seq"] * bs
+    if flop_budget is not None:
+        updates = int(flop_budget // per_update)
+    else:
+        updates = int(seq_budget // bs)
+    if updates < 1:
+        raise ValueError(f"budget too small: one update costs {per_update:.3g} FLOPs / {bs} sequences")
+    epochs = max(1, min(target_epochs, updates))
+    iters = int(math.ceil(updates * (1 + slack) / epochs))
+    overrides = {"max_epoch": epochs, "num_iters_per_epoch": iters}
+    conf = dict(config.get("model_conf") or {})
+    if conf.get("patching") == "curriculum" and not conf.get("curriculum_steps"):
+        conf["curriculum_total_steps"] = updates
+        overrides["model_conf"] = conf
+    return {"updates": updates, "batch_size": bs, "max_epoch": epochs, "num_iters_per_epoch": iters,
+            "flops_per_update": per_update, "planned_flops": updates * per_update,
+            "params": sum(p.numel() for p in model.parameters()), "estimate": est,
+            "flop_budget": flop_budget, "seq_budget": seq_budget, "overrides": overrides}
+
+
+def apply_overrides(config: Dict, overrides: Dict) -> Dict:
+    out = dict(config)
+    out.update(overrides)
+    return out
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("plan", "train"):
+        print(__doc__)
+        return 2
+    if argv[0] == "train":
+        BudgetLSTTask.main(cmd=argv[1:])
+        return 0
+    p = argparse.ArgumentParser(prog="python -m lst.budget plan")
+    p.add_argument("--config", required=True)
+    p.add_argument("--token_list", required=True)
+    p.add_argument("--corpus", required=True, help="training corpus (corpus/train/seqs)")
+    p.add_argument("--flop_budget", type=float, default=None)
+    p.add_argument("--seq_budget", type=int, default=None)
+    p.add_argument("--target_epochs", type=int, default=4)
+    p.add_argument("--max_seqs", type=int, default=1000)
+    a = p.parse_args(argv[1:])
+    from lst.vocab import read_token_list
+
+    config = yaml.safe_load(Path(a.config).read_text())
+    plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
+                         a.target_epochs, max_seqs=a.max_seqs)
+    print(json.dumps(plan, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

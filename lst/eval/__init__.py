@@ -1,0 +1,1 @@
+"""Story-completion evaluation (spoken / written StoryCloze) and its statistics."""
