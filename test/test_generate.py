@@ -9,14 +9,7 @@ from lst.models.token_lm import TokenLM
 
 V, OFF, K = 40, 20, 20
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threading only adds sync overhead (and is very slow when the
-    2-core machine is busy), so these tests run single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PROMPT = [2, 4, OFF + 3, OFF + 5, OFF + 5, OFF + 1, 3, 7, 9, 4, OFF + 2]  # <sos> <s> u u u u <t> a b <s> u
 

@@ -8,14 +8,7 @@ from lst.models.token_lm import TokenLM
 
 V, OFF, K = 40, 20, 20
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threading only adds sync overhead (and is very slow when the
-    2-core machine is busy), so these tests run single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIL = [0, 1]
 

@@ -7,12 +7,7 @@ from lst.nn import CrossAttention, RMSNorm, Rotary, SelfAttention, Transformer, 
 D, H = 16, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_rmsnorm_unit_rms():

@@ -1,0 +1,71 @@
+"""Unit vocoder: input validation (clear errors naming the utterance), training on toy data,
+save/load round trip, and the CLI's refusal of out-of-range units."""
+import numpy as np
+import pytest
+import soundfile
+
+from lst.vocoder import MelConfig, UnitMelNet, UnitVocoder, VocoderInputError, log_mel, train_vocoder
+
+
+def toy_pairs(n_units=6, n_utts=3, seconds=0.5, seed=0):
+    """Each unit is a sine of its own frequency, one 20 ms frame per unit."""
+    rng = np.random.default_rng(seed)
+    hop = 320
+    out = []
+    for i in range(n_utts):
+        n = int(seconds * 50)
+        units = rng.integers(0, n_units, size=n)
+        t = np.arange(hop) / 16000
+        wav = np.concatenate([0.3 * np.sin(2 * np.pi * (200 + 150 * u) * t) for u in units]).astype(np.float32)
+        out.append((f"utt{i}", wav, units))
+    return out
+
+
+def small_vocoder(n_units=6):
+    cfg = MelConfig(unit_rate_hz=50)
+    conf = dict(n_units=n_units, n_mels=cfg.n_mels, d=16, n_layers=1)
+    return UnitVocoder(UnitMelNet(**conf), cfg, conf, griffin_lim_iters=2)
+
+
+def test_out_of_range_units_name_the_utterance():
+    voc = small_vocoder(6)
+    with pytest.raises(VocoderInputError, match=r"spk1-utt7: unit ids \[6, 9\] out of range \[0, 6\)"):
+        voc.synthesize([1, 2, 6, 9, 9], utt="spk1-utt7")
+    with pytest.raises(VocoderInputError, match="spk1-utt8: unit ids \\[-1\\]"):
+        voc.units_to_mel([-1, 0], utt="spk1-utt8")
+    with pytest.raises(VocoderInputError, match="utt9: no units"):
+        voc.synthesize([], utt="utt9")
+    with pytest.raises(VocoderInputError, match="utt10: units must be integers"):
+        voc.synthesize(["a", "3"], utt="utt10")
+
+
+def test_one_mel_frame_per_unit():
+    cfg = MelConfig(unit_rate_hz=50)
+    wav = np.zeros(16000, dtype=np.float32)
+    assert abs(len(log_mel(wav, cfg)) - 50) <= 1
+    voc = small_vocoder(6)
+    assert voc.units_to_mel([0, 1, 2, 3, 4], "u").shape == (5, cfg.n_mels)
+    assert len(voc.synthesize([0, 1, 2, 3, 4], "u")) == pytest.approx(5 * 320, abs=320)
+
+
+def test_train_save_load(tmp_path):
+    voc, info = train_vocoder(toy_pairs(), n_units=6, unit_rate_hz=50, steps=60, d=32, n_layers=1, log_every=0)
+    assert info["steps"] == 60 and info["final_l1"] < 0.6 * info["initial_l1"]
+    voc.save(str(tmp_path / "v.pth"))
+    back = UnitVocoder.load(str(tmp_path / "v.pth"), griffin_lim_iters=2)
+    np.testing.assert_allclose(back.units_to_mel([1, 2, 3], "u"), voc.units_to_mel([1, 2, 3], "u"), atol=1e-6)
+    with pytest.raises(VocoderInputError, match="bad"):
+        train_vocoder([("bad", np.zeros(3200, np.float32), [0, 99])], n_units=6, unit_rate_hz=50, steps=1)
+
+
+def test_cli_rejects_out_of_range_units(tmp_path, caplog):
+    from lst.bin.train_vocoder import main
+
+    _, wav, _ = toy_pairs(n_utts=1)[0]
+    soundfile.write(tmp_path / "a.wav", wav, 16000)
+    (tmp_path / "wav.scp").write_text(f"spkA-001 {tmp_path / 'a.wav'}\n")
+    (tmp_path / "units").write_text("spkA-001 1 2 3 40\n")
+    rc = main(["--wav_scp", str(tmp_path / "wav.scp"), "--units", str(tmp_path / "units"), "--n_units", "6",
+               "--unit_rate_hz", "50", "--out_dir", str(tmp_path / "voc"), "--steps", "2"])
+    assert rc == 1
+    assert "spkA-001: unit ids [40] out of range [0, 6)" in caplog.text
