@@ -38,34 +38,8 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+from lst.bin.synth_stories import init_synth_worker, synth_job
 from lst.eval.story import MODES, StoryItem, write_benchmark
-
-_SYN = None
-
-
-def _init_worker(sample_rate):
-    global _SYN
-    from lst.tts.espeak import EspeakSynthesizer
-
-    _SYN = EspeakSynthesizer(sample_rate=sample_rate)
-
-
-def _synth(job):
-    import soundfile as sf
-
-    from lst.data.timings import validate_timings
-
-    utt, text, voice, rate, wav_path = job
-    try:
-        _SYN.set_voice(voice, rate)
-        res = _SYN.synthesize(text, utt=utt)
-        validate_timings(utt, res.words)
-        Path(wav_path).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(wav_path, res.audio, res.sample_rate, subtype="PCM_16")
-        return utt, res.words, None
-    except Exception as e:  # reported by the parent
-        return utt, None, f"{type(e).__name__}: {e}"
-
 
 def read_stories(path) -> List[Dict]:
     stories = []
@@ -119,8 +93,8 @@ def speak_and_unitize(utts: Dict[str, tuple], args) -> Dict[str, str]:
     work = Path(args.work_dir)
     jobs = [(u, t, v, args.rate, str(work / "wav" / f"{u}.wav")) for u, (t, v) in sorted(utts.items())]
     timings, entries = {}, []
-    with mp.get_context("spawn").Pool(max(1, args.nj), initializer=_init_worker, initargs=(16000,)) as pool:
-        for utt, words, err in pool.imap_unordered(_synth, jobs, chunksize=4):
+    with mp.get_context("spawn").Pool(max(1, args.nj), initializer=init_synth_worker, initargs=(16000,)) as pool:
+        for utt, words, _, _, err in pool.imap_unordered(synth_job, jobs, chunksize=4):
             if err:
                 raise SystemExit(f"make_story_benchmark: synthesis of {utt} failed: {err}")
             timings[utt] = words

@@ -94,14 +94,16 @@ def speaker_id(voice: str, rate: int) -> str:
 _SYN = None
 
 
-def _init_worker(sample_rate):
+def init_synth_worker(sample_rate):
+    """Pool initializer: one espeak-ng synthesizer per worker process."""
     global _SYN
     from lst.tts.espeak import EspeakSynthesizer
 
     _SYN = EspeakSynthesizer(sample_rate=sample_rate)
 
 
-def _synth_job(job):
+def synth_job(job):
+    """(utt, text, voice, rate, wav_path) -> (utt, words, duration, n_split_words, error)."""
     import soundfile as sf
 
     utt, text, voice, rate, wav_path = job
@@ -207,7 +209,7 @@ def main(argv=None):
     t0 = time.time()
     summary = {}
     # spawn: the parent already loaded libespeak-ng (voice check); forked copies misbehave
-    with mp.get_context("spawn").Pool(max(1, args.nj), initializer=_init_worker, initargs=(args.sample_rate,)) as pool:
+    with mp.get_context("spawn").Pool(max(1, args.nj), initializer=init_synth_worker, initargs=(args.sample_rate,)) as pool:
         for name, triples in jobs.items():
             work, meta = [], {}
             for s, v, r in triples:
@@ -219,7 +221,7 @@ def main(argv=None):
                 meta[utt] = (spk, wav, text)
             entries, timings, errors, dur, n_split = [], {}, [], 0.0, 0
             for utt, words, d, n_sp, err in tqdm(
-                pool.imap_unordered(_synth_job, work, chunksize=4), total=len(work), desc=f"synth {name}", mininterval=5
+                pool.imap_unordered(synth_job, work, chunksize=4), total=len(work), desc=f"synth {name}", mininterval=5
             ):
                 if err:
                     errors.append((utt, err))
