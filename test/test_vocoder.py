@@ -69,3 +69,8 @@ def test_cli_rejects_out_of_range_units(tmp_path, caplog):
                "--unit_rate_hz", "50", "--out_dir", str(tmp_path / "voc"), "--steps", "2"])
     assert rc == 1
     assert "spkA-001: unit ids [40] out of range [0, 6)" in caplog.text
+
+
+def test_synthesis_is_reproducible():
+    voc = small_vocoder(6)
+    np.testing.assert_array_equal(voc.synthesize([1, 2, 3, 4], "u"), voc.synthesize([1, 2, 3, 4], "u"))

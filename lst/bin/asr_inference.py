@@ -1,0 +1,112 @@
+r"""Speech recognition with a packed speech-text LM (token baseline or LST, fine-tuned on s2t).
+
+    python -m lst.bin.asr_inference --model exp/asr_lst/packed.zip --wav_scp dump/raw/test/wav.scp \
+        --output_dir exp/asr_lst/decode_test_greedy [--beam 4] [--ref_text data/test/text]
+
+wav -> units with the package's own features + k-means -> prompt ``<sos/eos> <s> units <t>``
+-> text tokens until <sos/eos> (greedy, or beam search over text tokens; see
+lst/downstream/decode.py). ``--units`` reads unit sequences instead of audio (the units the
+recipe already dumped with the same package). Writes ``text`` (kaldi style), ``units`` (the
+units decoded from), ``decode_info.json`` (per utterance: global steps, seconds, audio
+seconds) and, with ``--ref_text``, ``score.json`` (WER/CER via jiwer).
+"""
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lst.audio import AudioError, load_audio
+from lst.data.kaldi_dir import read_kaldi_map
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="packed model (.zip/.tar.gz or unpacked directory)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--wav_scp")
+    src.add_argument("--units", help="kaldi-style 'utt u u u' from the same package's k-means")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--beam", type=int, default=1, help="1 = greedy")
+    p.add_argument("--length_penalty", type=float, default=1.0)
+    p.add_argument("--max_len", type=int, default=64, help="max text tokens per utterance")
+    p.add_argument("--no_cache", action="store_true", help="recompute the full prefix every step (reference)")
+    p.add_argument("--ref_text", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (asr_inference) %(levelname)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    from lst.downstream.decode import recognize
+    from lst.pack import PackError, load_packed
+
+    try:
+        pk = load_packed(args.model)
+    except PackError as e:
+        logging.error(str(e))
+        return 1
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.wav_scp:
+        items = read_kaldi_map(args.wav_scp)
+    else:
+        items = read_kaldi_map(args.units, allow_empty_value=True)
+    info, hyps = {}, {}
+    t_all = time.perf_counter()
+    with open(out / "text", "w", encoding="utf-8") as tf, open(out / "units", "w") as uf:
+        for utt, value in items.items():
+            t0 = time.perf_counter()
+            if args.wav_scp:
+                try:
+                    wav = load_audio(value)
+                except AudioError as e:
+                    logging.warning(f"{utt}: {e}; skipped")
+                    continue
+                units = pk.wav_to_units(wav).tolist()
+                audio_s = len(wav) / 16000.0
+            else:
+                units = [int(u) for u in value.split()]
+                audio_s = len(units) / pk.unit_rate_hz
+            if not units:
+                logging.warning(f"{utt}: no units; skipped")
+                continue
+            t1 = time.perf_counter()
+            res = recognize(pk.model, pk.vocab, units, beam=args.beam, max_len=args.max_len,
+                            use_cache=not args.no_cache, length_penalty=args.length_penalty)
+            hyp = pk.ids_to_text(res["tokens"])
+            hyps[utt] = hyp
+            tf.write(f"{utt} {hyp}\n")
+            uf.write(f"{utt} {' '.join(map(str, units))}\n")
+            info[utt] = {"global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
+                         "decode_seconds": res["seconds"], "total_seconds": time.perf_counter() - t0,
+                         "units_seconds": t1 - t0, "audio_seconds": audio_s, "n_units": len(units),
+                         "n_tokens": len(res["tokens"])}
+    audio = sum(v["audio_seconds"] for v in info.values())
+    dec = sum(v["decode_seconds"] for v in info.values())
+    summary = {"model": pk.model_kind, "beam": args.beam, "use_cache": not args.no_cache, "n_utts": len(info),
+               "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
+               "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),
+               "global_steps": sum((v["global_steps"] or 0) for v in info.values()),
+               "params": sum(p.numel() for p in pk.model.parameters())}
+    (out / "decode_info.json").write_text(json.dumps({"summary": summary, "utts": info}, indent=2))
+    if args.ref_text:
+        from lst.downstream.score import wer_cer
+
+        refs = read_kaldi_map(args.ref_text, allow_empty_value=True)
+        refs = {u: r for u, r in refs.items() if u in items}
+        score = wer_cer(refs, hyps)
+        (out / "score.json").write_text(json.dumps(score, indent=2))
+        logging.info(f"WER {score['wer']:.2f} CER {score['cer']:.2f} on {score['n_utts']} utterances")
+    logging.info(f"{out}: {summary}")
+    pk.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

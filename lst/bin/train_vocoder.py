@@ -1,0 +1,84 @@
+r"""Train the unit vocoder (units -> log-mel net + Griffin-Lim, see lst/vocoder/unit_mel.py).
+
+    python -m lst.bin.train_vocoder --wav_scp dump/raw/train/wav.scp --units dump/units/train/units \
+        --n_units 32 --unit_rate_hz 50 --out_dir exp/vocoder [--steps 400]
+
+Writes ``vocoder.pth`` and ``train_info.json``. ``--model packed.zip`` takes n_units and the
+unit rate from a packed model instead.
+"""
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from lst.audio import AudioError, load_audio
+from lst.data.kaldi_dir import read_kaldi_map
+from lst.vocoder import VocoderInputError, train_vocoder
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--wav_scp", required=True)
+    p.add_argument("--units", required=True, help="kaldi-style 'utt u u u' (not deduplicated)")
+    p.add_argument("--model", default=None, help="packed model: n_units / unit rate from it")
+    p.add_argument("--n_units", type=int, default=None)
+    p.add_argument("--unit_rate_hz", type=float, default=None)
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--d", type=int, default=128)
+    p.add_argument("--n_layers", type=int, default=4)
+    p.add_argument("--max_minutes", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (train_vocoder) %(levelname)s: %(message)s")
+    n_units, rate = args.n_units, args.unit_rate_hz
+    if args.model:
+        from lst.pack import unpack
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            meta = unpack(args.model, tmp)
+            if meta.get("dedup"):
+                logging.error(f"{args.model}: deduplicated units; this vocoder needs one unit per frame")
+                return 1
+        n_units, rate = n_units or meta["n_units"], rate or meta["unit_rate_hz"]
+    if not n_units or not rate:
+        logging.error("give --n_units and --unit_rate_hz, or --model packed.zip")
+        return 1
+    wavs = read_kaldi_map(args.wav_scp)
+    units = read_kaldi_map(args.units, allow_empty_value=True)
+
+    def pairs():
+        for utt in sorted(set(wavs) & set(units)):
+            try:
+                wav = load_audio(wavs[utt])
+            except AudioError as e:
+                logging.warning(f"{utt}: {e}; skipped")
+                continue
+            yield utt, wav, units[utt].split()
+
+    missing = sorted(set(units) ^ set(wavs))
+    if missing:
+        logging.warning(f"{len(missing)} utterances only in one of wav.scp / units (e.g. {missing[:3]}); skipped")
+    try:
+        vocoder, info = train_vocoder(pairs(), n_units, rate, steps=args.steps, lr=args.lr, d=args.d,
+                                      n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes)
+    except VocoderInputError as e:
+        logging.error(f"{args.units}: {e}")
+        return 1
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocoder.save(str(out / "vocoder.pth"))
+    (out / "train_info.json").write_text(json.dumps(info, indent=2))
+    logging.info(f"{out / 'vocoder.pth'}: {info}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

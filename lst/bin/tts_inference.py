@@ -1,0 +1,131 @@
+r"""Speech synthesis with a packed speech-text LM (fine-tuned on t2s) and a unit vocoder.
+
+    python -m lst.bin.tts_inference --model exp/tts_lst/packed.zip --vocoder exp/vocoder/vocoder.pth \
+        --text data/test/text --output_dir exp/tts_lst/decode_test [--ref_units dump/units/test/units]
+
+Text -> BPE -> prompt ``<sos/eos> <t> pieces <s>`` -> speech units until <sos/eos>
+(greedy by default; ``--sample`` with ``--temperature``/``--top_k``). LST generates with one
+global step per patch; the token baseline one per unit. Writes ``wav/<utt>.wav`` (16 kHz),
+``wav.scp``, ``units``, and ``decode_info.json`` (per utterance: global steps, units,
+seconds of speech, decode seconds). ``--ref_units`` adds the unit error rate
+(editdistance) to ``score.json``. Without ``--vocoder`` only units are written.
+
+The unit budget is ``--max_units_per_token`` x BPE tokens (and at most ``--max_units``), so
+a model that never emits <sos/eos> stops at a bounded length; ``--min_units`` keeps it from
+stopping at once.
+"""
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lst.data.kaldi_dir import read_kaldi_map
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="packed model (.zip/.tar.gz or unpacked directory)")
+    p.add_argument("--vocoder", default=None, help="vocoder.pth from lst.bin.train_vocoder")
+    p.add_argument("--text", required=True, help="kaldi-style 'utt transcript'")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--max_units_per_token", type=float, default=40.0)
+    p.add_argument("--max_units", type=int, default=1500)
+    p.add_argument("--min_units", type=int, default=5)
+    p.add_argument("--sample", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top_k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no_cache", action="store_true")
+    p.add_argument("--ref_units", default=None)
+    p.add_argument("--griffin_lim_iters", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (tts_inference) %(levelname)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    import soundfile
+
+    from lst.downstream.decode import synthesize_units
+    from lst.pack import PackError, load_packed
+    from lst.vocoder import UnitVocoder, VocoderInputError
+
+    try:
+        pk = load_packed(args.model)
+    except PackError as e:
+        logging.error(str(e))
+        return 1
+    vocoder = None
+    if args.vocoder:
+        vocoder = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
+        if vocoder.n_units != pk.vocab.n_units or abs(vocoder.cfg.unit_rate_hz - pk.unit_rate_hz) > 1e-6:
+            logging.error(f"{args.vocoder}: trained on {vocoder.n_units} units at {vocoder.cfg.unit_rate_hz} Hz, "
+                          f"{args.model} has {pk.vocab.n_units} at {pk.unit_rate_hz} Hz")
+            return 1
+    texts = read_kaldi_map(args.text, allow_empty_value=True)
+    out = Path(args.output_dir)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    info, gen_units = {}, {}
+    with open(out / "units", "w") as uf, open(out / "wav.scp", "w") as wf:
+        for utt, text in texts.items():
+            ids = pk.text_to_ids(text)
+            if not ids:
+                logging.warning(f"{utt}: empty transcript; skipped")
+                continue
+            budget = int(min(args.max_units, max(args.min_units + 1, args.max_units_per_token * len(ids))))
+            res = synthesize_units(pk.model, pk.vocab, ids, budget, args.min_units, not args.no_cache,
+                                   args.sample, args.temperature, args.top_k, args.seed)
+            units = res["units"]
+            gen_units[utt] = units
+            uf.write(f"{utt} {' '.join(map(str, units))}\n")
+            rec = {"n_text_tokens": len(ids), "n_units": len(units), "speech_seconds": len(units) / pk.unit_rate_hz,
+                   "global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
+                   "speech_global_steps": (res["global_steps"] - res["prefill_steps"])
+                   if res["global_steps"] is not None else None,
+                   "decode_seconds": res["seconds"], "hit_budget": len(units) >= budget}
+            if vocoder is not None and units:
+                t0 = time.perf_counter()
+                try:
+                    wav = vocoder.synthesize(units, utt)
+                except VocoderInputError as e:
+                    logging.error(str(e))
+                    return 1
+                rec["vocoder_seconds"] = time.perf_counter() - t0
+                path = (out / "wav" / f"{utt}.wav").resolve()
+                soundfile.write(str(path), wav, vocoder.cfg.sample_rate, subtype="PCM_16")
+                wf.write(f"{utt} {path}\n")
+            info[utt] = rec
+    n = max(1, len(info))
+    speech = sum(v["speech_seconds"] for v in info.values())
+    steps = sum((v["speech_global_steps"] or 0) for v in info.values())
+    summary = {"model": pk.model_kind, "n_utts": len(info), "speech_seconds": speech, "units": sum(
+        v["n_units"] for v in info.values()), "speech_global_steps": steps,
+        "global_steps_per_speech_second": steps / max(speech, 1e-9),
+        "decode_seconds": sum(v["decode_seconds"] for v in info.values()),
+        "hit_budget": sum(v["hit_budget"] for v in info.values()), "mean_units": speech * pk.unit_rate_hz / n,
+        "params": sum(p.numel() for p in pk.model.parameters())}
+    summary["decode_seconds_per_speech_second"] = summary["decode_seconds"] / max(speech, 1e-9)
+    result = {"summary": summary, "utts": info}
+    if args.ref_units:
+        from lst.downstream.score import unit_error_rate
+
+        refs = {u: [int(x) for x in v.split()] for u, v in read_kaldi_map(args.ref_units, True).items()
+                if u in texts}
+        score = {"unit_error_rate": unit_error_rate(refs, gen_units), "n_utts": len(refs)}
+        (out / "score.json").write_text(json.dumps(score, indent=2))
+        summary["unit_error_rate"] = score["unit_error_rate"]
+    (out / "decode_info.json").write_text(json.dumps(result, indent=2))
+    logging.info(f"{out}: {summary}")
+    pk.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

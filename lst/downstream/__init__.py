@@ -1,0 +1,1 @@
+"""Downstream fine-tuning and decoding helpers (ASR: units -> text, TTS: text -> units)."""

@@ -1,0 +1,282 @@
+"""Downstream decoding with a pretrained/fine-tuned speech-text LM: ASR (units -> text) and
+TTS (text -> units), greedy or beam, with or without a KV cache.
+
+Prompts follow the fine-tuning corpus (lst/downstream/corpus.py)::
+
+    ASR  <sos/eos> <s> u1 ... uN <t>   -> text pieces ... <sos/eos>
+    TTS  <sos/eos> <t> p1 ... pM <s>   -> units ...      <sos/eos>
+
+The output vocabulary is restricted to the target modality plus <sos/eos> (ASR: BPE pieces;
+TTS: units), so an under-trained model cannot wander into the other modality.
+
+Streams. Decoding runs on *streams*: objects with ``feed(token) -> next-token logits`` and
+``clone()``. ``lst.models.generate`` provides the cached incremental state of both models
+(TokenLM: one global step per token; LST: one global step per patch, per text token and per
+marker). On top of it:
+
+* ``prefill`` feeds the prompt. TokenLM: one parallel forward over the prompt. LST with
+  static/silence patching: one parallel pass of the local encoder, the patch encoder, the
+  global model and the local decoder over the whole prompt that fills all three KV caches
+  exactly as the incremental path would (tested against it); aligned patching falls back to
+  token-by-token feeding, because the boundary head decides each patch end.
+* ``FullStream`` is the no-cache reference: it recomputes a full forward over the whole
+  prefix at every step (``TokenLM.logits`` / ``LSTModel.next_logits``).
+* Beam search clones streams; a KV cache is cloned by copying its per-layer holders only
+  (``LayerCache.append`` concatenates into new tensors, never writes in place).
+
+Text decoding after the speech prefix is the same loop for both models: LST predicts text
+from the global output, one global step per text token, exactly like TokenLM.
+"""
+import copy
+import math
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from lst.models.generate import LSTStream, TokenStream, _lst_mode, pick
+from lst.models.lst_model import LSTModel
+from lst.models.token_lm import TokenLM
+from lst.vocab import SOS_EOS_ID, SPEECH_MARK_ID, TEXT_MARK_ID, SpeechTextVocab
+
+
+# ---- prompts ------------------------------------------------------------------------------
+def asr_prompt(vocab: SpeechTextVocab, units: Sequence[int]) -> List[int]:
+    return [SOS_EOS_ID, SPEECH_MARK_ID] + [vocab.unit_id(int(u)) for u in units] + [TEXT_MARK_ID]
+
+
+def tts_prompt(text_ids: Sequence[int]) -> List[int]:
+    return [SOS_EOS_ID, TEXT_MARK_ID] + list(text_ids) + [SPEECH_MARK_ID]
+
+
+def allowed_mask(vocab: SpeechTextVocab, target: str) -> torch.Tensor:
+    """Bool (V,): the ids a decoder may emit for `target` ("text" or "speech") + <sos/eos>."""
+    m = torch.zeros(len(vocab), dtype=torch.bool)
+    if target == "text":
+        m[vocab.text_offset: vocab.unit_offset] = True
+    elif target == "speech":
+        m[vocab.unit_offset:] = True
+    else:
+        raise ValueError(target)
+    m[SOS_EOS_ID] = True
+    return m
+
+
+# ---- streams ------------------------------------------------------------------------------
+def _clone_cache(cache):
+    new = copy.copy(cache)
+    new.layers = [copy.copy(layer) for layer in cache.layers]
+    return new
+
+
+class CachedStream:
+    """Wraps lst.models.generate's TokenStream / LSTStream: feed one token -> logits."""
+
+    def __init__(self, model, greedy: bool = True, generator: Optional[torch.Generator] = None):
+        self.model = model
+        self.greedy, self.generator = greedy, generator
+        if isinstance(model, TokenLM):
+            self.inner = TokenStream(model)
+        elif isinstance(model, LSTModel):
+            self.inner = LSTStream(model, _lst_mode(model))
+        else:
+            raise TypeError(f"cannot decode with {type(model).__name__}")
+
+    @property
+    def global_steps(self) -> int:
+        return self.inner.global_steps
+
+    def feed(self, token: int) -> torch.Tensor:
+        if isinstance(self.inner, TokenStream):
+            return self.inner.feed([token])
+        return self.inner.feed(token, None, self.greedy, self.generator)[0]
+
+    def prefill(self, prompt: Sequence[int]) -> torch.Tensor:
+        if isinstance(self.inner, TokenStream):
+            return self.inner.feed(list(prompt))
+        if self.inner.mode != "aligned" and prompt[-1] < self.model.unit_offset and not self.inner.global_steps:
+            return _lst_parallel_prefill(self.inner, prompt)
+        logits = None
+        for tok in prompt:
+            logits = self.feed(tok)
+        return logits
+
+    def clone(self) -> "CachedStream":
+        new = copy.copy(self)
+        inner = copy.copy(self.inner)
+        if isinstance(inner, TokenStream):
+            inner.cache = _clone_cache(inner.cache)
+        else:
+            inner.glob_cache = _clone_cache(inner.glob_cache)
+            inner.enc_cache = _clone_cache(inner.enc_cache)
+            inner.dec_cache = _clone_cache(inner.dec_cache)
+            inner.open_units, inner.open_h = list(inner.open_units), list(inner.open_h)
+        new.inner = inner
+        return new
+
+
+@torch.no_grad()
+def _lst_parallel_prefill(stream: LSTStream, prompt: Sequence[int]) -> torch.Tensor:
+    """Fill the LST stream's caches from a whole prompt that ends with a non-unit token, in
+    one pass per module (same result as feeding it token by token)."""
+    m = stream.m
+    dev = m.token_embed.weight.device
+    seq = torch.tensor([list(prompt)], device=dev)
+    plan = m.plan(seq, torch.tensor([len(prompt)], device=dev), None, [stream.mode], allow_fallback=False)
+    G, U, dl = plan.G, plan.U, m.local_d
+    has_units = bool((seq >= m.unit_offset).any())
+    x = torch.zeros(G, m.d_model, device=dev)
+    x = x.index_copy(0, plan.tok_flat, m.token_embed(plan.tok_ids))
+    if has_units:
+        h = m.local_enc(m.unit_embed(plan.units), cache=stream.enc_cache)  # (1, U, dl)
+        hf = h.reshape(U, dl)
+        pv = m.patch_enc(hf[plan.patch_units], plan.patch_mask)
+        x = x.index_copy(0, plan.patch_flat, pv.to(x.dtype))
+    g = m.glob(x.view(1, G, m.d_model), cache=stream.glob_cache).reshape(G, m.d_model)
+    if has_units:
+        mem = m.ctx_proj(g)[plan.ctx_flat].view(U, m.cross_slots, dl)
+        m.local_dec(h, cache=stream.dec_cache, mem=mem)
+    stream.last_g = g[-1].view(1, 1, m.d_model)
+    stream.global_steps += G
+    stream.open_units, stream.open_h, stream.prev_was_unit = [], [], False
+    return m.head(stream.last_g)[0, 0]
+
+
+class FullStream:
+    """No-cache reference: a full forward over the whole prefix at every step."""
+
+    def __init__(self, model):
+        self.model, self.ids = model, []
+        self.global_steps = None
+        self.mode = _lst_mode(model) if isinstance(model, LSTModel) else None
+        if self.mode == "aligned":
+            raise NotImplementedError("FullStream: aligned LST needs boundary decisions; use the cached stream")
+
+    @torch.no_grad()
+    def _logits(self) -> torch.Tensor:
+        seq = torch.tensor([self.ids])
+        if isinstance(self.model, TokenLM):
+            return self.model.logits(seq)[0, -1]
+        logits, _ = self.model.next_logits(seq, torch.tensor([len(self.ids)]), None, [self.mode],
+                                           allow_fallback=False)
+        return logits[0]
+
+    def feed(self, token: int) -> torch.Tensor:
+        self.ids.append(int(token))
+        return self._logits()
+
+    def prefill(self, prompt: Sequence[int]) -> torch.Tensor:
+        self.ids.extend(int(t) for t in prompt)
+        return self._logits()
+
+    def clone(self) -> "FullStream":
+        new = copy.copy(self)
+        new.ids = list(self.ids)
+        return new
+
+
+def make_stream(model, use_cache: bool = True):
+    return CachedStream(model) if use_cache else FullStream(model)
+
+
+# ---- search -------------------------------------------------------------------------------
+@torch.no_grad()
+def greedy_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: int, min_len: int = 0,
+                  use_cache: bool = True, sample: bool = False, temperature: float = 1.0,
+                  top_k: Optional[int] = None, seed: int = 0) -> Dict:
+    """-> {"tokens": emitted ids (no <sos/eos>), "global_steps", "prefill_steps", "seconds"}."""
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    stream = make_stream(model, use_cache)
+    if isinstance(stream, CachedStream):
+        stream.greedy, stream.generator = not sample, gen
+    logits = stream.prefill(prompt)
+    prefill_steps = stream.global_steps
+    out: List[int] = []
+    neg = torch.full_like(logits, float("-inf"))
+    for _ in range(max_len):
+        lg = torch.where(allowed, logits, neg)
+        if len(out) < min_len:
+            lg[SOS_EOS_ID] = float("-inf")
+        tok = pick(lg, not sample, temperature, top_k, gen)
+        if tok == SOS_EOS_ID:
+            break
+        out.append(tok)
+        logits = stream.feed(tok)
+    model.train(was_training)
+    return {"tokens": out, "global_steps": stream.global_steps, "prefill_steps": prefill_steps,
+            "seconds": time.perf_counter() - t0}
+
+
+@torch.no_grad()
+def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: int, beam: int = 4,
+                length_penalty: float = 1.0, use_cache: bool = True) -> Dict:
+    """Beam search over the allowed ids after the prompt. Finished hypotheses are ranked by
+    log-probability / (length + 1) ** length_penalty (the +1 counts <sos/eos>).
+    -> {"tokens", "score", "global_steps" (all hypotheses together), "seconds", "nbest"}."""
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    root = make_stream(model, use_cache)
+    logits = root.prefill(prompt)
+    steps0 = root.global_steps or 0
+    total_steps = steps0
+    live: List[Tuple[float, List[int], object, torch.Tensor]] = [(0.0, [], root, logits)]
+    finished: List[Tuple[float, float, List[int]]] = []
+    neg = torch.tensor(float("-inf"))
+    for t in range(max_len + 1):
+        cands = []
+        for score, toks, stream, lg in live:
+            logp = torch.log_softmax(torch.where(allowed, lg.float(), neg), -1)
+            if t == max_len:  # force the end
+                cands.append((score + float(logp[SOS_EOS_ID]), toks, stream, SOS_EOS_ID))
+                continue
+            top = torch.topk(logp, min(beam, int(allowed.sum())))
+            for lp, tok in zip(top.values.tolist(), top.indices.tolist()):
+                if lp == float("-inf"):
+                    continue
+                cands.append((score + lp, toks, stream, tok))
+        cands.sort(key=lambda c: -c[0])
+        live = []
+        for score, toks, stream, tok in cands:
+            if tok == SOS_EOS_ID:
+                finished.append((score / (len(toks) + 1) ** length_penalty, score, toks))
+                continue
+            if len(live) >= beam:
+                continue
+            child = stream.clone()
+            before = child.global_steps or 0
+            lg = child.feed(tok)
+            total_steps += (child.global_steps or 0) - before
+            live.append((score, toks + [tok], child, lg))
+        if not live or len(finished) >= beam and max(f[0] for f in finished) >= max(
+                s / (len(tk) + 1) ** length_penalty for s, tk, _, _ in live):
+            break
+    model.train(was_training)
+    finished.sort(key=lambda f: -f[0])
+    best = finished[0] if finished else (-math.inf, -math.inf, [])
+    return {"tokens": best[2], "score": best[1], "global_steps": total_steps if use_cache else None,
+            "prefill_steps": steps0, "seconds": time.perf_counter() - t0,
+            "nbest": [(f[0], f[2]) for f in finished[:beam]]}
+
+
+# ---- convenience --------------------------------------------------------------------------
+def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1, max_len: int = 64,
+              use_cache: bool = True, length_penalty: float = 1.0) -> Dict:
+    prompt = asr_prompt(vocab, units)
+    allowed = allowed_mask(vocab, "text")
+    if beam <= 1:
+        return greedy_decode(model, prompt, allowed, max_len, use_cache=use_cache)
+    return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache)
+
+
+def synthesize_units(model, vocab: SpeechTextVocab, text_ids: Sequence[int], max_units: int, min_units: int = 1,
+                     use_cache: bool = True, sample: bool = False, temperature: float = 1.0,
+                     top_k: Optional[int] = None, seed: int = 0) -> Dict:
+    """-> greedy_decode's dict plus "units" (0-based unit ids)."""
+    out = greedy_decode(model, tts_prompt(text_ids), allowed_mask(vocab, "speech"), max_units, min_units,
+                        use_cache, sample, temperature, top_k, seed)
+    out["units"] = [t - vocab.unit_offset for t in out["tokens"]]
+    return out

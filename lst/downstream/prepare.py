@@ -1,0 +1,122 @@
+r"""Helpers the downstream (ASR / TTS) recipe stages call.
+
+    python -m lst.downstream.prepare unpack --model packed.zip --out_dir exp/pretrained
+    python -m lst.downstream.prepare units --model exp/pretrained --wav_scp dump/raw/test/wav.scp \
+        --out_dir dump/units/test
+    python -m lst.downstream.prepare finetune_config --model exp/pretrained --conf conf/finetune.yaml \
+        --out exp/asr_lst/ft_config.yaml
+    python -m lst.downstream.prepare espnet_token_list --bpe_model exp/pretrained/bpe.model \
+        --out data/espnet_token_list/tokens.txt
+
+``units`` labels audio with the *package's* features + k-means, so the fine-tuning data and
+inference see exactly the units the backbone was pretrained on. ``finetune_config`` takes
+the model architecture and the token list from the package's config and everything about
+optimisation from the fine-tuning conf (a key present in both comes from the fine-tuning
+conf, except model/model_conf/token_list, which must match the weights).
+``espnet_token_list`` writes the token list ESPnet's ASR task expects for the same BPE model
+(``<blank> <unk> pieces... <sos/eos>``), so the ESPnet baseline and the LM share the text units.
+"""
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+ARCH_KEYS = ("model", "model_conf", "token_list")
+
+
+def cmd_unpack(args):
+    from lst.pack import unpack
+
+    meta = unpack(args.model, args.out_dir)
+    logging.info(f"{args.model} -> {args.out_dir}: model={meta['model']}")
+
+
+def cmd_units(args):
+    from lst.audio import AudioError, load_audio
+    from lst.data.kaldi_dir import read_kaldi_map
+    from lst.pack import load_packed
+
+    pk = load_packed(args.model, load_model=False)
+    wavs = read_kaldi_map(args.wav_scp)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_ok = 0
+    with open(out / "units", "w") as f, open(out / "utt2num_frames", "w") as nf:
+        for utt, path in wavs.items():
+            try:
+                units = pk.wav_to_units(load_audio(path))
+            except AudioError as e:
+                logging.warning(f"{utt}: {e}; skipped")
+                continue
+            f.write(f"{utt} {' '.join(map(str, units.tolist()))}\n")
+            nf.write(f"{utt} {len(units)}\n")
+            n_ok += 1
+    info = dict(pk.unit_info)
+    info["from_package"] = str(Path(args.model).resolve())
+    (out / "unit_info.json").write_text(json.dumps(info, indent=2))
+    logging.info(f"{args.wav_scp}: {n_ok}/{len(wavs)} utterances -> {out / 'units'}")
+    if n_ok == 0:
+        raise SystemExit(1)
+
+
+def cmd_finetune_config(args):
+    pre = yaml.safe_load(Path(args.model, "config.yaml").read_text(encoding="utf-8"))
+    ft = yaml.safe_load(Path(args.conf).read_text(encoding="utf-8")) or {}
+    for k in ARCH_KEYS:
+        if k in ft and ft[k] != pre.get(k) and k != "model_conf":
+            raise SystemExit(f"{args.conf}: '{k}' must come from the pretrained model, not the fine-tuning conf")
+    merged = dict(ft)
+    merged["model"] = pre["model"]
+    conf = dict(pre.get("model_conf") or {})
+    conf.update((ft.get("model_conf") or {}))  # e.g. dropout for fine-tuning
+    merged["model_conf"] = conf
+    merged["token_list"] = pre["token_list"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    logging.info(f"{args.out}: model={merged['model']} + {args.conf}")
+
+
+def cmd_espnet_token_list(args):
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=args.bpe_model)
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    pieces = [p for p in pieces if p not in ("<unk>", "<s>", "</s>", "<pad>")]
+    tokens = ["<blank>", "<unk>"] + pieces + ["<sos/eos>"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    logging.info(f"{args.out}: {len(tokens)} tokens")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("unpack")
+    s.add_argument("--model", required=True)
+    s.add_argument("--out_dir", required=True)
+    s = sub.add_parser("units")
+    s.add_argument("--model", required=True, help="packed model (archive or unpacked directory)")
+    s.add_argument("--wav_scp", required=True)
+    s.add_argument("--out_dir", required=True)
+    s = sub.add_parser("finetune_config")
+    s.add_argument("--model", required=True, help="unpacked package directory")
+    s.add_argument("--conf", required=True)
+    s.add_argument("--out", required=True)
+    s = sub.add_parser("espnet_token_list")
+    s.add_argument("--bpe_model", required=True)
+    s.add_argument("--out", required=True)
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (prepare) %(levelname)s: %(message)s")
+    {"unpack": cmd_unpack, "units": cmd_units, "finetune_config": cmd_finetune_config,
+     "espnet_token_list": cmd_espnet_token_list}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

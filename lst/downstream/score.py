@@ -1,0 +1,74 @@
+r"""Scoring for the downstream recipes: WER/CER (jiwer), unit error rate (editdistance), and
+the markdown tables that go into RESULTS.md.
+
+    python -m lst.downstream.score wer --ref data/test/text --hyp exp/asr_lst/decode_test_greedy/text \
+        --out exp/asr_lst/decode_test_greedy/score.json
+"""
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from lst.data.kaldi_dir import read_kaldi_map
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.upper().split())
+
+
+def wer_cer(refs: Dict[str, str], hyps: Dict[str, str]) -> Dict:
+    """Corpus-level WER/CER over the reference utterances; a missing hypothesis counts as
+    empty (all deletions), so dropped utterances cannot flatter the score."""
+    import jiwer
+
+    utts = sorted(refs)
+    r = [normalize(refs[u]) for u in utts]
+    h = [normalize(hyps.get(u, "")) for u in utts]
+    w = jiwer.process_words(r, h)
+    n_words = sum(len(x.split()) for x in r)
+    c = jiwer.process_characters(r, h)
+    return {
+        "wer": 100.0 * w.wer, "cer": 100.0 * c.cer, "n_utts": len(utts), "n_words": n_words,
+        "sub": w.substitutions, "del": w.deletions, "ins": w.insertions,
+        "missing": sum(1 for u in utts if u not in hyps),
+    }
+
+
+def unit_error_rate(refs: Dict[str, Sequence[int]], hyps: Dict[str, Sequence[int]]) -> float:
+    """Total edit distance / total reference units (percent)."""
+    import editdistance
+
+    errs = sum(editdistance.eval(list(refs[u]), list(hyps.get(u, []))) for u in refs)
+    n = sum(len(refs[u]) for u in refs)
+    return 100.0 * errs / max(1, n)
+
+
+def md_table(header: Sequence[str], rows: List[Sequence]) -> str:
+    def fmt(x):
+        if isinstance(x, float):
+            return f"{x:.3g}" if abs(x) < 0.01 and x != 0 else f"{x:.2f}"
+        return str(x)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("wer")
+    s.add_argument("--ref", required=True)
+    s.add_argument("--hyp", required=True)
+    s.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (score) %(levelname)s: %(message)s")
+    res = wer_cer(read_kaldi_map(args.ref, allow_empty_value=True), read_kaldi_map(args.hyp, allow_empty_value=True))
+    Path(args.out).write_text(json.dumps(res, indent=2))
+    logging.info(f"{args.hyp}: WER {res['wer']:.2f} CER {res['cer']:.2f} ({res['n_utts']} utts)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Pack a pretrained speech-text LM into one archive and load it back.
+
+In the spirit of ``espnet2.bin.pack``: everything a downstream recipe or an inference CLI
+needs to go from a waveform or a transcript to model inputs travels together, so a package
+is self-contained (no paths into the pretraining recipe survive packing)::
+
+    meta.json          format version, model kind, unit rate, number of units, feature
+                       settings, file list with sha256 sums
+    config.yaml        the ESPnet training config (model, model_conf, token_list inside)
+    model.pth          the weights (a state dict)
+    tokens.txt         the joint token list (lst/vocab.py layout)
+    bpe.model          the sentencepiece model of the text side
+    km.pkl, km_info.json   the unit k-means model and its feature settings
+    unit_info.json     unit rate, n_units, dedup, feature type (as written by dump_units)
+    silence_units.json (optional) the silence report of the k-means stage
+
+``.zip`` or ``.tar.gz`` is chosen by the output name. ``load_packed`` checks the sums and
+the consistency of the pieces (token list vs. k-means size vs. config) before building
+the model, so a mismatched package fails at load time with a message naming the file.
+"""
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import yaml
+
+FORMAT_VERSION = 1
+REQUIRED = ("config.yaml", "model.pth", "tokens.txt", "bpe.model", "km.pkl", "km_info.json", "unit_info.json")
+
+
+class PackError(Exception):
+    """A package that cannot be written or read back (missing or inconsistent pieces)."""
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _archive_kind(path: str) -> str:
+    if path.endswith(".zip"):
+        return "zip"
+    if path.endswith((".tar.gz", ".tgz")):
+        return "tar.gz"
+    raise PackError(f"{path}: archive name must end with .zip, .tar.gz or .tgz")
+
+
+def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_dir: str, unit_info: str,
+               token_list: Optional[str] = None) -> Dict:
+    """Write the archive; returns its meta dict.
+
+    ``token_list`` defaults to the list stored in ``config.yaml`` (ESPnet keeps it there);
+    when given, it must equal that list.
+    """
+    import torch
+
+    kind = _archive_kind(out_path)
+    for p, what in [(config, "--config"), (model_file, "--model_file"), (bpe_model, "--bpe_model"),
+                    (unit_info, "--unit_info"), (os.path.join(km_dir, "km.pkl"), "--km_dir"),
+                    (os.path.join(km_dir, "km_info.json"), "--km_dir")]:
+        if not os.path.isfile(p):
+            raise PackError(f"{what}: {p} not found")
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    tokens = cfg.get("token_list")
+    if isinstance(tokens, str) or tokens is None:
+        src = token_list or tokens
+        if not src or not os.path.isfile(src):
+            raise PackError(f"{config}: no token_list in the config and no --token_list file given")
+        tokens = Path(src).read_text(encoding="utf-8").splitlines()
+    elif token_list:
+        given = Path(token_list).read_text(encoding="utf-8").splitlines()
+        if given != list(tokens):
+            raise PackError(f"--token_list {token_list} differs from the token_list stored in {config}")
+    km_info = json.loads(Path(km_dir, "km_info.json").read_text())
+    uinfo = json.loads(Path(unit_info).read_text())
+    _check_consistency(tokens, km_info, uinfo, where=f"{config} + {km_dir} + {unit_info}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        cfg = dict(cfg)
+        cfg["token_list"] = list(tokens)
+        (t / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        # weights: a plain state dict (resolves ESPnet's symlinks like valid.loss.best.pth)
+        state = torch.load(model_file, map_location="cpu", weights_only=True)
+        torch.save(state, t / "model.pth")
+        (t / "tokens.txt").write_text("".join(x + "\n" for x in tokens), encoding="utf-8")
+        shutil.copyfile(bpe_model, t / "bpe.model")
+        shutil.copyfile(os.path.join(km_dir, "km.pkl"), t / "km.pkl")
+        shutil.copyfile(os.path.join(km_dir, "km_info.json"), t / "km_info.json")
+        uinfo = {k: v for k, v in uinfo.items() if k not in ("km_dir", "silence_units_file")}  # no stale paths
+        (t / "unit_info.json").write_text(json.dumps(uinfo, indent=2))
+        files = list(REQUIRED)
+        sil = os.path.join(km_dir, "silence_units.json")
+        if os.path.isfile(sil):
+            shutil.copyfile(sil, t / "silence_units.json")
+            files.append("silence_units.json")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": cfg.get("model"),
+            "unit_rate_hz": uinfo["unit_rate_hz"],
+            "n_units": int(uinfo["n_units"]),
+            "dedup": bool(uinfo.get("dedup", False)),
+            "feature_type": km_info.get("feature_type"),
+            "frame_rate_hz": km_info.get("frame_rate_hz"),
+            "ssl_layer": km_info.get("ssl_layer"),
+            "sources": {"config": os.path.abspath(config), "model_file": os.path.abspath(model_file)},
+            "files": {f: _sha256(t / f) for f in files},
+        }
+        (t / "meta.json").write_text(json.dumps(meta, indent=2))
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        names = ["meta.json"] + files
+        if kind == "zip":
+            with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in names:
+                    z.write(t / f, f)
+        else:
+            with tarfile.open(out_path, "w:gz") as z:
+                for f in names:
+                    z.add(t / f, f)
+    return meta
+
+
+def _check_consistency(tokens: List[str], km_info: Dict, unit_info: Dict, where: str):
+    from lst.vocab import SpeechTextVocab
+
+    vocab = SpeechTextVocab(tokens)
+    n_km = int(km_info["n_clusters"])
+    if vocab.n_units != n_km or int(unit_info["n_units"]) != n_km:
+        raise PackError(f"{where}: token_list has {vocab.n_units} units, k-means {n_km}, "
+                        f"unit_info {unit_info['n_units']}: they must agree")
+    if km_info.get("frame_rate_hz") is not None and int(km_info["frame_rate_hz"]) != int(unit_info["unit_rate_hz"]):
+        raise PackError(f"{where}: k-means frame rate {km_info['frame_rate_hz']} Hz != "
+                        f"unit_info unit_rate_hz {unit_info['unit_rate_hz']}")
+
+
+def unpack(path: str, out_dir: str) -> Dict:
+    """Extract ``path`` into ``out_dir`` (checked: no member may leave it); returns meta."""
+    kind = _archive_kind(path)
+    if not os.path.isfile(path):
+        raise PackError(f"{path}: packed model not found")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
+    if kind == "zip":
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            _check_names(path, names, root)
+            z.extractall(out)
+    else:
+        with tarfile.open(path, "r:gz") as z:
+            members = z.getmembers()
+            _check_names(path, [m.name for m in members], root)
+            if any(not (m.isfile() or m.isdir()) for m in members):
+                raise PackError(f"{path}: archive holds links or special files")
+            z.extractall(out)
+    meta_path = out / "meta.json"
+    if not meta_path.is_file():
+        raise PackError(f"{path}: no meta.json (not an lst package)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise PackError(f"{path}: package format {meta.get('format_version')}, this lst reads {FORMAT_VERSION}")
+    for f, digest in meta["files"].items():
+        if not (out / f).is_file():
+            raise PackError(f"{path}: {f} listed in meta.json but missing")
+        if _sha256(out / f) != digest:
+            raise PackError(f"{path}: {f} is corrupted (sha256 mismatch)")
+    for f in REQUIRED:
+        if f not in meta["files"]:
+            raise PackError(f"{path}: required member {f} missing")
+    return meta
+
+
+def _check_names(path, names, root: Path):
+    for n in names:
+        target = (root / n).resolve()
+        if root != target and root not in target.parents:
+            raise PackError(f"{path}: member {n!r} would be written outside {root}")
+
+
+@dataclass
+class PackedModel:
+    """A loaded package. ``model`` is in eval mode on CPU."""
+
+    model: object
+    vocab: object  # lst.vocab.SpeechTextVocab
+    bpe: object  # sentencepiece.SentencePieceProcessor
+    kmeans: object  # sklearn MiniBatchKMeans
+    unit_rate_hz: float
+    meta: Dict
+    config: Dict
+    unit_info: Dict
+    km_info: Dict
+    directory: str
+    silence_units: List[int] = field(default_factory=list)
+    _tmp: Optional[object] = field(default=None, repr=False)
+    _extractor: Optional[object] = field(default=None, repr=False)
+
+    @property
+    def model_kind(self) -> str:
+        return self.config.get("model", "token_lm")
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.directory, "config.yaml")
+
+    @property
+    def model_path(self) -> str:
+        return os.path.join(self.directory, "model.pth")
+
+    @property
+    def bpe_path(self) -> str:
+        return os.path.join(self.directory, "bpe.model")
+
+    @property
+    def token_list_path(self) -> str:
+        return os.path.join(self.directory, "tokens.txt")
+
+    # ---- audio -> units ---------------------------------------------------------------
+    def extractor(self):
+        if self._extractor is None:
+            from lst.units.features import build_extractor
+
+            ft = self.km_info.get("feature_type", "mfcc")
+            if ft == "ssl":
+                ckpt = os.environ.get("LST_SSL_CKPT") or self.km_info.get("ssl_ckpt")
+                self._extractor = build_extractor("ssl", ckpt, self.km_info.get("ssl_layer"))
+            else:
+                self._extractor = build_extractor(ft)
+        return self._extractor
+
+    def wav_to_units(self, wav: np.ndarray) -> np.ndarray:
+        """16 kHz mono float32 samples -> unit ids (the package's features + k-means)."""
+        from lst.units.features import extract
+        from lst.units.kmeans import apply_kmeans, dedup
+
+        feats, _ = extract(self.extractor(), wav, int(self.km_info.get("frame_rate_hz", self.unit_rate_hz)))
+        units = apply_kmeans(self.kmeans, feats)
+        if self.unit_info.get("dedup"):
+            units = dedup(units)[0]
+        return units
+
+    # ---- text <-> ids -----------------------------------------------------------------
+    def text_to_ids(self, text: str) -> List[int]:
+        return [self.vocab.piece_id(p) for p in self.bpe.encode(text.strip(), out_type=str)]
+
+    def ids_to_text(self, ids) -> str:
+        pieces = [self.vocab.tokens[i] for i in ids
+                  if self.vocab.text_offset <= i < self.vocab.unit_offset]
+        return self.bpe.decode_pieces(pieces) if pieces else ""
+
+    def close(self):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def load_packed(path: str, extract_dir: Optional[str] = None, device: str = "cpu",
+                load_model: bool = True) -> PackedModel:
+    """Archive (or an already-extracted directory) -> ``PackedModel``.
+
+    ``load_model=False`` skips building the network (``model`` is None): enough for
+    audio -> units and text -> ids, and it does not import espnet (fast start-up).
+    Without ``extract_dir`` the archive goes to a temporary directory that lives as long
+    as the returned object (``close()`` removes it).
+    """
+    import joblib
+    import sentencepiece as spm
+
+    from lst.vocab import SpeechTextVocab, read_token_list
+
+    tmp = None
+    if os.path.isdir(path):
+        directory = path
+        meta = json.loads(Path(path, "meta.json").read_text())
+    else:
+        if extract_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="lst_pack_")
+            extract_dir = tmp.name
+        meta = unpack(path, extract_dir)
+        directory = extract_dir
+    d = Path(directory)
+    tokens = read_token_list(d / "tokens.txt")
+    km_info = json.loads((d / "km_info.json").read_text())
+    unit_info = json.loads((d / "unit_info.json").read_text())
+    _check_consistency(tokens, km_info, unit_info, where=str(path))
+    config = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))
+    if list(config.get("token_list", [])) != tokens:
+        raise PackError(f"{path}: config.yaml token_list differs from tokens.txt")
+    model = None
+    if load_model:
+        from lst.tasks.lst import LSTTask
+
+        model, _ = LSTTask.build_model_from_file(str(d / "config.yaml"), str(d / "model.pth"), device=device)
+        model.eval()
+    silence = []
+    if (d / "silence_units.json").is_file():
+        silence = json.loads((d / "silence_units.json").read_text()).get("silence_units", [])
+    return PackedModel(
+        model=model, vocab=SpeechTextVocab(tokens), bpe=spm.SentencePieceProcessor(model_file=str(d / "bpe.model")),
+        kmeans=joblib.load(d / "km.pkl"), unit_rate_hz=float(unit_info["unit_rate_hz"]), meta=meta,
+        config=config, unit_info=unit_info, km_info=km_info, directory=str(directory), silence_units=silence,
+        _tmp=tmp,
+    )
