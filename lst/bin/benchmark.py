@@ -3,9 +3,13 @@
 * units: real-time factor of MFCC extraction + k-means apply on >= 10 minutes of audio.
 * train: training throughput of the token baseline vs LST (static k=4) at equal global dims,
   their ratio, FLOP ratio, and achieved FLOP/s against a measured matmul peak.
+* decode: TTS-style (units after a text prompt) and ASR-style (text after a speech prefix)
+  greedy decoding with KV caches: global AR steps and wall time of both models (random weights,
+  8-layer 256-wide global model), and their ratios.
 
 Targets (issues 3 and 4): units >= 200x real time; LST >= 3x the baseline's speech units/s;
-achieved FLOP/s >= 40 % of the matmul peak. The table says PASS/MISS for each.
+achieved FLOP/s >= 40 % of the matmul peak; LST TTS >= 3.5x fewer global steps and >= 2.5x
+faster, ASR >= 1.5x faster (issue 7). The table says PASS/MISS for each.
 """
 import argparse
 import json
@@ -41,7 +45,13 @@ def bench_train(args) -> dict:
     return run_train_benchmark(steps=args.steps)
 
 
-BENCHMARKS = {"units": bench_units, "train": bench_train}
+def bench_decode(args) -> dict:
+    from lst.downstream.speed import run_decode_benchmark
+
+    return run_decode_benchmark(units=args.decode_units, repeats=2)
+
+
+BENCHMARKS = {"units": bench_units, "train": bench_train, "decode": bench_decode}
 
 
 def main(argv=None) -> int:
@@ -49,6 +59,7 @@ def main(argv=None) -> int:
     parser.add_argument("what", choices=sorted(BENCHMARKS) + ["all"])
     parser.add_argument("--minutes", type=float, default=10.0, help="audio minutes for the units benchmark")
     parser.add_argument("--steps", type=int, default=8, help="training steps per model for the train benchmark")
+    parser.add_argument("--decode_units", type=int, default=400, help="units generated in the decode benchmark")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     names = sorted(BENCHMARKS) if args.what == "all" else [args.what]

@@ -39,6 +39,49 @@ def build(kind, vocab, args):
                     patch_size=args.patch_size).eval()
 
 
+def run_decode_benchmark(d_model: int = 256, n_layers: int = 8, n_heads: int = 4, local_dec_layers: int = 1,
+                         patch_size: int = 4, units: int = 200, text_tokens: int = 20, repeats: int = 3,
+                         threads: int = 1) -> dict:
+    """TTS- and ASR-style greedy decoding of both models; best-of-``repeats`` seconds, global
+    steps, and the token_lm / lst ratios, as a flat dict (``lst.tts_s``, ``tts_speedup``...)."""
+    args = argparse.Namespace(d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+                              local_dec_layers=local_dec_layers, patch_size=patch_size)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    vocab = SpeechTextVocab(build_token_list([f"▁w{i}" for i in range(100)], n_units=100))
+    text = list(range(vocab.text_offset, vocab.text_offset + 10))
+    unit_ids = [(7 * i) % 100 for i in range(units)]
+    out = {"config.d_model": d_model, "config.n_layers": n_layers, "config.units": units,
+           "config.text_tokens": text_tokens, "config.threads": threads}
+    try:
+        for kind in ("token_lm", "lst"):
+            model = build(kind, vocab, args)
+            tts_t, asr_t = [], []
+            for _ in range(repeats):
+                res = greedy_decode(model, tts_prompt(text), allowed_mask(vocab, "speech"), units, units)
+                tts_t.append(res["seconds"])
+                tts_steps = res["global_steps"] - res["prefill_steps"]
+                res = greedy_decode(model, asr_prompt(vocab, unit_ids), allowed_mask(vocab, "text"), text_tokens,
+                                    text_tokens)
+                asr_t.append(res["seconds"])
+                asr_steps = res["global_steps"]
+            out[f"{kind}.params"] = sum(q.numel() for q in model.parameters())
+            out[f"{kind}.tts_global_steps"] = tts_steps
+            out[f"{kind}.tts_s"] = min(tts_t)
+            out[f"{kind}.asr_global_steps"] = asr_steps
+            out[f"{kind}.asr_s"] = min(asr_t)
+    finally:
+        torch.set_num_threads(previous_threads)
+    out["tts_step_ratio"] = out["token_lm.tts_global_steps"] / out["lst.tts_global_steps"]
+    out["tts_speedup"] = out["token_lm.tts_s"] / out["lst.tts_s"]
+    out["asr_step_ratio"] = out["token_lm.asr_global_steps"] / out["lst.asr_global_steps"]
+    out["asr_speedup"] = out["token_lm.asr_s"] / out["lst.asr_s"]
+    out["target_tts_steps_3.5x"] = "PASS" if out["tts_step_ratio"] >= 3.5 else "MISS"
+    out["target_tts_speedup_2.5x"] = "PASS" if out["tts_speedup"] >= 2.5 else "MISS"
+    out["target_asr_speedup_1.5x"] = "PASS" if out["asr_speedup"] >= 1.5 else "MISS"
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--d_model", type=int, default=256)
@@ -52,27 +95,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    vocab = SpeechTextVocab(build_token_list([f"▁w{i}" for i in range(100)], n_units=100))
-    rows, res = [], {}
-    text = list(range(vocab.text_offset, vocab.text_offset + 10))
-    units = [(7 * i) % 100 for i in range(args.units)]
-    for kind in ("token_lm", "lst"):
-        model = build(kind, vocab, args)
-        params = sum(q.numel() for q in model.parameters())
-        tts_t, asr_t = [], []
-        for _ in range(args.repeats):
-            out = greedy_decode(model, tts_prompt(text), allowed_mask(vocab, "speech"), args.units, args.units)
-            tts_t.append(out["seconds"])
-            tts_steps = out["global_steps"] - out["prefill_steps"]
-            out = greedy_decode(model, asr_prompt(vocab, units), allowed_mask(vocab, "text"), args.text_tokens,
-                                args.text_tokens)
-            asr_t.append(out["seconds"])
-            asr_steps = out["global_steps"]
-        res[kind] = (min(tts_t), tts_steps, min(asr_t), asr_steps)
-        rows.append([kind, params, tts_steps, min(tts_t), asr_steps, min(asr_t)])
-    a, b = res["token_lm"], res["lst"]
-    rows.append(["token_lm / lst", "", a[1] / b[1], a[0] / b[0], a[3] / b[3], a[2] / b[2]])
+    r = run_decode_benchmark(args.d_model, args.n_layers, args.n_heads, args.local_dec_layers, args.patch_size,
+                             args.units, args.text_tokens, args.repeats, args.threads)
+    rows = [[kind, r[f"{kind}.params"], r[f"{kind}.tts_global_steps"], r[f"{kind}.tts_s"],
+             r[f"{kind}.asr_global_steps"], r[f"{kind}.asr_s"]] for kind in ("token_lm", "lst")]
+    rows.append(["token_lm / lst", "", r["tts_step_ratio"], r["tts_speedup"], r["asr_step_ratio"], r["asr_speedup"]])
     text_out = (f"Global d_model={args.d_model}, {args.n_layers} layers; LST local width {args.d_model // 2}, "
                 f"1 encoder + {args.local_dec_layers} decoder layers, static patches of {args.patch_size}; "
                 f"{args.threads} thread(s); best of {args.repeats}. TTS: {args.units} units after a 10-token "
