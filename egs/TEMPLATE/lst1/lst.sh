@@ -189,7 +189,8 @@ fi
 
 if run_stage 8; then
   stage_timer
-  log "Stage 8: collect stats -> ${stats_dir}"
+  log "Stage 8: collect stats -> ${stats_dir} (log: ${expdir}/collect_stats.log)"
+  mkdir -p "${expdir}"
   require "corpus/${train_set}/seqs" "stage 7 (corpus build)"
   require "corpus/${valid_set}/seqs" "stage 7 (corpus build)"
   # shellcheck disable=SC2086
@@ -198,13 +199,14 @@ if run_stage 8; then
     --train_data_path_and_name_and_type "corpus/${train_set}/seqs,seq,text" \
     --valid_data_path_and_name_and_type "corpus/${valid_set}/seqs,seq,text" \
     --train_shape_file "corpus/${train_set}/seqs" --valid_shape_file "corpus/${valid_set}/seqs" \
-    --output_dir "${stats_dir}" ${collect_stats_args}
+    --output_dir "${stats_dir}" ${collect_stats_args} 2>&1 | tee "${expdir}/collect_stats.log"
   stage_done 8
 fi
 
 if run_stage 9; then
   stage_timer
-  log "Stage 9: training (${lst_config}) -> ${lst_exp}"
+  log "Stage 9: training (${lst_config}) -> ${lst_exp} (log: ${lst_exp}/train.log)"
+  mkdir -p "${lst_exp}"
   require "${stats_dir}/train/seq_shape" "stage 8 (collect stats)"
   # shellcheck disable=SC2086
   ${python} -m lst.bin.lst_train --config "${lst_config}" --token_list "${token_list}" \
@@ -212,7 +214,7 @@ if run_stage 9; then
     --train_data_path_and_name_and_type "corpus/${train_set}/seqs,seq,text" \
     --valid_data_path_and_name_and_type "corpus/${valid_set}/seqs,seq,text" \
     --train_shape_file "${stats_dir}/train/seq_shape" --valid_shape_file "${stats_dir}/valid/seq_shape" \
-    --output_dir "${lst_exp}" ${lst_args}
+    --output_dir "${lst_exp}" ${lst_args} 2>&1 | tee -a "${lst_exp}/train.log"
   stage_done 9
 fi
 
