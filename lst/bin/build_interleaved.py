@@ -43,7 +43,9 @@ from lst.data.interleave import (
     text_only,
 )
 from lst.data.sequence_format import format_sequence
-from lst.data.timings import TimingError, check_ids_match, read_ctm
+from lst.bin.build_corpus import read_units
+from lst.data.kaldi_dir import DataDirError
+from lst.data.timings import TimingError, check_ids_match, read_ctm, read_text
 
 
 def get_parser():
@@ -64,33 +66,6 @@ def get_parser():
     return p
 
 
-def read_units(path):
-    units = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                units[fields[0]] = [int(u) for u in fields[1:]]
-            except ValueError:
-                raise SystemExit(f"{path}:{lineno}: utterance {fields[0]} has a non-integer unit") from None
-    return units
-
-
-def read_text(path):
-    text = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if fields[0] in text:
-                raise SystemExit(f"{path}:{lineno}: duplicate utterance id {fields[0]}")
-            text[fields[0]] = fields[1:]
-    return text
-
-
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (build_interleaved) %(levelname)s: %(message)s")
@@ -99,14 +74,15 @@ def main(argv=None) -> int:
             logging.error(f"{path} not found")
             return 1
     info = json.loads(Path(args.unit_info).read_text())
-    if "unit_rate_hz" not in info:
-        logging.error(f"{args.unit_info}: no unit_rate_hz")
+    missing = [key for key in ("unit_rate_hz", "n_units") if key not in info]
+    if missing:
+        logging.error(f"{args.unit_info}: no {', '.join(missing)}")
         return 1
     if str(info.get("dedup", False)).lower() == "true":
         logging.error(f"{args.unit_info}: units are run-length deduplicated; word timings need the frame-rate units")
         return 1
     rate = float(info["unit_rate_hz"])
-    n_units_vocab = info.get("n_units")
+    n_units = int(info["n_units"])
     lo_hi = [int(x) for x in args.span_words.split(",")]
     if len(lo_hi) != 2:
         logging.error("--span_words must be lo,hi")
@@ -114,8 +90,12 @@ def main(argv=None) -> int:
     cfg = InterleaveConfig(switch_prob=args.switch_prob, span_words=tuple(lo_hi), first=args.first)
     ratios = parse_ratios(args.ratios)
 
-    units = read_units(args.units)
-    text = read_text(args.text)
+    try:
+        units = read_units(args.units, n_units)
+        text = read_text(args.text)
+    except (DataDirError, TimingError) as e:
+        logging.error(str(e))
+        return 1
     try:
         ctm = read_ctm(args.word_ctm)
         check_ids_match(text, ctm, text_name=args.text, ctm_name=args.word_ctm)
@@ -141,9 +121,6 @@ def main(argv=None) -> int:
             skipped["no units"] += 1
             logging.warning(f"{utt}: no units in {args.units}; skipped")
             continue
-        if n_units_vocab is not None and any(not 0 <= u < int(n_units_vocab) for u in units[utt]):
-            logging.error(f"{args.units}: utterance {utt} has unit ids outside [0, {n_units_vocab})")
-            return 1
         try:
             aligned.append(AlignedUtterance.build(utt, text[utt], ctm[utt], units[utt], rate, args.tail_tolerance_s))
         except TimingError as e:
