@@ -21,6 +21,7 @@ import torch
 
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM
+from lst.nn.step import stack_cross_kv, stack_step
 from lst.vocab import BLANK_ID, SOS_EOS_ID
 
 
@@ -46,14 +47,23 @@ class TokenStream:
         self.global_steps = 0
 
     def feed(self, ids: List[int]) -> torch.Tensor:
-        """Append tokens (one forward over all of them); -> logits (V,) of the next token."""
-        x = torch.tensor([ids], device=self.model.embed.weight.device)
+        """Append tokens (one forward over all of them); -> logits (V,) of the next token.
+        One token in eval mode goes through `stack_step`, the same fast path LSTStream's
+        global steps use, so decoding-speed comparisons of the two models stay fair."""
+        m = self.model
         self.global_steps += len(ids)
-        return self.model.logits(x, self.cache)[0, -1]
+        if len(ids) == 1 and not m.training:
+            h = stack_step(m.decoder, m.embed.weight[ids[0]].view(1, 1, -1), self.cache)  # (1, 1, d)
+            return m.head(h)[0, 0]
+        x = torch.tensor([ids], device=m.embed.weight.device)
+        return m.logits(x, self.cache)[0, -1]
 
 
 class LSTStream:
-    """Incremental LST decoding: KV caches in the global model and both local stacks."""
+    """Incremental LST decoding: KV caches in the global model and both local stacks.
+    In eval mode the three stacks run through `lst.nn.step.stack_step` (bit-identical to
+    their forward, less per-step overhead) and the embeddings are read as weight rows, so
+    forward hooks on those submodules are not called; the heads are still called as modules."""
 
     def __init__(self, model: LSTModel, mode: str):
         self.m, self.mode = model, mode
@@ -65,9 +75,20 @@ class LSTStream:
         self.open_h: List[torch.Tensor] = []  # (1, 1, dl) each
         self.prev_was_unit = False
         self.global_steps = 0
+        # local-decoder cross-attention keys/values of last_g: computed once per global step
+        # (patch / token), not once per unit; valid while _dec_kv_of is last_g
+        self._dec_kv = None
+        self._dec_kv_of: Optional[torch.Tensor] = None
+
+    def _dec_memory_kv(self):
+        if self._dec_kv_of is not self.last_g:
+            m = self.m
+            mem = m.ctx_proj(self.last_g).view(1, m.cross_slots, m.local_d)  # (1, r, dl)
+            self._dec_kv, self._dec_kv_of = stack_cross_kv(m.local_dec, mem), self.last_g
+        return self._dec_kv
 
     def _global_step(self, x: torch.Tensor):  # x: (1, 1, d)
-        self.last_g = self.m.glob(x, cache=self.glob_cache)
+        self.last_g = stack_step(self.m.glob, x, self.glob_cache)  # = self.m.glob(x, cache=self.glob_cache)
         self.global_steps += 1
 
     def _close_patch(self):
@@ -81,15 +102,15 @@ class LSTStream:
         """Append one token. seg_flag: its alignment flag (aligned mode); None = let the
         boundary head decide. -> (logits (V,) of the next token, the flag used)."""
         m = self.m
-        dev = m.token_embed.weight.device
         if token < m.unit_offset:
             if self.open_units:  # a non-unit ends the span: the open patch is complete
                 self._close_patch()
-            self._global_step(m.token_embed(torch.tensor([[token]], device=dev)))
+            self._global_step(m.token_embed.weight[token].view(1, 1, -1))  # = m.token_embed(tensor([[token]]))
             self.prev_was_unit = False
             return m.head(self.last_g)[0, 0], 0
         u = token - m.unit_offset
-        h = m.local_enc(m.unit_embed(torch.tensor([[u]], device=dev)), cache=self.enc_cache)  # (1, 1, dl)
+        # unit_embed row u as a (1, 1, dl) view: the embedding lookup without an index tensor
+        h = stack_step(m.local_enc, m.unit_embed.weight[u].view(1, 1, -1), self.enc_cache)  # (1, 1, dl)
         if not self.prev_was_unit:
             flag = 1  # a span always starts a segment
         elif self.mode != "aligned":
@@ -105,8 +126,11 @@ class LSTStream:
         self.open_h.append(h)
         if len(self.open_units) >= m.patcher.cap(self.mode, self.open_units[0]):
             self._close_patch()  # closed by length: already complete, the decoder may read it
-        mem = m.ctx_proj(self.last_g).view(1, m.cross_slots, m.local_d)  # (1, r, dl)
-        dec = m.local_dec(h, cache=self.dec_cache, mem=mem)  # (1, 1, dl)
+        if m.training:  # dropout active: the module path
+            mem = m.ctx_proj(self.last_g).view(1, m.cross_slots, m.local_d)  # (1, r, dl)
+            dec = m.local_dec(h, cache=self.dec_cache, mem=mem)
+        else:  # same values; the cross-attention K/V of last_g computed once per global step
+            dec = stack_step(m.local_dec, h, self.dec_cache, self._dec_memory_kv())  # (1, 1, dl)
         self.prev_was_unit = True
         return m.local_head(dec)[0, 0], flag
 
