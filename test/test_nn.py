@@ -89,3 +89,44 @@ def test_blocked_sliding_window_equals_masked_attention(L, w):
     q, k, v = torch.randn(3, 2, 2, L, 4).unbind(0)
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(0, L, 0, L, w, "cpu"))
     assert torch.allclose(sliding_window_attention(q, k, v, w), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("window", [None, 4])
+def test_stack_step_matches_module_forward_with_cache(window):
+    # the decoding fast path (complex-multiply RoPE, window keys sliced instead of masked,
+    # precomputed cross-attention K/V) gives the module path's values, position by position
+    from lst.nn.step import stack_cross_kv, stack_step
+
+    torch.manual_seed(0)
+    t = Transformer(D, 2, H, 64, window=window, cross_dim=D).eval()
+    x, mem = torch.randn(1, 12, D), torch.randn(1, 2, D)
+    slow, fast = t.new_cache(), t.new_cache()
+    with torch.no_grad():
+        kvs = stack_cross_kv(t, mem)
+        for i in range(12):
+            a = t(x[:, i:i + 1], cache=slow, mem=mem)
+            b = stack_step(t, x[:, i:i + 1], fast, kvs)
+            torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
+    assert slow.length == fast.length == 12
+
+
+def test_rope_fast_path_matches_rotary():
+    from lst.nn.step import _rope_qk
+
+    attn = SelfAttention(D, H, 64)
+    qk = torch.randn(2, 1, H, 3, D // H)
+    ref = torch.stack([attn.rope(qk[0], 7), attn.rope(qk[1], 7)])
+    torch.testing.assert_close(_rope_qk(attn, qk, 7), ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_units", [1, 3, 6])
+def test_patch_step_matches_patch_encoder(n_units):
+    from lst.models.lst_model import PatchEncoder
+    from lst.nn.step import patch_step
+
+    torch.manual_seed(0)
+    enc = PatchEncoder(D, 2 * D, H, 0.0).eval()
+    hp = torch.randn(1, n_units, D)
+    with torch.no_grad():
+        ref = enc(hp, torch.ones(1, n_units, dtype=torch.bool))
+        torch.testing.assert_close(patch_step(enc, hp), ref, atol=1e-6, rtol=1e-5)

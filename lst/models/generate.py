@@ -21,7 +21,7 @@ import torch
 
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM
-from lst.nn.step import stack_cross_kv, stack_step
+from lst.nn.step import patch_step, stack_cross_kv, stack_step
 from lst.vocab import BLANK_ID, SOS_EOS_ID
 
 
@@ -61,7 +61,7 @@ class TokenStream:
 
 class LSTStream:
     """Incremental LST decoding: KV caches in the global model and both local stacks.
-    In eval mode the three stacks run through `lst.nn.step.stack_step` (bit-identical to
+    In eval mode the three stacks run through `lst.nn.step.stack_step` (the same values as
     their forward, less per-step overhead) and the embeddings are read as weight rows, so
     forward hooks on those submodules are not called; the heads are still called as modules."""
 
@@ -93,7 +93,10 @@ class LSTStream:
 
     def _close_patch(self):
         hp = torch.cat(self.open_h, dim=1)  # (1, L, dl)
-        pv = self.m.patch_enc(hp, torch.ones(hp.shape[:2], dtype=torch.bool, device=hp.device))  # (1, d)
+        if self.m.training:
+            pv = self.m.patch_enc(hp, torch.ones(hp.shape[:2], dtype=torch.bool, device=hp.device))  # (1, d)
+        else:  # same values, fewer ops
+            pv = patch_step(self.m.patch_enc, hp)  # (1, d)
         self._global_step(pv[:, None])
         self.open_units, self.open_h = [], []
 

@@ -40,7 +40,7 @@ ensure_espnet_importable()
 from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
 
 from lst.models.flops import lst_flops  # noqa: E402
-from lst.models.token_lm import nll_stats  # noqa: E402
+from lst.models.token_lm import nll_stats, prompt_weights  # noqa: E402
 from lst.nn import MLP, CrossAttention, RMSNorm, Transformer, init_weights  # noqa: E402
 from lst.patching import Patcher  # noqa: E402
 
@@ -204,8 +204,11 @@ class LSTModel(AbsESPnetModel):
                  silence_units: Optional[List[int]] = None, curriculum_steps: Optional[List[int]] = None,
                  curriculum_total_steps: Optional[int] = None, curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3),
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
-                 rope_theta: float = 10000.0, tie_embeddings: bool = True, seed: int = 0):
+                 rope_theta: float = 10000.0, tie_embeddings: bool = True, seed: int = 0,
+                 prompt_loss_weight: float = 1.0):
         super().__init__()
+        # < 1 for downstream fine-tuning (see token_lm.prompt_weights)
+        self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
         dl = local_d_model or d_model // 2
@@ -279,9 +282,10 @@ class LSTModel(AbsESPnetModel):
             seg_start = seg_start[:, : seq.shape[1]]
         modes = self.modes(seq.shape[0])
         plan = self.plan(seq, seq_lengths, seg_start, modes)
-        logp, logits, targets, _, bd_logits = self._targets(plan)
+        logp, logits, targets, pos, bd_logits = self._targets(plan)
+        weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), targets, torch.ones_like(targets, dtype=torch.bool),
-                                self.unit_offset)
+                                self.unit_offset, weight)
         if self.boundary_loss_weight > 0 and bd_logits.numel():
             bd_loss = F.binary_cross_entropy_with_logits(bd_logits, plan.bd_tgt)
             stats["loss_boundary"] = bd_loss.detach()

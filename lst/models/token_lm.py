@@ -13,17 +13,33 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
 
 from lst.models.flops import token_lm_flops  # noqa: E402
 from lst.nn import KVCache, Transformer, init_weights  # noqa: E402
+from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID  # noqa: E402
+
+
+def target_side(seq: torch.Tensor, seq_lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool: position t lies after the last modality marker (<t> or <s>) of its
+    sequence, i.e. in the part a downstream task generates (the transcript of an s2t
+    sequence, the units and <sos/eos> of a t2s one). A sequence without a marker is all
+    target side."""
+    T = seq.shape[1]
+    pos = torch.arange(T, device=seq.device)[None].expand_as(seq)
+    is_marker = ((seq == TEXT_MARK_ID) | (seq == SPEECH_MARK_ID)) & (pos < seq_lengths[:, None])
+    last_marker = torch.where(is_marker, pos, torch.full_like(pos, -1)).amax(1)  # (B,)
+    return pos > last_marker[:, None]
 
 
 def nll_stats(logp: torch.Tensor, pred: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
-              unit_offset: int) -> Tuple[torch.Tensor, Dict]:
-    """logp/pred/targets/valid: same shape (any), logp = log-prob of each target.
-    Returns the mean NLL over valid targets and the stats dict (loss, loss_text,
-    loss_speech, acc, acc_speech); a split with no targets gets None (ESPnet skips it)."""
-    valid = valid.bool()
+              unit_offset: int, weight: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Dict]:
+    """logp/pred/targets/valid: same shape (any), logp = log-prob of each target; weight
+    (same shape, optional) scales each target's NLL (the loss is the weighted mean).
+    Returns the loss and the stats dict (loss, loss_text, loss_speech, acc, acc_speech,
+    over the valid targets with weight > 0); a split with no targets gets None (ESPnet
+    skips it)."""
+    w = valid.to(logp.dtype) if weight is None else valid.to(logp.dtype) * weight.to(logp.dtype)
+    valid = w > 0
     is_unit = targets >= unit_offset
     n = valid.sum().clamp(min=1)
-    loss = -(logp * valid).sum() / n
+    loss = -(logp * w).sum() / w.sum().clamp(min=1e-8)
 
     def split(mask):
         m = mask & valid
@@ -43,11 +59,26 @@ def nll_stats(logp: torch.Tensor, pred: torch.Tensor, targets: torch.Tensor, val
     return loss, stats
 
 
+def prompt_weights(seq: torch.Tensor, seq_lengths: torch.Tensor, pos: torch.Tensor,
+                   prompt_loss_weight: float) -> Optional[torch.Tensor]:
+    """Per-target loss weights for targets at (b, t) = pos[..., 0], pos[..., 1]: 1 on the
+    target side (see target_side), prompt_loss_weight before it. None when the weight is 1
+    (plain LM loss)."""
+    if prompt_loss_weight == 1.0:
+        return None
+    side = target_side(seq, seq_lengths)[pos[..., 0], pos[..., 1]]
+    return torch.where(side, torch.ones_like(side, dtype=torch.float32),
+                       torch.full_like(side, prompt_loss_weight, dtype=torch.float32))
+
+
 class TokenLM(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int, d_model: int = 256, n_layers: int = 4,
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
-                 tie_embeddings: bool = True):
+                 tie_embeddings: bool = True, prompt_loss_weight: float = 1.0):
         super().__init__()
+        # < 1 for downstream fine-tuning: down-weights the loss on the prompt (everything up
+        # to the last modality marker), e.g. 0 trains ASR on the transcript only
+        self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
         self.embed = nn.Embedding(vocab_size, d_model)
@@ -75,7 +106,11 @@ class TokenLM(AbsESPnetModel):
                 **kwargs) -> Tuple[torch.Tensor, Dict, torch.Tensor]:
         seq = seq[:, : int(seq_lengths.max())]
         logp, logits, targets, valid = self._target_logprobs(seq, seq_lengths)
-        loss, stats = nll_stats(logp, logits.argmax(-1), targets, valid, self.unit_offset)
+        B, T = targets.shape
+        pos = torch.stack(torch.meshgrid(torch.arange(B, device=seq.device), torch.arange(1, T + 1, device=seq.device),
+                                         indexing="ij"), -1)  # (B, T-1, 2): (b, t) of each target
+        weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
+        loss, stats = nll_stats(logp, logits.argmax(-1), targets, valid, self.unit_offset, weight)
         flops = self.flops_per_sequence(seq, seq_lengths, seg_start)
         for k, v in flops.items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).detach().float()

@@ -1,10 +1,11 @@
 """Cache-friendly single-position decoding steps for transformer stacks (LST streams).
 
 `stack_step` computes exactly what ``Transformer.forward(x, cache, mem)`` computes for one
-new position in eval mode (same ops in the same order, so the result is bit-identical),
-with less per-step overhead: no module-call machinery or identity dropouts, one RoPE pass
-for q and k together, memoised attention masks, and cross-attention keys/values that the
-caller computes once per memory (`cross_kv`) instead of once per position.
+new position in eval mode (same values: the tests compare both paths), with less per-step
+overhead: no module-call machinery or identity dropouts, one RoPE pass for q and k
+together (a complex multiply in float32), the sliding window's keys sliced instead of
+masked, and cross-attention keys/values that the caller computes once per memory
+(`cross_kv`) instead of once per position.
 Eval mode only (no dropout): in training mode blocks without cross-attention fall back to
 ``Transformer.forward``; the batched path stays ``Transformer.forward``.
 """
@@ -13,7 +14,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from lst.nn.attention import CrossAttention, SelfAttention, cached_causal_mask
+from lst.nn.attention import CrossAttention, SelfAttention
 from lst.nn.kv_cache import KVCache, LayerCache
 
 KV = Tuple[torch.Tensor, torch.Tensor]
@@ -31,16 +32,29 @@ def stack_cross_kv(stack, mem: torch.Tensor) -> List[Optional[KV]]:
     return [cross_kv(b.cross, mem) if b.cross is not None else None for b in stack.blocks]
 
 
+def _rotation(rope, offset: int, L: int) -> torch.Tensor:
+    # (L, hd/2) complex cos + i sin of positions offset .. offset+L-1; the table is kept on
+    # the Rotary module, rebuilt if its buffers were replaced (.to(device))
+    table = getattr(rope, "_step_rotation", None)
+    if table is None or table[0] is not rope.cos:
+        table = (rope.cos, torch.complex(rope.cos, rope.sin))
+        object.__setattr__(rope, "_step_rotation", table)  # a plain attribute, not a buffer
+    return table[1][offset: offset + L]
+
+
 def _rope_qk(attn: SelfAttention, qk: torch.Tensor, offset: int) -> torch.Tensor:
-    # qk: (2, B, H, L, hd): Rotary.forward applied to q and k at once (elementwise, same values)
+    # qk: (2, B, H, L, hd): Rotary.forward applied to q and k at once. In float32 as one
+    # complex multiply, (x1 + i x2)(cos + i sin): Rotary's x1 cos - x2 sin, x1 sin + x2 cos
+    # (equal up to float rounding, tested), in a third of the ops
     rope = attn.rope
     L = qk.shape[-2]
     if offset + L > rope.max_len:
         raise ValueError(f"sequence length {offset + L} exceeds max_len {rope.max_len}")
-    cos = rope.cos[offset: offset + L]
-    sin = rope.sin[offset: offset + L]
-    if cos.dtype != qk.dtype:
-        cos, sin = cos.to(qk.dtype), sin.to(qk.dtype)
+    if qk.dtype == torch.float32 and rope.cos.dtype == torch.float32:
+        rot = _rotation(rope, offset, L)
+        return torch.view_as_real(torch.view_as_complex(qk.unflatten(-1, (-1, 2))) * rot).flatten(-2)
+    cos = rope.cos[offset: offset + L].to(qk.dtype)
+    sin = rope.sin[offset: offset + L].to(qk.dtype)
     x1, x2 = qk[..., 0::2], qk[..., 1::2]
     return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
 
@@ -58,8 +72,9 @@ def _self_attn(attn: SelfAttention, x: torch.Tensor, cache: LayerCache) -> torch
     elif L == 1 and attn.window is None:
         y = F.scaled_dot_product_attention(q, k, v)
     elif L == 1:
-        mask = cached_causal_mask(offset, L, k_start, k.shape[2], attn.window, x.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # one query at `offset` sees exactly the last `window` keys: slice them instead of
+        # masking (the cache keeps window + 1 for multi-query prefill)
+        y = F.scaled_dot_product_attention(q, k[:, :, -attn.window:], v[:, :, -attn.window:])
     else:  # unreachable for one query (stack_step asserts L == 1)
         raise AssertionError("stack_step: one position at a time")
     return F.linear(y.transpose(1, 2).reshape(B, L, D), attn.out.weight)
@@ -92,3 +107,22 @@ def stack_step(stack, x: torch.Tensor, cache: KVCache, kvs: Optional[List[Option
         mlp = block.mlp
         x = x + F.linear(F.gelu(F.linear(_rms(block.norm2, x), mlp.fc.weight), approximate="tanh"), mlp.proj.weight)
     return _rms(stack.norm, x)
+
+
+def patch_step(patch_enc, hp: torch.Tensor) -> torch.Tensor:
+    """``PatchEncoder.forward(hp, all-True mask)`` for the one patch just closed in
+    decoding: hp (1, L, dl) -> (1, d_model), without the mask (every unit is real), the
+    module calls or the dropouts (eval mode only)."""
+    assert not patch_enc.training
+    cross = patch_enc.cross
+    N, L, D = hp.shape
+    q = hp.amax(1)  # (1, dl) the max-pooled query
+    h = _rms(patch_enc.norm_q, q)[:, None]  # (1, 1, dl)
+    qh = F.linear(h, cross.q.weight).view(N, 1, cross.n_heads, cross.head_dim).transpose(1, 2)
+    k, v = F.linear(_rms(patch_enc.norm_kv, hp), cross.kv.weight).view(N, L, 2, cross.n_heads, cross.head_dim) \
+        .permute(2, 0, 3, 1, 4)
+    y = F.scaled_dot_product_attention(qh, k, v)  # (1, H, 1, hd)
+    q = q + F.linear(y.transpose(1, 2).reshape(N, 1, D), cross.out.weight)[:, 0]
+    mlp = patch_enc.mlp
+    q = q + F.linear(F.gelu(F.linear(_rms(patch_enc.norm_mlp, q), mlp.fc.weight), approximate="tanh"), mlp.proj.weight)
+    return F.linear(_rms(patch_enc.norm_out, q), patch_enc.out.weight)

@@ -1,6 +1,6 @@
 # Sourced by lst.sh from the recipe directory (egs/<corpus>/lst1). LST_ROOT overrides the
 # repository root, e.g. when a test runs a copy of the recipe elsewhere.
-MAIN_ROOT=${LST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+MAIN_ROOT=${LST_ROOT:-$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)}
 export MAIN_ROOT
 if [ ! -f "${MAIN_ROOT}/tools/activate_python.sh" ]; then
   echo "path.sh: ${MAIN_ROOT}/tools/activate_python.sh not found: run 'bash ${MAIN_ROOT}/tools/setup.sh' first" >&2

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Spoken StoryCloze (espeak-ng) downstream TTS: fine-tune the packages of ../asr1 on text ->
 # units (25 Hz), train the unit vocoder, synthesize the test stories, score them with
-# ../asr1's ESPnet ASR (run ../asr1 through stage 6 first). local/ is ../lst1/local.
+# ../asr1's ESPnet ASR (run ../asr1 through stage 6 first). The spoken corpus is ../asr1's
+# (--src_data_dir), so it is synthesized once; local/ is ../lst1/local.
 set -euo pipefail
 
 ./tts.sh \
     --train_set train \
     --valid_set valid \
     --test_sets "test" \
-    --local_data_opts "--n_stories 100" \
+    --src_data_dir ../asr1/data \
     --pretrained_model "../asr1/exp/packed/token_lm.zip ../asr1/exp/packed/lst.zip" \
     --pretrain_recipe ../lst1 \
     --pretrain_work ../asr1/exp/pretrain \
