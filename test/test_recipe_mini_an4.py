@@ -75,3 +75,19 @@ def test_missing_input_names_the_stage(recipe):
         shutil.move(work / "units.bak", work / "dump" / "units")
     assert rc != 0
     assert "dump/units/train/units not found; it is made by stage 5 (unit dump)" in out
+
+
+def test_pretrain_and_pack_packs_a_trained_recipe(recipe):
+    # the downstream recipes' stage 0 helper, with a relative work dir (as asr.sh calls it):
+    # training is already complete there, so it resumes, finds nothing to do, and packs
+    from lst.pack import load_packed
+
+    work, _ = recipe
+    script = REPO_ROOT / "egs" / "TEMPLATE" / "asr1" / "scripts" / "pretrain_and_pack.sh"
+    env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED))
+    proc = subprocess.run(["bash", str(script), str(work), work.name, "packed", "conf/train_lst_debug.yaml",
+                           "--lst_args '--max_epoch 2'"], cwd=work.parent, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    packed = load_packed(str(work.parent / "packed" / "lst.zip"))
+    assert type(packed.model).__name__ == "LSTModel"

@@ -152,7 +152,7 @@ if run_stage 4; then
     stage_timer
     m=$(model_name "${pm}")
     ft=${expdir}/asr_${m}
-    log "Stage 4: fine-tune ${m} on s2t -> ${ft}"
+    log "Stage 4: fine-tune ${m} on s2t -> ${ft} (log: ${ft}/train.log)"
     require "corpus/${m}/${train_set}/seqs" "stage 3 (corpus)"
     mkdir -p "${ft}"
     ${python} -m lst.downstream.prepare finetune_config --model "${expdir}/pretrained_${m}" \
@@ -169,7 +169,7 @@ if run_stage 4; then
       --train_data_path_and_name_and_type "corpus/${m}/${train_set}/seqs,seq,text" \
       --valid_data_path_and_name_and_type "corpus/${m}/${valid_set}/seqs,seq,text" \
       --train_shape_file "${ft}/stats/train/seq_shape" --valid_shape_file "${ft}/stats/valid/seq_shape" \
-      --output_dir "${ft}" ${finetune_args}
+      --output_dir "${ft}" ${finetune_args} 2>&1 | tee -a "${ft}/train.log"
     echo $(( $(date +%s) - t0 )) > "${ft}/train_seconds"
     pd=${expdir}/pretrained_${m}
     ${python} -m lst.bin.pack_model --config "${ft}/config.yaml" --model_file "${ft}/${init_model}" \
@@ -207,7 +207,7 @@ if ${run_espnet} && run_stage 6; then
   bpemodel=${expdir}/pretrained_$(model_name "${first_pm}")/bpe.model
   require "${bpemodel}" "stage 2 (unpack)"
   token_list=data/espnet_token_list/bpe/tokens.txt
-  log "Stage 6: ESPnet ASR baseline (${espnet_asr_config}) -> ${es}"
+  log "Stage 6: ESPnet ASR baseline (${espnet_asr_config}) -> ${es} (log: ${es}/train.log)"
   ${python} -m lst.downstream.prepare espnet_token_list --bpe_model "${bpemodel}" --out "${token_list}"
   common=(--use_preprocessor true --bpemodel "${bpemodel}" --token_type bpe --token_list "${token_list}"
           --non_linguistic_symbols none --cleaner none --g2p none --frontend default --frontend_conf fs=16k
@@ -229,7 +229,7 @@ if ${run_espnet} && run_stage 6; then
     --normalize global_mvn --normalize_conf "stats_file=${es}/stats/train/feats_stats.npz" \
     --train_shape_file "${es}/stats/train/speech_shape" --train_shape_file "${es}/stats/train/text_shape.bpe" \
     --valid_shape_file "${es}/stats/valid/speech_shape" --valid_shape_file "${es}/stats/valid/text_shape.bpe" \
-    --output_dir "${es}" ${espnet_asr_args}
+    --output_dir "${es}" ${espnet_asr_args} 2>&1 | tee -a "${es}/train.log"
   echo $(( $(date +%s) - t0 )) > "${es}/train_seconds"
   stage_done 6
 fi

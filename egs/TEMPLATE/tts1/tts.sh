@@ -149,7 +149,7 @@ if run_stage 4; then
   for m in ${models}; do
     stage_timer
     ft=${expdir}/tts_${m}
-    log "Stage 4: fine-tune ${m} on t2s -> ${ft}"
+    log "Stage 4: fine-tune ${m} on t2s -> ${ft} (log: ${ft}/train.log)"
     require "corpus/${m}/${train_set}/seqs" "stage 3 (corpus)"
     mkdir -p "${ft}"
     ${python} -m lst.downstream.prepare finetune_config --model "${expdir}/pretrained_${m}" \
@@ -166,7 +166,7 @@ if run_stage 4; then
       --train_data_path_and_name_and_type "corpus/${m}/${train_set}/seqs,seq,text" \
       --valid_data_path_and_name_and_type "corpus/${m}/${valid_set}/seqs,seq,text" \
       --train_shape_file "${ft}/stats/train/seq_shape" --valid_shape_file "${ft}/stats/valid/seq_shape" \
-      --output_dir "${ft}" ${finetune_args}
+      --output_dir "${ft}" ${finetune_args} 2>&1 | tee -a "${ft}/train.log"
     echo $(( $(date +%s) - t0 )) > "${ft}/train_seconds"
     pd=${expdir}/pretrained_${m}
     ${python} -m lst.bin.pack_model --config "${ft}/config.yaml" --model_file "${ft}/${init_model}" \
