@@ -31,7 +31,7 @@ for cfg in ${configs}; do
   # shellcheck disable=SC2086
   (cd "${work}" && eval ./run.sh ${stages} --lst_config "${cfg}" "${extra}")
   km_dir=$(cd "${work}" && ls -d exp/kmeans_* | head -1)  # relative to the work dir, where pack_model runs
-  ( cd "${work}" && python -m lst.bin.pack_model --config "exp/lst_${tag}/config.yaml" \
+  ( cd "${work}" && . ./path.sh && python -m lst.bin.pack_model --config "exp/lst_${tag}/config.yaml" \
       --model_file "exp/lst_${tag}/valid.loss.best.pth" --bpe_model data/bpe/bpe.model \
       --km_dir "${km_dir}" --unit_info dump/units/train/unit_info.json --out "${packed}/${model}.zip" )
 done
