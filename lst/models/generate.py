@@ -93,10 +93,7 @@ class LSTStream:
 
     def _close_patch(self):
         hp = torch.cat(self.open_h, dim=1)  # (1, L, dl)
-        if self.m.training:
-            pv = self.m.patch_enc(hp, torch.ones(hp.shape[:2], dtype=torch.bool, device=hp.device))  # (1, d)
-        else:  # same values, fewer ops
-            pv = patch_step(self.m.patch_enc, hp)  # (1, d)
+        pv = patch_step(self.m.patch_enc, hp)  # (1, d)
         self._global_step(pv[:, None])
         self.open_units, self.open_h = [], []
 

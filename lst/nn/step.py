@@ -112,8 +112,9 @@ def stack_step(stack, x: torch.Tensor, cache: KVCache, kvs: Optional[List[Option
 def patch_step(patch_enc, hp: torch.Tensor) -> torch.Tensor:
     """``PatchEncoder.forward(hp, all-True mask)`` for the one patch just closed in
     decoding: hp (1, L, dl) -> (1, d_model), without the mask (every unit is real), the
-    module calls or the dropouts (eval mode only)."""
-    assert not patch_enc.training
+    module calls or the dropouts. In training mode (dropout active) the module path."""
+    if patch_enc.training:
+        return patch_enc(hp, torch.ones(hp.shape[:2], dtype=torch.bool, device=hp.device))
     cross = patch_enc.cross
     N, L, D = hp.shape
     q = hp.amax(1)  # (1, dl) the max-pooled query

@@ -101,14 +101,7 @@ if run_stage 1; then
   for dset in ${all_sets}; do
     if [ -n "${src_data_dir}" ]; then
       require "${src_data_dir}/${dset}/wav.scp" "the source recipe's data preparation"
-      mkdir -p "data/${dset}"
-      for f in text utt2spk spk2utt; do
-        [ -f "${src_data_dir}/${dset}/${f}" ] && cp "${src_data_dir}/${dset}/${f}" "data/${dset}/${f}"
-      done
-      # wav.scp paths are relative to the source recipe (the parent of its data dir): make them absolute
-      src_root=$(cd "${src_data_dir}/.." && pwd)
-      awk -v root="${src_root}" '{ p = $2; if (p !~ /^\//) p = root "/" p; print $1, p }' \
-        "${src_data_dir}/${dset}/wav.scp" > "data/${dset}/wav.scp"
+      "${scripts}/copy_data_dir.sh" "${src_data_dir}/${dset}" "data/${dset}"
     fi
     ${python} -m lst.bin.validate_data_dir "data/${dset}"
     ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" --out_dir "dump/raw/${dset}" --nj 1
