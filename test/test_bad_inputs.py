@@ -383,8 +383,11 @@ def test_dump_units_refuses_a_codebook_of_another_feature_space(units, tmp_path,
     info = json.loads((km / "km_info.json").read_text())
     info["dim"] += 1
     (km / "km_info.json").write_text(json.dumps(info))
-    rc, err, _ = _cli(caplog, "dump_units", ["--feats_dir", str(units / "feats"), "--km_dir", str(km),
-                                             "--out_dir", str(tmp_path / "u")])
+    argv = ["--feats_dir", str(units / "feats"), "--km_dir", str(km), "--out_dir", str(tmp_path / "u")]
+    rc, err, _ = _cli(caplog, "dump_units", argv)  # the completion marker notices the edit first
+    _assert_error(rc, err, str(km / "km_info.json"), "changed after the stage finished", "learn_kmeans")
+    (km / ".done.json").unlink()  # a hand-made codebook: the feature-space check still holds
+    rc, err, _ = _cli(caplog, "dump_units", argv)
     _assert_error(rc, err, f"dim={info['dim'] - 1}", f"{km} was learned on dim={info['dim']}")
 
 

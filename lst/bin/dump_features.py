@@ -8,7 +8,9 @@ r"""Extract frame features (MFCC or an SSL layer) for k-means, as Kaldi ark/scp.
 Writes ``feats.ark/feats.scp`` (float32 [frames, dim]), ``energy.ark/energy.scp`` (per-frame
 log energy in dB, for the silence report), ``utt2num_frames``, ``skipped`` and
 ``feat_info.json`` (feature_type, dim, frame_rate_hz, and the frame grid; see
-lst.units.features for the exact frame-time convention).
+lst.units.features for the exact frame-time convention). The directory is written under a
+temporary name and swapped into place with its completion marker ``.done.json``
+(lst/stage_io.py) only when complete.
 """
 import argparse
 import json
@@ -21,8 +23,9 @@ from tqdm import tqdm
 from lst.audio import AudioError, load_audio
 from lst.units.features import (FRAME_RATES_HZ, HOP, SAMPLE_RATE, WINDOW, FeatureError,
                                 build_extractor, extract)
-from lst.units.io import (SkipReport, ToolError, ordered_map, read_kaldi_map, require_file,
-                          run_tool, setup_logging, write_kaldi_map)
+from lst.stage_io import staged_dir
+from lst.units.io import (SkipReport, ToolError, check_input_dir, input_fingerprints, ordered_map,
+                          read_kaldi_map, require_file, run_tool, setup_logging, write_kaldi_map)
 
 logger = logging.getLogger("lst.dump_features")
 TOOL = "dump_features"
@@ -49,6 +52,18 @@ def make_job(feature_type, ssl_ckpt, ssl_layer, ssl_upstream, frame_rate_hz):
     return build_extractor(feature_type, ssl_ckpt, ssl_layer, ssl_upstream), frame_rate_hz
 
 
+def point_scp_at(scp_path: str, tmp_dir: str, final_dir: str) -> None:
+    """Rewrite ``utt <tmp_dir>/x.ark:offset`` as ``utt <final_dir>/x.ark:offset``."""
+    with open(scp_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    with open(scp_path, "w", encoding="utf-8") as f:
+        for line in lines:
+            utt, rx = line.split(" ", 1)
+            ark, offset = rx.rsplit(":", 1)
+            ark = os.path.join(final_dir, os.path.relpath(ark, tmp_dir))
+            f.write(f"{utt} {ark}:{offset}\n")
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +84,7 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     require_file(TOOL, args.wav_scp, "python -m lst.bin.format_wav")
+    check_input_dir(TOOL, os.path.dirname(os.path.abspath(args.wav_scp)), "python -m lst.bin.format_wav")
     job_args = (args.feature_type, args.ssl_ckpt, args.ssl_layer, args.ssl_upstream,
                 args.frame_rate_hz)
     try:
@@ -77,46 +93,52 @@ def main(argv=None) -> None:
         raise ToolError(f"{TOOL}: {e}")
     extractor = job[0]
     items = read_kaldi_map(args.wav_scp)
-    os.makedirs(args.out_dir, exist_ok=True)
-    out = lambda name: os.path.join(args.out_dir, name)  # noqa: E731
+    inputs = input_fingerprints(wav_scp=args.wav_scp, ssl_ckpt=args.ssl_ckpt)
+    with staged_dir(args.out_dir, TOOL) as stage:
+        tmp = str(stage.path)
+        out = lambda name: os.path.join(tmp, name)  # noqa: E731
+        report = SkipReport(TOOL, logger)
+        report.n_in = len(items)
+        if args.nj > 1:
+            results = ordered_map(extract_one, items, args.nj, make_job, job_args)
+        else:
+            results = ordered_map(extract_one, items, 1, lambda: job)
+        utt2num_frames = []
+        with kaldiio.WriteHelper(f"ark,scp:{out('feats.ark')},{out('feats.scp')}") as feats_w, \
+                kaldiio.WriteHelper(f"ark,scp:{out('energy.ark')},{out('energy.scp')}") as energy_w:
+            for utt, feats, energy, failure in tqdm(results, total=len(items), desc=TOOL,
+                                                     mininterval=5, disable=None):
+                if failure is not None:
+                    report.skip(utt, *failure)
+                    continue
+                feats_w(utt, feats)
+                energy_w(utt, energy)
+                utt2num_frames.append((utt, str(len(feats))))
+                report.n_written += 1
+        for scp in ("feats.scp", "energy.scp"):  # name the arks where they will be
+            point_scp_at(out(scp), tmp, args.out_dir)
 
-    report = SkipReport(TOOL, logger)
-    report.n_in = len(items)
-    if args.nj > 1:
-        results = ordered_map(extract_one, items, args.nj, make_job, job_args)
-    else:
-        results = ordered_map(extract_one, items, 1, lambda: job)
-    utt2num_frames = []
-    with kaldiio.WriteHelper(f"ark,scp:{out('feats.ark')},{out('feats.scp')}") as feats_w, \
-            kaldiio.WriteHelper(f"ark,scp:{out('energy.ark')},{out('energy.scp')}") as energy_w:
-        for utt, feats, energy, failure in tqdm(results, total=len(items), desc=TOOL,
-                                                 mininterval=5, disable=None):
-            if failure is not None:
-                report.skip(utt, *failure)
-                continue
-            feats_w(utt, feats)
-            energy_w(utt, energy)
-            utt2num_frames.append((utt, str(len(feats))))
-            report.n_written += 1
-
-    write_kaldi_map(out("utt2num_frames"), utt2num_frames)
-    write_kaldi_map(out("skipped"), [(u, f"{r} {d}".strip()) for u, r, d in report.skips])
-    info = {
-        "feature_type": args.feature_type,
-        "dim": int(extractor.dim),
-        "frame_rate_hz": args.frame_rate_hz,
-        "sample_rate": SAMPLE_RATE,
-        "hop_samples_50hz": HOP,
-        "window_samples": WINDOW,
-        "frame_convention": "frame i covers [i/frame_rate_hz, (i+1)/frame_rate_hz) s; "
-                            "see lst.units.features",
-    }
-    if args.feature_type == "ssl":
-        info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt), ssl_layer=args.ssl_layer,
-                    ssl_upstream=args.ssl_upstream)
-    with open(out("feat_info.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    report.finish()
+        write_kaldi_map(out("utt2num_frames"), utt2num_frames)
+        write_kaldi_map(out("skipped"), [(u, f"{r} {d}".strip()) for u, r, d in report.skips])
+        info = {
+            "feature_type": args.feature_type,
+            "dim": int(extractor.dim),
+            "frame_rate_hz": args.frame_rate_hz,
+            "sample_rate": SAMPLE_RATE,
+            "hop_samples_50hz": HOP,
+            "window_samples": WINDOW,
+            "frame_convention": "frame i covers [i/frame_rate_hz, (i+1)/frame_rate_hz) s; "
+                                "see lst.units.features",
+        }
+        if args.feature_type == "ssl":
+            info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt), ssl_layer=args.ssl_layer,
+                        ssl_upstream=args.ssl_upstream)
+        with open(out("feat_info.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        report.finish()
+        params = {k: info[k] for k in ("feature_type", "dim", "frame_rate_hz")}
+        params.update({k: info[k] for k in ("ssl_layer", "ssl_upstream") if k in info})
+        stage.complete(counts=report.counts(), params=params, inputs=inputs)
 
 
 if __name__ == "__main__":

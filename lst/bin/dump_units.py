@@ -7,6 +7,9 @@ Writes ``units``, ``unit_info.json`` (unit_rate_hz, n_units, dedup, feature_type
 ``utt2num_frames`` (frames before dedup) and, with ``--dedup true``, ``durations``
 (``utt d d d``: how many frames each deduplicated unit lasted), so that
 ``lst.units.kmeans.expand(units, durations)`` restores the frame-level sequence exactly.
+The directory is written under a temporary name and swapped into place with its completion
+marker ``.done.json`` (lst/stage_io.py) only when complete: a kill or a full disk leaves the
+previous complete output (or none), never some lines beside an old ``unit_info.json``.
 """
 import argparse
 import json
@@ -16,8 +19,9 @@ import os
 import kaldiio
 from tqdm import tqdm
 
-from lst.units.io import (SkipReport, ToolError, format_ints, ordered_map, read_kaldi_map,
-                          require_file, run_tool, setup_logging, str2bool)
+from lst.stage_io import StageError, lineage_of, merge_lineage, staged_dir
+from lst.units.io import (SkipReport, ToolError, check_input_dir, format_ints, input_fingerprints,
+                          ordered_map, read_kaldi_map, require_file, run_tool, setup_logging, str2bool)
 from lst.units.kmeans import apply_kmeans, dedup, load_kmeans
 
 logger = logging.getLogger("lst.dump_units")
@@ -64,6 +68,13 @@ def main(argv=None) -> None:
         require_file(TOOL, os.path.join(args.feats_dir, name), "python -m lst.bin.dump_features")
     for name in ("km.pkl", "km_info.json"):
         require_file(TOOL, os.path.join(args.km_dir, name), "python -m lst.bin.learn_kmeans")
+    check_input_dir(TOOL, args.feats_dir, "python -m lst.bin.dump_features")
+    check_input_dir(TOOL, args.km_dir, "python -m lst.bin.learn_kmeans")
+    inputs = input_fingerprints(feats=args.feats_dir, km=args.km_dir)
+    try:
+        lineage = merge_lineage({args.feats_dir: lineage_of(args.feats_dir), args.km_dir: lineage_of(args.km_dir)})
+    except StageError as e:
+        raise ToolError(f"{TOOL}: {e}") from None
     with open(os.path.join(args.feats_dir, "feat_info.json")) as f:
         feat_info = json.load(f)
     with open(os.path.join(args.km_dir, "km_info.json")) as f:
@@ -74,38 +85,38 @@ def main(argv=None) -> None:
     items = read_kaldi_map(os.path.join(args.feats_dir, "feats.scp"))
     report = SkipReport(TOOL, logger)
     report.n_in = len(items)
-    os.makedirs(args.out_dir, exist_ok=True)
-    out = lambda name: os.path.join(args.out_dir, name)  # noqa: E731
-    if not args.dedup and os.path.exists(out("durations")):
-        os.remove(out("durations"))  # stale from an earlier dedup run
-    results = ordered_map(units_one, items, args.nj, load_kmeans, (km_path,), chunksize=32)
-    # Stream lines to disk: held in memory, LibriSpeech-960h units would be ~1 GB of text.
-    with open(out("units"), "w") as units_f, open(out("utt2num_frames"), "w") as num_f, \
-            open(out("durations") if args.dedup else os.devnull, "w") as dur_f:
-        for utt, units, failure in tqdm(results, total=len(items), desc=TOOL, mininterval=5,
-                                        disable=None):
-            if failure is not None:
-                report.skip(utt, *failure)
-                continue
-            num_f.write(f"{utt} {len(units)}\n")
-            if args.dedup:
-                units, durations = dedup(units)
-                dur_f.write(f"{utt} {format_ints(durations)}\n")
-            units_f.write(f"{utt} {format_ints(units)}\n")
-            report.n_written += 1
+    with staged_dir(args.out_dir, TOOL) as stage:  # a fresh directory: no stale durations
+        out = lambda name: os.path.join(stage.path, name)  # noqa: E731
+        results = ordered_map(units_one, items, args.nj, load_kmeans, (km_path,), chunksize=32)
+        # Stream lines to disk: held in memory, LibriSpeech-960h units would be ~1 GB of text.
+        with open(out("units"), "w") as units_f, open(out("utt2num_frames"), "w") as num_f, \
+                open(out("durations") if args.dedup else os.devnull, "w") as dur_f:
+            for utt, units, failure in tqdm(results, total=len(items), desc=TOOL, mininterval=5,
+                                            disable=None):
+                if failure is not None:
+                    report.skip(utt, *failure)
+                    continue
+                num_f.write(f"{utt} {len(units)}\n")
+                if args.dedup:
+                    units, durations = dedup(units)
+                    dur_f.write(f"{utt} {format_ints(durations)}\n")
+                units_f.write(f"{utt} {format_ints(units)}\n")
+                report.n_written += 1
 
-    info = {
-        "unit_rate_hz": feat_info["frame_rate_hz"],
-        "n_units": km_info["n_clusters"],
-        "dedup": args.dedup,
-        "feature_type": feat_info["feature_type"],
-        "km_dir": os.path.abspath(args.km_dir),
-        "silence_units_file": os.path.abspath(os.path.join(args.km_dir, "silence_units.json")),
-        "frame_convention": feat_info.get("frame_convention"),
-    }
-    with open(out("unit_info.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    report.finish()
+        info = {
+            "unit_rate_hz": feat_info["frame_rate_hz"],
+            "n_units": km_info["n_clusters"],
+            "dedup": args.dedup,
+            "feature_type": feat_info["feature_type"],
+            "km_dir": os.path.abspath(args.km_dir),
+            "silence_units_file": os.path.abspath(os.path.join(args.km_dir, "silence_units.json")),
+            "frame_convention": feat_info.get("frame_convention"),
+        }
+        with open(out("unit_info.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        report.finish()
+        stage.complete(counts=report.counts(), params={"dedup": args.dedup, "n_units": info["n_units"]},
+                       inputs=inputs, lineage=lineage)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ r"""Learn a k-means codebook on a sample of frames, plus the silence-unit report
 Writes ``km.pkl`` (a joblib-saved sklearn MiniBatchKMeans), ``km_info.json`` (clusters,
 feature type, dim, frame rate, training frames, inertia) and ``silence_units.json``
 (``silence_units``: cluster ids whose training frames are mostly silent, with the
-per-cluster ``silence_fraction`` and ``frame_count``).
+per-cluster ``silence_fraction`` and ``frame_count``), under a temporary name swapped into
+place with the completion marker ``.done.json`` (lst/stage_io.py) only when complete.
 """
 import argparse
 import json
@@ -20,7 +21,9 @@ import numpy as np
 import sklearn
 from threadpoolctl import threadpool_limits
 
-from lst.units.io import (ToolError, read_kaldi_map, require_file, run_tool, setup_logging)
+from lst.stage_io import staged_dir
+from lst.units.io import (ToolError, check_input_dir, input_fingerprints, read_kaldi_map, require_file,
+                          run_tool, setup_logging)
 from lst.units.kmeans import learn_kmeans, sample_frames, save_kmeans, select_frames, \
     silence_report
 
@@ -80,6 +83,11 @@ def main(argv=None) -> None:
     setup_logging(args.verbose)
     for name in ("feat_info.json", "utt2num_frames", "feats.scp", "energy.scp"):
         require_file(TOOL, os.path.join(args.feats_dir, name), MADE_BY)
+    check_input_dir(TOOL, args.feats_dir, MADE_BY)
+    if args.n_clusters < 1 or args.max_frames < 1:
+        raise ToolError(f"{TOOL}: --n_clusters {args.n_clusters} / --max_frames {args.max_frames}: "
+                        "both must be >= 1")
+    inputs = input_fingerprints(feats=args.feats_dir)
     with open(os.path.join(args.feats_dir, "feat_info.json")) as f:
         feat_info = json.load(f)
 
@@ -95,29 +103,34 @@ def main(argv=None) -> None:
         labels = km.predict(feats)
         inertia = float(-km.score(feats) / len(feats))
 
-    os.makedirs(args.out_dir, exist_ok=True)
-    save_kmeans(km, os.path.join(args.out_dir, "km.pkl"))
-    report = silence_report(labels, rel_energy, args.n_clusters, args.silence_threshold_db,
-                            args.silence_min_fraction)
-    with open(os.path.join(args.out_dir, "silence_units.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    info = {
-        "n_clusters": args.n_clusters,
-        "feature_type": feat_info["feature_type"],
-        "dim": feat_info["dim"],
-        "frame_rate_hz": feat_info["frame_rate_hz"],
-        "feats_dir": os.path.abspath(args.feats_dir),
-        "n_train_frames": int(len(feats)),
-        "n_train_utts": n_utts,
-        "mean_sq_distance": inertia,
-        "seed": args.seed,
-        "sklearn_version": sklearn.__version__,
-    }
-    for key in ("ssl_ckpt", "ssl_layer", "ssl_upstream"):
-        if key in feat_info:
-            info[key] = feat_info[key]
-    with open(os.path.join(args.out_dir, "km_info.json"), "w") as f:
-        json.dump(info, f, indent=2)
+    with staged_dir(args.out_dir, TOOL) as stage:
+        save_kmeans(km, os.path.join(stage.path, "km.pkl"))
+        report = silence_report(labels, rel_energy, args.n_clusters, args.silence_threshold_db,
+                                args.silence_min_fraction)
+        with open(os.path.join(stage.path, "silence_units.json"), "w") as f:
+            json.dump(report, f, indent=1)
+        info = {
+            "n_clusters": args.n_clusters,
+            "feature_type": feat_info["feature_type"],
+            "dim": feat_info["dim"],
+            "frame_rate_hz": feat_info["frame_rate_hz"],
+            "feats_dir": os.path.abspath(args.feats_dir),
+            "n_train_frames": int(len(feats)),
+            "n_train_utts": n_utts,
+            "mean_sq_distance": inertia,
+            "seed": args.seed,
+            "sklearn_version": sklearn.__version__,
+        }
+        for key in ("ssl_ckpt", "ssl_layer", "ssl_upstream"):
+            if key in feat_info:
+                info[key] = feat_info[key]
+        with open(os.path.join(stage.path, "km_info.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        params = {k: info[k] for k in ("n_clusters", "n_train_frames", "seed")}
+        params.update(max_frames=args.max_frames, batch_size=args.batch_size, max_iter=args.max_iter,
+                      silence_threshold_db=args.silence_threshold_db,
+                      silence_min_fraction=args.silence_min_fraction)
+        stage.complete(counts={"in": n_utts, "frames": int(len(feats))}, params=params, inputs=inputs)
     logger.info("%s: %d clusters in %.1f s, mean squared distance %.3f, silence units %s",
                 TOOL, args.n_clusters, time.time() - start, inertia, report["silence_units"])
 

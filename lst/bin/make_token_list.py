@@ -5,17 +5,25 @@
 
 The token list layout is documented in lst/vocab.py. sentencepiece is asked for at most
 ``--nbpe`` pieces (hard limit off, so a tiny corpus gets what it supports instead of failing).
+
+Every output file is written under a temporary name and renamed when complete; the
+completion marker ``.done.json`` (lst/stage_io.py: counts, input fingerprints, and the
+k-means lineage of ``--unit_info``) is written beside the token list and beside the BPE
+model last, after the old ones were removed, so an interrupted run leaves no marker.
 """
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import sentencepiece as spm
 
 from lst.data.kaldi_dir import DataDirError, read_kaldi_map
-from lst.vocab import build_token_list, write_token_list
+from lst.stage_io import (StageError, atomic_write_file, check_input_file, fingerprint, io_error_message,
+                          lineage_of, remove_marker, write_file_marker)
+from lst.vocab import build_token_list
 
 
 def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> spm.SentencePieceProcessor:
@@ -23,10 +31,11 @@ def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> s
     # a fixed input path: sentencepiece stores it in the model, so a temp name would make
     # every re-run's bpe.model differ
     corpus = f"{prefix}.train.txt"
-    Path(corpus).write_text("\n".join(transcripts) + "\n", encoding="utf-8")
+    atomic_write_file(corpus, lambda f: f.write("\n".join(transcripts) + "\n"), encoding="utf-8")
+    partial = f"{prefix}.partial"  # a fixed name: sentencepiece stores it in the model too
     spm.SentencePieceTrainer.train(
         input=corpus,
-        model_prefix=prefix,
+        model_prefix=partial,
         vocab_size=nbpe,
         model_type=model_type,
         character_coverage=1.0,
@@ -39,6 +48,8 @@ def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> s
         minloglevel=2,
         num_threads=1,
     )
+    for ext in (".vocab", ".model"):  # the model last: it is what later stages look for
+        os.replace(partial + ext, prefix + ext)
     return spm.SentencePieceProcessor(model_file=f"{prefix}.model")
 
 
@@ -61,14 +72,44 @@ def main(argv=None) -> int:
     if not transcripts:
         logging.error(f"{args.text}: no non-empty transcripts to train BPE on")
         return 1
+    if args.nbpe < 1:
+        logging.error(f"--nbpe {args.nbpe}: must be >= 1")
+        return 1
     if not Path(args.unit_info).exists():
         logging.error(f"{args.unit_info} not found (made by stage 5: unit dump)")
         return 1
-    n_units = int(json.loads(Path(args.unit_info).read_text())["n_units"])
-    sp = train_bpe(transcripts, args.bpe_prefix, args.nbpe, args.bpe_type)
-    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    tokens = build_token_list(pieces, n_units)
-    write_token_list(tokens, args.token_list)
+    try:
+        check_input_file(args.unit_info, "stage 5: python -m lst.bin.dump_units", "make_token_list")
+        info = json.loads(Path(args.unit_info).read_text())
+        n_units = int(info["n_units"])
+        if n_units < 1:
+            raise ValueError(f"n_units {n_units} < 1")
+    except StageError as e:
+        logging.error(str(e))
+        return 1
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        logging.error(f"{args.unit_info}: not a unit_info.json from dump_units ({type(e).__name__}: {e})")
+        return 1
+    inputs = {"text": fingerprint(args.text), "unit_info": fingerprint(args.unit_info)}
+    token_dir, bpe_dir = Path(args.token_list).parent, Path(args.bpe_prefix).parent
+    try:
+        for d in {token_dir, bpe_dir}:
+            d.mkdir(parents=True, exist_ok=True)
+            remove_marker(d)
+        sp = train_bpe(transcripts, args.bpe_prefix, args.nbpe, args.bpe_type)
+        pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+        tokens = build_token_list(pieces, n_units)
+        atomic_write_file(args.token_list, lambda f: f.write("".join(t + "\n" for t in tokens)), encoding="utf-8")
+        files = [args.token_list] + [args.bpe_prefix + ext for ext in (".model", ".vocab", ".train.txt")]
+        counts = {"transcripts": len(transcripts), "pieces": sp.get_piece_size(), "tokens": len(tokens),
+                  "units": n_units}
+        params = {"nbpe": args.nbpe, "bpe_type": args.bpe_type}
+        lineage = lineage_of(args.unit_info)
+        for d in {token_dir, bpe_dir}:
+            write_file_marker(d, "make_token_list", files, counts, params, inputs, lineage)
+    except OSError as e:
+        logging.error(f"make_token_list: {io_error_message(args.token_list, e)}")
+        return 1
     logging.info(
         f"{args.bpe_prefix}.model: {sp.get_piece_size()} pieces from {len(transcripts)} transcripts; "
         f"{args.token_list}: {len(tokens)} tokens ({n_units} units)"

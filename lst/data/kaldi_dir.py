@@ -12,6 +12,40 @@ class DataDirError(ValueError):
     pass
 
 
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name; leave room for suffixes
+
+
+def utt_file_name(utt: str) -> str:
+    """A file name (no directory part) for an utterance id, injective over ids.
+
+    ``%`` and ``/`` are percent-escaped (``a/b`` -> ``a%2Fb``, ``a_b`` stays), so two ids can
+    never share a file; an id whose escaped name is longer than the file system allows is
+    shortened to a prefix plus the sha1 of the full id.
+    """
+    name = utt.replace("%", "%25").replace("/", "%2F")
+    if name in (".", ".."):
+        name = name.replace(".", "%2E")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        import hashlib
+
+        digest = hashlib.sha1(utt.encode("utf-8")).hexdigest()
+        head = name.encode("utf-8")[: MAX_NAME_BYTES - 42].decode("utf-8", "ignore")
+        name = f"{head}%{digest}"
+    return name
+
+
+def check_unique_file_names(ids, where: str) -> None:
+    """Refuse ids whose file names would collide (a guard: :func:`utt_file_name` is injective
+    up to a sha1 collision of over-long ids)."""
+    seen = {}
+    for utt in ids:
+        key = utt_file_name(utt)
+        if key in seen:
+            raise DataDirError(f"{where}: utterance ids {seen[key]!r} and {utt!r} map to the same file name "
+                               f"{key!r}; rename one")
+        seen[key] = utt
+
+
 def read_kaldi_map(path, allow_empty_value: bool = False) -> "OrderedDict[str, str]":
     """``key value...`` lines -> ordered dict. Errors name file:line (non-UTF-8, duplicates)."""
     path = Path(path)

@@ -44,6 +44,24 @@ def write_kaldi_map(path: str, entries: Iterable[Tuple[str, str]]) -> None:
             f.write(f"{key} {value}\n")
 
 
+def check_input_dir(tool: str, directory: str, made_by: str) -> Optional[dict]:
+    """The input's completion marker (see lst.stage_io), or None for a hand-made directory;
+    a marker that does not match the files is a one-line ToolError."""
+    from lst.stage_io import StageError, check_stage
+
+    try:
+        return check_stage(directory, made_by, tool)
+    except StageError as e:
+        raise ToolError(str(e)) from None
+
+
+def input_fingerprints(**paths) -> Dict[str, str]:
+    """{name: content fingerprint} of input files / stage directories (lst.stage_io)."""
+    from lst.stage_io import fingerprint
+
+    return {name: fingerprint(p) for name, p in paths.items() if p is not None and os.path.exists(p)}
+
+
 def format_ints(values: np.ndarray) -> str:
     return " ".join(map(str, np.asarray(values).tolist()))
 
@@ -97,6 +115,12 @@ class SkipReport:
         if self.notes:
             line += "; " + ", ".join(f"{k}: {n}" for k, n in sorted(self.notes.items()))
         return line
+
+    def counts(self) -> Dict[str, int]:
+        """For the completion marker: in, written, skipped (and skipped per reason)."""
+        reasons = collections.Counter(reason for _, reason, _ in self.skips)
+        return {"in": self.n_in, "written": self.n_written, "skipped": len(self.skips),
+                **{f"skipped_{r}": n for r, n in sorted(reasons.items())}}
 
     def finish(self) -> None:
         """Log the summary; fail when inputs existed but nothing was written."""
@@ -156,8 +180,14 @@ def ordered_map(fn: Callable, items: List, nj: int = 1, initializer: Callable = 
 
 
 def run_tool(main: Callable, argv=None) -> None:
-    """Run a CLI ``main``; a ToolError becomes a one-line message and exit status 1."""
+    """Run a CLI ``main``; a ToolError/StageError becomes a one-line message and exit status 1,
+    and so does an OSError (disk full, permission) that escaped the tool."""
+    from lst.stage_io import StageError, io_error_message
+
     try:
         main(argv)
-    except ToolError as e:
+    except (ToolError, StageError) as e:
         sys.exit(str(e))  # one line on stderr, exit status 1
+    except OSError as e:
+        tool = getattr(main, "__module__", "lst").rsplit(".", 1)[-1]
+        sys.exit(f"{tool}: {io_error_message(e.filename or '?', e)}")
