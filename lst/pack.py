@@ -71,7 +71,7 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
                     (os.path.join(km_dir, "km_info.json"), "--km_dir")]:
         if not os.path.isfile(p):
             raise PackError(f"{what}: {p} not found")
-    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    cfg = _member(config, "config", lambda: _yaml_object(Path(config)))
     tokens = cfg.get("token_list")
     if isinstance(tokens, str) or tokens is None:
         src = token_list or tokens
@@ -82,9 +82,10 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
         given = Path(token_list).read_text(encoding="utf-8").splitlines()
         if given != list(tokens):
             raise PackError(f"--token_list {token_list} differs from the token_list stored in {config}")
-    km_info = json.loads(Path(km_dir, "km_info.json").read_text())
-    uinfo = json.loads(Path(unit_info).read_text())
-    _check_consistency(tokens, km_info, uinfo, where=f"{config} + {km_dir} + {unit_info}")
+    km_info = _member(km_dir, "km_info.json", lambda: _json_object(Path(km_dir, "km_info.json")))
+    uinfo = _member(unit_info, "unit_info", lambda: _json_object(Path(unit_info)))
+    _member(f"{config} + {km_dir} + {unit_info}", "token list/k-means/unit_info",
+            lambda: _check_consistency(tokens, km_info, uinfo, where=f"{config} + {km_dir} + {unit_info}"))
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -92,7 +93,12 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
         cfg["token_list"] = list(tokens)
         (t / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
         # weights: a plain state dict (resolves ESPnet's symlinks like valid.loss.best.pth)
-        state = torch.load(model_file, map_location="cpu", weights_only=True)
+        from lst.train.trainer import checkpoint_problem
+
+        problem = checkpoint_problem(model_file)
+        if problem:
+            raise PackError(f"--model_file: {model_file} cannot be loaded ({problem})")
+        state = _member(model_file, "weights", lambda: torch.load(model_file, map_location="cpu", weights_only=True))
         torch.save(state, t / "model.pth")
         (t / "tokens.txt").write_text("".join(x + "\n" for x in tokens), encoding="utf-8")
         shutil.copyfile(bpe_model, t / "bpe.model")
@@ -120,14 +126,25 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
         (t / "meta.json").write_text(json.dumps(meta, indent=2))
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         names = ["meta.json"] + files
-        if kind == "zip":
-            with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as z:
-                for f in names:
-                    z.write(t / f, f)
-        else:
-            with tarfile.open(out_path, "w:gz") as z:
-                for f in names:
-                    z.add(t / f, f)
+        # written under a temporary name and renamed: a kill or a full disk leaves no truncated archive
+        partial = Path(out_path).with_name(f".{Path(out_path).name}.partial-{os.getpid()}")
+        try:
+            if kind == "zip":
+                with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+                    for f in names:
+                        z.write(t / f, f)
+            else:
+                with tarfile.open(partial, "w:gz") as z:
+                    for f in names:
+                        z.add(t / f, f)
+            os.replace(partial, out_path)
+        except OSError as e:
+            from lst.stage_io import io_error_message
+
+            raise PackError(io_error_message(out_path, e)) from None
+        finally:
+            if partial.exists():
+                partial.unlink()
     return meta
 
 
@@ -145,10 +162,64 @@ def _check_consistency(tokens: List[str], km_info: Dict, unit_info: Dict, where:
 
 
 def unpack(path: str, out_dir: str) -> Dict:
-    """Extract ``path`` into ``out_dir`` (checked: no member may leave it); returns meta."""
+    """Extract ``path`` into ``out_dir`` (checked: no member may leave it); returns meta.
+
+    An empty, truncated or foreign file is a one-line :class:`PackError` naming it."""
     kind = _archive_kind(path)
     if not os.path.isfile(path):
         raise PackError(f"{path}: packed model not found")
+    if os.path.getsize(path) == 0:
+        raise PackError(f"{path}: empty file (an interrupted copy or pack_model run?)")
+    try:
+        _extract(path, kind, out_dir)
+    except PackError:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib_error(), ValueError) as e:
+        detail = " ".join(str(e).split())[:200]
+        raise PackError(f"{path}: not a complete {kind} archive (truncated or not an lst package): "
+                        f"{type(e).__name__}: {detail}") from None
+    return read_meta(path, Path(out_dir))
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+def read_meta(path, out: Path) -> Dict:
+    """meta.json of an extracted package, checked: format, file list, sha256 sums."""
+    meta_path = out / "meta.json"
+    if not meta_path.is_file():
+        raise PackError(f"{path}: no meta.json (not an lst package)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PackError(f"{path}: meta.json is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise PackError(f"{path}: meta.json is not a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise PackError(f"{path}: package format {meta.get('format_version')}, this lst reads {FORMAT_VERSION}")
+    files = meta.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise PackError(f"{path}: meta.json has no 'files' map of name -> sha256")
+    root = out.resolve()
+    _check_names(path, list(files), root)
+    for f, digest in files.items():
+        if not (out / f).is_file():
+            raise PackError(f"{path}: {f} listed in meta.json but missing")
+        if _sha256(out / f) != digest:
+            raise PackError(f"{path}: {f} is corrupted (sha256 mismatch)")
+    for f in REQUIRED:
+        if f not in files:
+            raise PackError(f"{path}: required member {f} missing")
+    for key, kind in (("unit_rate_hz", (int, float)), ("n_units", int)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise PackError(f"{path}: meta.json {key} = {meta[key]!r} is not a number")
+    return meta
+
+
+def _extract(path: str, kind: str, out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
@@ -164,21 +235,20 @@ def unpack(path: str, out_dir: str) -> Dict:
             if any(not (m.isfile() or m.isdir()) for m in members):
                 raise PackError(f"{path}: archive holds links or special files")
             z.extractall(out)
-    meta_path = out / "meta.json"
-    if not meta_path.is_file():
-        raise PackError(f"{path}: no meta.json (not an lst package)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise PackError(f"{path}: package format {meta.get('format_version')}, this lst reads {FORMAT_VERSION}")
-    for f, digest in meta["files"].items():
-        if not (out / f).is_file():
-            raise PackError(f"{path}: {f} listed in meta.json but missing")
-        if _sha256(out / f) != digest:
-            raise PackError(f"{path}: {f} is corrupted (sha256 mismatch)")
-    for f in REQUIRED:
-        if f not in meta["files"]:
-            raise PackError(f"{path}: required member {f} missing")
-    return meta
+
+
+def _json_object(p: Path) -> Dict:
+    obj = json.loads(p.read_text(encoding="utf-8"))
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    return obj
+
+
+def _yaml_object(p: Path) -> Dict:
+    obj = yaml.safe_load(p.read_text(encoding="utf-8"))
+    if not isinstance(obj, dict):
+        raise ValueError("not a YAML mapping")
+    return obj
 
 
 def _check_names(path, names, root: Path):
@@ -272,43 +342,85 @@ def load_packed(path: str, extract_dir: Optional[str] = None, device: str = "cpu
     ``load_model=False`` skips building the network (``model`` is None): enough for
     audio -> units and text -> ids, and it does not import espnet (fast start-up).
     Without ``extract_dir`` the archive goes to a temporary directory that lives as long
-    as the returned object (``close()`` removes it).
+    as the returned object (``close()`` removes it). Every damaged piece (empty, truncated or
+    foreign archive, bad meta.json, unreadable member, weights that do not load even though
+    their checksum matches) is a one-line :class:`PackError` naming the package and member.
     """
+    tmp = None
+    if os.path.isdir(path):
+        directory = path
+        meta = read_meta(path, Path(path))
+    else:
+        if extract_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="lst_pack_")
+            extract_dir = tmp.name
+        try:
+            meta = unpack(path, extract_dir)
+        except BaseException:
+            if tmp is not None:
+                tmp.cleanup()
+            raise
+        directory = extract_dir
+    d = Path(directory)
+    try:
+        return _load_members(path, d, meta, device, load_model, tmp)
+    except BaseException:
+        if tmp is not None:
+            tmp.cleanup()
+        raise
+
+
+def _member(path, name: str, read):
+    """``read()`` a package member; any failure is a PackError naming the member."""
+    try:
+        return read()
+    except PackError:
+        raise
+    except Exception as e:  # noqa: BLE001 - yaml, json, pickle, torch: one line naming the member
+        detail = " ".join(str(e).split())[:200]
+        raise PackError(f"{path}: {name} cannot be read ({type(e).__name__}: {detail})") from None
+
+
+def _load_members(path, d: Path, meta: Dict, device: str, load_model: bool, tmp) -> "PackedModel":
     import joblib
     import sentencepiece as spm
 
     from lst.vocab import SpeechTextVocab, read_token_list
 
-    tmp = None
-    if os.path.isdir(path):
-        directory = path
-        meta = json.loads(Path(path, "meta.json").read_text())
-    else:
-        if extract_dir is None:
-            tmp = tempfile.TemporaryDirectory(prefix="lst_pack_")
-            extract_dir = tmp.name
-        meta = unpack(path, extract_dir)
-        directory = extract_dir
-    d = Path(directory)
-    tokens = read_token_list(d / "tokens.txt")
-    km_info = json.loads((d / "km_info.json").read_text())
-    unit_info = json.loads((d / "unit_info.json").read_text())
-    _check_consistency(tokens, km_info, unit_info, where=str(path))
-    config = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))
-    if list(config.get("token_list", [])) != tokens:
+    tokens = _member(path, "tokens.txt", lambda: read_token_list(d / "tokens.txt"))
+    km_info = _member(path, "km_info.json", lambda: _json_object(d / "km_info.json"))
+    unit_info = _member(path, "unit_info.json", lambda: _json_object(d / "unit_info.json"))
+    _member(path, "tokens.txt + km_info.json + unit_info.json",
+            lambda: _check_consistency(tokens, km_info, unit_info, where=str(path)))
+    config = _member(path, "config.yaml", lambda: _yaml_object(d / "config.yaml"))
+    if list(config.get("token_list", []) or []) != tokens:
         raise PackError(f"{path}: config.yaml token_list differs from tokens.txt")
     model = None
     if load_model:
-        from lst.tasks.lst import LSTTask
+        from lst.train.trainer import checkpoint_problem
 
-        model, _ = LSTTask.build_model_from_file(str(d / "config.yaml"), str(d / "model.pth"), device=device)
-        model.eval()
+        problem = checkpoint_problem(d / "model.pth")
+        if problem:
+            raise PackError(f"{path}: model.pth cannot be loaded ({problem})")
+
+        def build():
+            from lst.tasks.lst import LSTTask
+
+            m, _ = LSTTask.build_model_from_file(str(d / "config.yaml"), str(d / "model.pth"), device=device)
+            return m.eval()
+
+        model = _member(path, "model.pth (with config.yaml)", build)
     silence = []
     if (d / "silence_units.json").is_file():
-        silence = json.loads((d / "silence_units.json").read_text()).get("silence_units", [])
+        silence = _member(path, "silence_units.json",
+                          lambda: _json_object(d / "silence_units.json").get("silence_units", []))
+    bpe = _member(path, "bpe.model", lambda: spm.SentencePieceProcessor(model_file=str(d / "bpe.model")))
+    kmeans = _member(path, "km.pkl", lambda: joblib.load(d / "km.pkl"))
+    unit_rate = _member(path, "unit_info.json", lambda: float(unit_info["unit_rate_hz"]))
+    directory = str(d)
     return PackedModel(
-        model=model, vocab=SpeechTextVocab(tokens), bpe=spm.SentencePieceProcessor(model_file=str(d / "bpe.model")),
-        kmeans=joblib.load(d / "km.pkl"), unit_rate_hz=float(unit_info["unit_rate_hz"]), meta=meta,
+        model=model, vocab=SpeechTextVocab(tokens), bpe=bpe,
+        kmeans=kmeans, unit_rate_hz=unit_rate, meta=meta,
         config=config, unit_info=unit_info, km_info=km_info, directory=str(directory), silence_units=silence,
         _tmp=tmp,
     )

@@ -344,3 +344,92 @@ def remove_marker(directory: PathLike) -> None:
     """Before rewriting single-file outputs in place: the old marker no longer holds."""
     with contextlib.suppress(FileNotFoundError):
         (Path(directory) / MARKER).unlink()
+
+
+# ---- experiments: what a model was trained on -----------------------------------------------
+
+TRAIN_INPUTS = "train_inputs.json"
+# training options that define the model; the others (max_epoch, patience, logging, workers)
+# may change between a run and its resumption
+MODEL_DEFINING_OPTIONS = ("model", "model_conf", "max_seq_len", "optim", "optim_conf", "scheduler",
+                          "scheduler_conf", "batch_type", "batch_size", "batch_bins", "accum_grad", "seed",
+                          "init_param", "grad_clip", "fold_length")
+
+
+def token_list_fingerprint(tokens) -> str:
+    """sha256 of the token list as written to a file (one token a line)."""
+    return sha256_text("".join(f"{t}\n" for t in tokens))
+
+
+def experiment_inputs(token_list, data: Mapping[str, Iterable[PathLike]], options: Mapping) -> Dict:
+    """The record ``lst_train`` keeps in ``<exp>/train_inputs.json``.
+
+    ``data``: {"train": [paths], "valid": [paths]}; ``options``: the parsed training
+    options (only :data:`MODEL_DEFINING_OPTIONS` are kept).
+    """
+    files, lineages = {}, {}
+    for role, paths in data.items():
+        for p in paths:
+            p = Path(p)
+            files[f"{role}:{p.absolute()}"] = fingerprint(p)
+            lineages[str(p)] = lineage_of(p)
+    opts = {k: options[k] for k in MODEL_DEFINING_OPTIONS if k in options}
+    return {"token_list": token_list_fingerprint(token_list), "data": files,
+            "options": json.loads(json.dumps(opts, default=str)), "lineage": merge_lineage(lineages)}
+
+
+def changed_inputs(old: Mapping, new: Mapping):
+    """Human-readable names of what differs between two :func:`experiment_inputs` records."""
+    changes = []
+    if old.get("token_list") != new.get("token_list"):
+        changes.append("the token list")
+    old_data, new_data = old.get("data", {}), new.get("data", {})
+    for key in sorted(set(old_data) | set(new_data)):
+        role, path = key.split(":", 1)
+        if key not in new_data:
+            changes.append(f"{role} data {path} (no longer given)")
+        elif key not in old_data:
+            changes.append(f"{role} data {path} (new)")
+        elif old_data[key] != new_data[key]:
+            changes.append(f"{role} data {path}")
+    old_opts, new_opts = old.get("options", {}), new.get("options", {})
+    for key in sorted(set(old_opts) | set(new_opts)):
+        if old_opts.get(key) != new_opts.get(key):
+            changes.append(f"option {key}")
+    for stage in lineage_conflicts(old.get("lineage", {}), new.get("lineage", {})):
+        changes.append(f"the {stage} output the data was made from")
+    return changes
+
+
+def read_train_inputs(*candidates: PathLike) -> Optional[Dict]:
+    """The first ``train_inputs.json`` found in the candidate directories (None if none)."""
+    for d in candidates:
+        p = Path(d) / TRAIN_INPUTS
+        if p.is_file():
+            try:
+                return json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise StageError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
+    return None
+
+
+def check_eval_data(record: Mapping, data_paths: Iterable[PathLike], where: str) -> None:
+    """Refuse evaluation data made from other inputs than the model was trained on.
+
+    A corpus with a marker must share the training data's k-means/token-list lineage; a
+    corpus the model was trained or validated on must still have the recorded content.
+    """
+    lineage = record.get("lineage", {})
+    recorded = {}
+    for key, fp in record.get("data", {}).items():
+        recorded.setdefault(key.split(":", 1)[1], fp)
+    for p in data_paths:
+        p = Path(p)
+        bad = lineage_conflicts(lineage, lineage_of(p))
+        if bad:
+            raise StageError(f"{p} was made from another {bad[0]} output than the data {where} was trained on; "
+                             f"evaluate on a corpus built from the same units, or retrain")
+        old = recorded.get(str(p.absolute()))
+        if old is not None and fingerprint(p) != old:
+            raise StageError(f"{p} changed since {where} was trained on it (rebuilt from new units or new "
+                             f"utterances?); retrain into a new experiment (--tag) before evaluating on it")

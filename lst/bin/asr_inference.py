@@ -9,6 +9,12 @@ lst/downstream/decode.py). ``--units`` reads unit sequences instead of audio (th
 recipe already dumped with the same package). Writes ``text`` (kaldi style), ``units`` (the
 units decoded from), ``decode_info.json`` (per utterance: global steps, seconds, audio
 seconds) and, with ``--ref_text``, ``score.json`` (WER/CER via jiwer).
+
+An utterance that cannot be decoded (unreadable audio, no units, a unit id outside the
+model's range in ``--units``, a prompt longer than the model's ``max_len``) is logged with its
+id and reason, listed under ``failed`` in ``decode_info.json``, and the batch goes on; the
+exit status is 1 only when no utterance was decoded. Output files are renamed into place
+when complete.
 """
 import argparse
 import json
@@ -20,7 +26,7 @@ from pathlib import Path
 import torch
 
 from lst.audio import AudioError, load_audio
-from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.kaldi_dir import DataDirError, read_kaldi_map
 
 
 def get_parser():
@@ -46,55 +52,94 @@ def main(argv=None) -> int:
     from lst.downstream.decode import recognize
     from lst.pack import PackError, load_packed
 
+    from lst.stage_io import atomic_write_file, io_error_message
+
+    src = args.wav_scp or args.units
+    try:
+        items = read_kaldi_map(src, allow_empty_value=bool(args.units))
+    except DataDirError as e:
+        logging.error(str(e))
+        return 1
     try:
         pk = load_packed(args.model)
     except PackError as e:
         logging.error(str(e))
         return 1
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.wav_scp:
-        items = read_kaldi_map(args.wav_scp)
-    else:
-        items = read_kaldi_map(args.units, allow_empty_value=True)
-    info, hyps = {}, {}
+    info, hyps, failed, unit_lines = {}, {}, {}, {}
+
+    def fail(utt, reason):
+        failed[utt] = reason
+        logging.warning(f"{src}: {utt}: {reason}; skipped")
+
     t_all = time.perf_counter()
-    with open(out / "text", "w", encoding="utf-8") as tf, open(out / "units", "w") as uf:
-        for utt, value in items.items():
-            t0 = time.perf_counter()
-            if args.wav_scp:
-                try:
-                    wav = load_audio(value)
-                except AudioError as e:
-                    logging.warning(f"{utt}: {e}; skipped")
-                    continue
-                units = pk.wav_to_units(wav).tolist()
-                audio_s = len(wav) / 16000.0
-            else:
-                units = [int(u) for u in value.split()]
-                audio_s = len(units) / pk.unit_rate_hz
-            if not units:
-                logging.warning(f"{utt}: no units; skipped")
+    for utt, value in items.items():
+        t0 = time.perf_counter()
+        if args.wav_scp:
+            try:
+                wav = load_audio(value)
+            except AudioError as e:
+                fail(utt, f"{e.reason}: {e.path}: {e.detail}")
                 continue
-            t1 = time.perf_counter()
+            try:
+                units = pk.wav_to_units(wav).tolist()
+            except Exception as e:  # noqa: BLE001 - one utterance's features must not end the batch
+                fail(utt, f"features: {type(e).__name__}: {e}")
+                continue
+            audio_s = len(wav) / 16000.0
+        else:
+            try:
+                units = [int(u) for u in value.split()]
+            except ValueError:
+                fail(utt, "non-integer unit id")
+                continue
+            bad = [u for u in units if not 0 <= u < pk.vocab.n_units]
+            if bad:
+                fail(utt, f"unit ids {bad[:5]} outside [0, {pk.vocab.n_units}) of {args.model}")
+                continue
+            audio_s = len(units) / pk.unit_rate_hz
+        if not units:
+            fail(utt, "no units")
+            continue
+        t1 = time.perf_counter()
+        try:
             res = recognize(pk.model, pk.vocab, units, beam=args.beam, max_len=args.max_len,
                             use_cache=not args.no_cache, length_penalty=args.length_penalty)
-            hyp = pk.ids_to_text(res["tokens"])
-            hyps[utt] = hyp
-            tf.write(f"{utt} {hyp}\n")
-            uf.write(f"{utt} {' '.join(map(str, units))}\n")
-            info[utt] = {"global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
-                         "decode_seconds": res["seconds"], "total_seconds": time.perf_counter() - t0,
-                         "units_seconds": t1 - t0, "audio_seconds": audio_s, "n_units": len(units),
-                         "n_tokens": len(res["tokens"])}
+        except (ValueError, RuntimeError, IndexError) as e:  # e.g. longer than the model's max_len
+            fail(utt, f"{len(units)} units: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
+            continue
+        hyp = pk.ids_to_text(res["tokens"])
+        hyps[utt] = hyp
+        unit_lines[utt] = " ".join(map(str, units))
+        info[utt] = {"global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
+                     "decode_seconds": res["seconds"], "total_seconds": time.perf_counter() - t0,
+                     "units_seconds": t1 - t0, "audio_seconds": audio_s, "n_units": len(units),
+                     "n_tokens": len(res["tokens"])}
     audio = sum(v["audio_seconds"] for v in info.values())
     dec = sum(v["decode_seconds"] for v in info.values())
     summary = {"model": pk.model_kind, "beam": args.beam, "use_cache": not args.no_cache, "n_utts": len(info),
                "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
                "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),
                "global_steps": sum((v["global_steps"] or 0) for v in info.values()),
-               "params": sum(p.numel() for p in pk.model.parameters())}
-    (out / "decode_info.json").write_text(json.dumps({"summary": summary, "utts": info}, indent=2))
+               "params": sum(p.numel() for p in pk.model.parameters()), "n_failed": len(failed)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_file(out / "text", lambda f: f.writelines(f"{u} {h}\n" for u, h in hyps.items()),
+                          encoding="utf-8")
+        atomic_write_file(out / "units", lambda f: f.writelines(f"{u} {x}\n" for u, x in unit_lines.items()))
+        atomic_write_file(out / "decode_info.json", lambda f: f.write(
+            json.dumps({"summary": summary, "utts": info, "failed": failed}, indent=2)))
+    except OSError as e:
+        logging.error(io_error_message(out, e))
+        return 1
+    if not info:
+        first = next(iter(failed.items()), ("-", "no input utterances"))
+        logging.error(f"{src}: none of {len(items)} utterances was decoded; first: {first[0]}: {first[1]}")
+        pk.close()
+        return 1
+    if failed:
+        logging.warning(f"{src}: {len(failed)} of {len(items)} utterances not decoded (listed in "
+                        f"{out / 'decode_info.json'} under 'failed')")
     if args.ref_text:
         from lst.downstream.score import wer_cer
 

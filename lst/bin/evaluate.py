@@ -6,6 +6,11 @@
 Scores every sequence through the model's ``token_logprobs`` (the same log-likelihood API
 that story-completion evaluation uses) and reports, per set and sequence kind (speech, text,
 s2t, t2s, inter), the mean negative log-likelihood per text token and per speech unit.
+
+The model's ``train_inputs.json`` (written by lst_train next to ``config.yaml``) is checked
+first: data the model was trained or validated on must be unchanged since, and a corpus with a
+completion marker must come from the same k-means codebook and token list (lst/stage_io.py),
+so a model is never scored on units it was not trained on. RESULTS.md is written atomically.
 """
 import argparse
 import json
@@ -22,35 +27,90 @@ from lst.data.kaldi_dir import DataDirError, read_kaldi_map
 from lst.data.sequence_format import SequenceFormatError, sequence_kind
 
 
-def load_model(config: str, model_file: str):
-    from lst.tasks.lst import LSTTask
+class ModelLoadError(Exception):
+    """A config/checkpoint pair that cannot be turned into a model; one line for the user."""
 
-    model, args = LSTTask.build_model_from_file(config, model_file, device="cpu")
+
+def load_model(config: str, model_file: str, device: str = "cpu"):
+    """-> (model in eval mode, training args); a damaged file is a :class:`ModelLoadError`
+    naming it (truncated or corrupt checkpoint, unreadable config, weights that do not fit)."""
+    from lst.train.trainer import checkpoint_problem
+
+    for path in (config, model_file):
+        if not Path(path).is_file():
+            raise ModelLoadError(f"{path} not found")
+    problem = checkpoint_problem(model_file)
+    if problem:
+        raise ModelLoadError(f"{model_file}: cannot be loaded ({problem})")
+    from lst.tasks.lst import LSTTask
+    from lst.train.config_check import ConfigError
+
+    try:
+        model, args = LSTTask.build_model_from_file(config, model_file, device=device)
+    except ConfigError as e:
+        raise ModelLoadError(f"{config}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - yaml, pickle, state-dict mismatch: name the files
+        detail = " ".join(str(e).split())[:300]
+        raise ModelLoadError(f"{model_file} (with {config}): cannot be loaded: {type(e).__name__}: {detail}") \
+            from None
     model.eval()
     return model, args
 
 
+def check_trained_on(config: str, model_file: str, data_paths) -> None:
+    """Refuse data made from other inputs than the model's (see lst.stage_io.check_eval_data)."""
+    from lst.stage_io import check_eval_data, read_train_inputs
+
+    dirs = [Path(config).parent, Path(model_file).resolve().parent, Path(model_file).parent]
+    record = read_train_inputs(*dirs)
+    if record is None:
+        logging.warning(f"no train_inputs.json beside {config}: cannot check that the evaluation data was "
+                        "made from the same units and token list as the training data")
+        return
+    check_eval_data(record, data_paths, where=str(Path(config).parent))
+
+
+def _logprobs(model, prepared, skipped):
+    """-> [(ids, batch, logp)]: token_logprobs of a batch; a batch the model cannot take (a
+    sequence longer than its max_len) is retried one sequence at a time, and the sequences
+    that still fail go to ``skipped`` as (id, reason)."""
+    ids, batch = collate_sequences(prepared)
+    try:
+        return [(ids, batch, model.token_logprobs(batch["seq"], batch["seq_lengths"], batch["seg_start"]))]
+    except (ValueError, RuntimeError, IndexError) as e:
+        if len(prepared) > 1:
+            return [part for item in prepared for part in _logprobs(model, [item], skipped)]
+        reason = " ".join(str(e).split())[:200]
+        skipped.append((ids[0], f"{type(e).__name__}: {reason} (length {int(batch['seq_lengths'][0])})"))
+        logging.warning(f"{ids[0]}: cannot be scored ({skipped[-1][1]}); skipped")
+        return []
+
+
 @torch.no_grad()
-def score_corpus(model, preprocessor, lines, batch_size: int = 8):
-    """-> {kind: {"text": [nll_sum, n], "speech": [nll_sum, n], "sequences": n}}"""
+def score_corpus(model, preprocessor, lines, batch_size: int = 8, skipped=None):
+    """-> {kind: {"text": [nll_sum, n], "speech": [nll_sum, n], "sequences": n}}
+
+    Sequences the model cannot score (longer than its ``max_len``) go to ``skipped`` as
+    ``(id, reason)`` instead of ending the run."""
     totals = defaultdict(lambda: {"text": [0.0, 0], "speech": [0.0, 0], "sequences": 0})
+    skipped = [] if skipped is None else skipped
     items = list(lines.items())
     unit_offset = preprocessor.vocab.unit_offset
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        ids, batch = collate_sequences([(k, preprocessor(k, {"seq": v})) for k, v in chunk])
-        logp = model.token_logprobs(batch["seq"], batch["seq_lengths"], batch["seg_start"])
-        for i, seq_id in enumerate(ids):
-            n = int(batch["seq_lengths"][i])
-            targets = batch["seq"][i, 1:n]
-            nll = -logp[i, 1:n]
-            is_unit = targets >= unit_offset
-            t = totals[sequence_kind(seq_id)]
-            t["sequences"] += 1
-            t["speech"][0] += float(nll[is_unit].sum())
-            t["speech"][1] += int(is_unit.sum())
-            t["text"][0] += float(nll[~is_unit].sum())
-            t["text"][1] += int((~is_unit).sum())
+        prepared = [(k, preprocessor(k, {"seq": v})) for k, v in chunk]
+        for ids, batch, logp in _logprobs(model, prepared, skipped):
+            for i, seq_id in enumerate(ids):
+                n = int(batch["seq_lengths"][i])
+                targets = batch["seq"][i, 1:n]
+                nll = -logp[i, 1:n]
+                is_unit = targets >= unit_offset
+                t = totals[sequence_kind(seq_id)]
+                t["sequences"] += 1
+                t["speech"][0] += float(nll[is_unit].sum())
+                t["speech"][1] += int(is_unit.sum())
+                t["text"][0] += float(nll[~is_unit].sum())
+                t["text"][1] += int((~is_unit).sum())
     return totals
 
 
@@ -95,29 +155,44 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=8)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    for path in (args.config, args.model_file):
-        if not Path(path).exists():
-            logging.error(f"{path} not found")
-            return 1
-    from lst.train.trainer import checkpoint_problem
+    from lst.stage_io import StageError
 
-    problem = checkpoint_problem(args.model_file)
-    if problem:
-        logging.error(f"{args.model_file}: cannot be loaded ({problem})")
-        return 1
-    model, model_args = load_model(args.config, args.model_file)
-    preprocessor = SequencePreprocessor(model_args.token_list)
-    rows = []
+    specs = []
     for spec in args.data:
         if "=" not in spec:
             logging.error(f"--data {spec!r}: expected NAME=PATH")
             return 1
-        dset, path = spec.split("=", 1)
+        specs.append(spec.split("=", 1))
+    for _, path in specs:
+        if not Path(path).is_file():
+            logging.error(f"{path} not found (made by stage 7: corpus build)")
+            return 1
+    try:
+        model, model_args = load_model(args.config, args.model_file)
+        check_trained_on(args.config, args.model_file, [p for _, p in specs])
+    except (ModelLoadError, StageError) as e:
+        logging.error(str(e))
+        return 1
+    preprocessor = SequencePreprocessor(model_args.token_list)
+    rows = []
+    skipped = []
+    for dset, path in specs:
         preprocessor.where = f"{path}: "
         try:
-            totals = score_corpus(model, preprocessor, read_kaldi_map(path), args.batch_size)
+            lines = read_kaldi_map(path)
+            if not lines:
+                raise DataDirError(f"{path}: empty corpus (no sequences); rerun stage 7 (corpus build)")
+            n_skipped = len(skipped)
+            totals = score_corpus(model, preprocessor, lines, args.batch_size, skipped)
         except (DataDirError, SequenceFormatError) as e:
             logging.error(str(e))
+            return 1
+        if len(skipped) > n_skipped:
+            logging.warning(f"{dset}: {len(skipped) - n_skipped} of {len(lines)} sequences could not be scored "
+                            f"(listed above) and are not in the results")
+        if not totals:
+            logging.error(f"{path}: none of {len(lines)} sequences could be scored; first: "
+                          f"{skipped[n_skipped][0]}: {skipped[n_skipped][1]}")
             return 1
         for kind in sorted(totals):
             t = totals[kind]
@@ -128,8 +203,16 @@ def main(argv=None) -> int:
             )
     n_params = sum(p.numel() for p in model.parameters())
     text = results_markdown(model_args, n_params, rows, args.config, args.model_file)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(text, encoding="utf-8")
+    if skipped:
+        text += (f"\n{len(skipped)} sequences could not be scored and are not counted above: "
+                 + ", ".join(f"`{i}` ({r})" for i, r in skipped[:20]) + (" ..." if len(skipped) > 20 else "") + "\n")
+    from lst.stage_io import atomic_write_file, io_error_message
+
+    try:
+        atomic_write_file(args.results, lambda f: f.write(text), encoding="utf-8")
+    except OSError as e:
+        logging.error(io_error_message(args.results, e))
+        return 1
     print(text)
     logging.info(f"wrote {args.results}")
     return 0

@@ -13,6 +13,12 @@ seconds of speech, decode seconds). ``--ref_units`` adds the unit error rate
 The unit budget is ``--max_units_per_token`` x BPE tokens (and at most ``--max_units``), so
 a model that never emits <sos/eos> stops at a bounded length; ``--min_units`` keeps it from
 stopping at once.
+
+An utterance that cannot be synthesized (empty transcript, a prompt or output longer than the
+model's ``max_len``, units the vocoder refuses) is logged with its id and reason, listed under
+``failed`` in ``decode_info.json``, and the batch goes on; the exit status is 1 only when
+nothing was produced. Wav names are the ids percent-escaped (lst.data.kaldi_dir.utt_file_name),
+so ids with ``/`` work and never collide; list files are renamed into place when complete.
 """
 import argparse
 import json
@@ -24,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.kaldi_dir import DataDirError, read_kaldi_map, utt_file_name
 
 
 def get_parser():
@@ -57,6 +63,13 @@ def main(argv=None) -> int:
     from lst.pack import PackError, load_packed
     from lst.vocoder import UnitVocoder, VocoderInputError
 
+    from lst.stage_io import atomic_write_file, io_error_message
+
+    try:
+        texts = read_kaldi_map(args.text, allow_empty_value=True)
+    except DataDirError as e:
+        logging.error(str(e))
+        return 1
     try:
         pk = load_packed(args.model)
     except PackError as e:
@@ -64,44 +77,58 @@ def main(argv=None) -> int:
         return 1
     vocoder = None
     if args.vocoder:
-        vocoder = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
+        try:
+            vocoder = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
+        except Exception as e:  # noqa: BLE001 - a damaged vocoder file: one line naming it
+            logging.error(f"{args.vocoder}: cannot be loaded ({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+            return 1
         if vocoder.n_units != pk.vocab.n_units or abs(vocoder.cfg.unit_rate_hz - pk.unit_rate_hz) > 1e-6:
             logging.error(f"{args.vocoder}: trained on {vocoder.n_units} units at {vocoder.cfg.unit_rate_hz} Hz, "
                           f"{args.model} has {pk.vocab.n_units} at {pk.unit_rate_hz} Hz")
             return 1
-    texts = read_kaldi_map(args.text, allow_empty_value=True)
     out = Path(args.output_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    info, gen_units = {}, {}
-    with open(out / "units", "w") as uf, open(out / "wav.scp", "w") as wf:
-        for utt, text in texts.items():
-            ids = pk.text_to_ids(text)
-            if not ids:
-                logging.warning(f"{utt}: empty transcript; skipped")
-                continue
-            budget = int(min(args.max_units, max(args.min_units + 1, args.max_units_per_token * len(ids))))
+    info, gen_units, failed, wav_lines = {}, {}, {}, {}
+
+    def fail(utt, reason):
+        failed[utt] = reason
+        logging.warning(f"{args.text}: {utt}: {reason}; skipped")
+
+    for utt, text in texts.items():
+        ids = pk.text_to_ids(text)
+        if not ids:
+            fail(utt, "empty transcript")
+            continue
+        budget = int(min(args.max_units, max(args.min_units + 1, args.max_units_per_token * len(ids))))
+        try:
             res = synthesize_units(pk.model, pk.vocab, ids, budget, args.min_units, not args.no_cache,
                                    args.sample, args.temperature, args.top_k, args.seed)
-            units = res["units"]
-            gen_units[utt] = units
-            uf.write(f"{utt} {' '.join(map(str, units))}\n")
-            rec = {"n_text_tokens": len(ids), "n_units": len(units), "speech_seconds": len(units) / pk.unit_rate_hz,
-                   "global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
-                   "speech_global_steps": (res["global_steps"] - res["prefill_steps"])
-                   if res["global_steps"] is not None else None,
-                   "decode_seconds": res["seconds"], "hit_budget": len(units) >= budget}
-            if vocoder is not None and units:
-                t0 = time.perf_counter()
-                try:
-                    wav = vocoder.synthesize(units, utt)
-                except VocoderInputError as e:
-                    logging.error(str(e))
-                    return 1
-                rec["vocoder_seconds"] = time.perf_counter() - t0
-                path = (out / "wav" / f"{utt}.wav").resolve()
+        except (ValueError, RuntimeError, IndexError) as e:  # e.g. longer than the model's max_len
+            fail(utt, f"{len(ids)} text tokens: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
+            continue
+        units = res["units"]
+        rec = {"n_text_tokens": len(ids), "n_units": len(units), "speech_seconds": len(units) / pk.unit_rate_hz,
+               "global_steps": res["global_steps"], "prefill_steps": res["prefill_steps"],
+               "speech_global_steps": (res["global_steps"] - res["prefill_steps"])
+               if res["global_steps"] is not None else None,
+               "decode_seconds": res["seconds"], "hit_budget": len(units) >= budget}
+        if vocoder is not None and units:
+            t0 = time.perf_counter()
+            try:
+                wav = vocoder.synthesize(units, utt)
+            except VocoderInputError as e:
+                fail(utt, f"vocoder: {e}")
+                continue
+            rec["vocoder_seconds"] = time.perf_counter() - t0
+            path = (out / "wav" / f"{utt_file_name(utt)}.wav").resolve()
+            try:
                 soundfile.write(str(path), wav, vocoder.cfg.sample_rate, subtype="PCM_16")
-                wf.write(f"{utt} {path}\n")
-            info[utt] = rec
+            except OSError as e:
+                logging.error(io_error_message(path, e))
+                return 1
+            wav_lines[utt] = str(path)
+        gen_units[utt] = units
+        info[utt] = rec
     n = max(1, len(info))
     speech = sum(v["speech_seconds"] for v in info.values())
     steps = sum((v["speech_global_steps"] or 0) for v in info.values())
@@ -112,7 +139,8 @@ def main(argv=None) -> int:
         "hit_budget": sum(v["hit_budget"] for v in info.values()), "mean_units": speech * pk.unit_rate_hz / n,
         "params": sum(p.numel() for p in pk.model.parameters())}
     summary["decode_seconds_per_speech_second"] = summary["decode_seconds"] / max(speech, 1e-9)
-    result = {"summary": summary, "utts": info}
+    summary["n_failed"] = len(failed)
+    result = {"summary": summary, "utts": info, "failed": failed}
     if args.ref_units:
         from lst.downstream.score import unit_error_rate
 
@@ -121,7 +149,22 @@ def main(argv=None) -> int:
         score = {"unit_error_rate": unit_error_rate(refs, gen_units), "n_utts": len(refs)}
         (out / "score.json").write_text(json.dumps(score, indent=2))
         summary["unit_error_rate"] = score["unit_error_rate"]
-    (out / "decode_info.json").write_text(json.dumps(result, indent=2))
+    try:
+        atomic_write_file(out / "units", lambda f: f.writelines(
+            f"{u} {' '.join(map(str, x))}\n" for u, x in gen_units.items()))
+        atomic_write_file(out / "wav.scp", lambda f: f.writelines(f"{u} {p}\n" for u, p in wav_lines.items()))
+        atomic_write_file(out / "decode_info.json", lambda f: f.write(json.dumps(result, indent=2)))
+    except OSError as e:
+        logging.error(io_error_message(out, e))
+        return 1
+    if not info:
+        first = next(iter(failed.items()), ("-", "no input utterances"))
+        logging.error(f"{args.text}: nothing synthesized from {len(texts)} utterances; first: {first[0]}: {first[1]}")
+        pk.close()
+        return 1
+    if failed:
+        logging.warning(f"{args.text}: {len(failed)} of {len(texts)} utterances not synthesized (listed in "
+                        f"{out / 'decode_info.json'} under 'failed')")
     logging.info(f"{out}: {summary}")
     pk.close()
     return 0
