@@ -1,0 +1,102 @@
+"""Plots of a comparison (lst.eval.plots, lst.bin.plot_curves, lst.bin.plot_patches) and the
+sweep's run/budget logic (egs/rocstories/lst1/local/sweep.py)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lst.eval.plots import patchings_of, plot_patch_boundaries, size_groups, span_flags
+from lst.eval.results import nll_rows, run_fields, write_results_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_rows():
+    rows = []
+    for params_tok, params_lst in ((1.0e6, 1.3e6), (4.0e6, 4.6e6)):
+        for e, f in enumerate((1e12, 2e12, 4e12)):
+            rows += nll_rows(run_fields("token_lm", "none", "flops", params_tok, f), {"speech": 4 - 0.3 * e, "text": 6 - e})
+            rows += nll_rows(run_fields("lst", "static", "flops", params_lst, f), {"speech": 3.9 - 0.4 * e, "text": 6.1 - e})
+            rows += nll_rows(run_fields("lst", "static", "steps", params_lst, 1.2 * f), {"speech": 3.8 - 0.4 * e,
+                                                                                       "text": 6 - e})
+        for model, patching, p in (("token_lm", "none", params_tok), ("lst", "static", params_lst)):
+            for norm in (False, True):
+                for bench, mode, n in (("sc", "S->S", 40), ("hellaswag", "T->T", 40), ("blimp", "T->T", 60)):
+                    rows.append(dict(run_fields(model, patching, "flops", p, 4e12), benchmark=bench, mode=mode, n=n,
+                                     acc=0.55, ci_low=0.4, ci_high=0.69, normalised=norm))
+    return rows
+
+
+def test_size_groups_pair_classes_by_rank():
+    groups = size_groups(fake_rows())
+    assert len(groups) == 2
+    assert {r["params_m"] for r in groups[0]} == {1.0, 1.3} and {r["params_m"] for r in groups[1]} == {4.0, 4.6}
+
+
+def test_plot_curves_cli_writes_pngs(tmp_path):
+    from lst.bin import plot_curves
+
+    write_results_json(fake_rows(), tmp_path / "RESULTS.json")
+    assert plot_curves.main(["--results", str(tmp_path / "RESULTS.json"), "--out_dir", str(tmp_path / "p")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
+    assert pngs == sorted(f"curves_{k}_size{i}.png" for k in ("nll", "acc", "acc_norm") for i in (0, 1))
+    for p in (tmp_path / "p").glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_patchings_of_a_span_and_the_picture(tmp_path):
+    units, flags = span_flags("<s> 0 0 0 | 5 5 5 5 5 5 | 1 1 | 0 0 0 0 0")
+    assert units[:4] == [0, 0, 0, 5] and flags == [1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]
+    p = patchings_of(units, flags, ["static", "aligned", "curriculum", "silence"], patch_size=4, max_patch_len=16,
+                     silence_units=[0])
+    assert p["static"] == [4, 4, 4, 4]
+    assert p["aligned"] == [3, 6, 2, 5]  # one patch per word / silence segment
+    assert p["curriculum (eval: static)"] == [4, 4, 4, 4]  # curriculum models are evaluated with static patches
+    assert p["silence"] == [3, 4, 4, 5]  # a silence run whole, the 8 speech units between every 4
+    sr, rate = 16000, 25.0
+    t = np.arange(int(len(units) / rate * sr)) / sr
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t) * (t > 0.12)).astype(np.float32)
+    words = [["hello", 0.12, 0.36], ["a", 0.36, 0.44]]
+    plot_patch_boundaries(audio, sr, words, rate, p, tmp_path / "patches.png")
+    assert (tmp_path / "patches.png").stat().st_size > 10_000
+
+
+def load_sweep():
+    path = ROOT / "egs/rocstories/lst1/local/sweep.py"
+    spec = importlib.util.spec_from_file_location("rocstories_sweep", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_runs_and_budgets():
+    sw = load_sweep()
+    sizes = sw.parse_sizes("s:64x2,m:128x4")
+    assert [(s.name, s.d_model, s.n_layers) for s in sizes] == [("s", 64, 2), ("m", 128, 4)]
+    first, second = sw.plan_runs(sizes, ["token_lm", "lst_static", "lst_curriculum"], ["flops", "steps"], True)
+    assert [r.id for r in first] == ["s/token_lm_flops", "s/lst_static_flops", "s/lst_curriculum_flops",
+                                     "m/token_lm_flops", "m/lst_static_flops", "m/lst_curriculum_flops"]
+    assert [r.id for r in second] == ["s/lst_static_steps", "s/lst_curriculum_steps", "s/token_lm_data",
+                                      "m/lst_static_steps", "m/lst_curriculum_steps", "m/token_lm_data"]
+    assert {r.depends for r in second if r.control == "steps"} == {"s/token_lm_flops", "m/token_lm_flops"}
+    assert next(r for r in second if r.id == "m/token_lm_data").depends == "m/lst_curriculum_flops"
+    # steps only: LST curriculum still trains under flops when it is the data reference
+    first, _ = sw.plan_runs(sizes[:1], ["token_lm", "lst_static", "lst_curriculum"], ["steps"], True)
+    assert [r.id for r in first] == ["s/token_lm_flops", "s/lst_curriculum_flops"]
+    ledgers = {"s/token_lm_flops": {"sequences": 320, "flops": 1e12}, "s/lst_curriculum_flops": {"sequences": 480}}
+    run = {r.id: r for r in second}
+    assert sw.run_budget(first[0], ledgers, {"s": 1e12}) == {"flop_budget": 1e12}
+    assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}) == {"seq_budget": 320}
+    assert sw.run_budget(run["s/token_lm_data"], ledgers, {"s": 1e12}) == {"seq_budget": 480}
+    with pytest.raises(RuntimeError, match="needs the finished run"):
+        sw.run_budget(run["m/lst_static_steps"], ledgers, {"m": 1e12})
+    with pytest.raises(SystemExit):
+        sw.plan_runs(sizes, ["lst_static"], ["flops"], False)  # no baseline
+    with pytest.raises(SystemExit):
+        sw.parse_sizes("s:64")
+    conf = sw.sized_config({"model": "lst", "model_conf": {"d_model": 256, "n_layers": 4, "local_d_model": 128}},
+                           sizes[1])
+    assert conf["model_conf"]["d_model"] == 128 and conf["model_conf"]["local_d_model"] == 64
+    assert conf["model_conf"]["n_heads"] == 2
