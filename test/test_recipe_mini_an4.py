@@ -20,8 +20,15 @@ pytestmark = [
 
 def run(cwd, *args):
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED))
-    proc = subprocess.run(["./run.sh", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(["./run.sh", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def paths(cwd, *args):
+    """The recipe's own names for these options (lst.sh --print_paths true)."""
+    rc, out = run(cwd, *args, "--print_paths", "true")
+    assert rc == 0, out
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +46,36 @@ def test_full_run_trains_lst_and_writes_results(recipe):
     work, out = recipe
     for stage in range(1, 11):
         assert f"Stage {stage} done" in out, f"stage {stage} did not report"
-    exp = work / "exp" / "lst_train_lst_debug"
+    p = paths(work, "--lst_args", "--max_epoch 2")
+    # names carry their settings
+    assert p["units_dir"] == "dump/units/mfcc_50hz_km32" and p["token_list"] == "data/token_list/bpe40_km32/tokens.txt"
+    assert p["lst_exp"] == "exp/lst_train_lst_debug_max_epoch2_mfcc_50hz_km32_bpe40"
+    exp = work / p["lst_exp"]
     results = (exp / "RESULTS.md").read_text()
     assert "`lst`" in results
     for kind in ("speech", "text", "s2t", "t2s"):
         assert f"| valid | {kind} |" in results and f"| test | {kind} |" in results
-    units = (work / "dump" / "units" / "train" / "units").read_text().splitlines()
+    units = (work / p["units_dir"] / "train" / "units").read_text().splitlines()
     assert len(units) == 4 and all(len(u.split()) > 10 for u in units)
+    # the experiment keeps the command line that made it, and stage 11 packed the model
+    saved = (exp / "run.sh").read_text()
+    assert "--lst_args --max_epoch\\ 2" in saved and "--n_clusters 32" in saved
+    assert (work / p["packed"]).is_file()
 
 
 def test_baseline_trains_on_the_same_corpus(recipe):
     work, _ = recipe
     rc, out = run(work, "--stage", "9", "--lst_config", "conf/train_token_lm_debug.yaml", "--lst_args", "--max_epoch 1")
     assert rc == 0, out[-4000:]
-    results = (work / "exp" / "lst_train_token_lm_debug" / "RESULTS.md").read_text()
+    exp = paths(work, "--lst_config", "conf/train_token_lm_debug.yaml", "--lst_args", "--max_epoch 1")["lst_exp"]
+    results = (work / exp / "RESULTS.md").read_text()
     assert "`token_lm`" in results and "| valid | s2t |" in results
 
 
 def test_rerun_stages_is_idempotent(recipe):
     work, _ = recipe
-    outputs = [work / "dump/units/test/units", work / "data/token_list/tokens.txt"]
+    p = paths(work)
+    outputs = [work / p["units_dir"] / "test/units", work / p["token_list"]]
     before = [p.read_bytes() for p in outputs]
     rc, out = run(work, "--stage", "5", "--stop_stage", "6")
     assert rc == 0, out[-3000:]
@@ -74,7 +91,7 @@ def test_missing_input_names_the_stage(recipe):
     finally:
         shutil.move(work / "units.bak", work / "dump" / "units")
     assert rc != 0
-    assert "dump/units/train/units not found; it is made by stage 5 (unit dump)" in out
+    assert "dump/units/mfcc_50hz_km32/train/units not found; it is made by stage 5 (unit dump)" in out
 
 
 def test_pretrain_and_pack_packs_a_trained_recipe(recipe):

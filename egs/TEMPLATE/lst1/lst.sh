@@ -4,232 +4,263 @@
 #
 #   stage 1: data prep (local/data.sh -> data/{train,valid,test} kaldi dirs) + validation
 #   stage 2: audio format (16 kHz mono PCM)         -> dump/raw/<set>  (+ word_ctm with --word_aligner)
-#   stage 3: frame features (MFCC or SSL layer)     -> dump/feats/<set>
-#   stage 4: k-means learning on the train set      -> exp/kmeans_<K>
-#   stage 5: unit dump                              -> dump/units/<set>/units
-#   stage 6: sentencepiece BPE + joint token list   -> data/bpe, data/token_list/tokens.txt
-#   stage 7: corpus build (speech/text/s2t/t2s, +interleaved when word_ctm exists) -> corpus/<set>/seqs
-#   stage 8: collect stats (ESPnet collect_stats)   -> exp/lst_stats
-#   stage 9: training (ESPnet trainer)              -> exp/lst_<tag>
-#   stage 10: evaluation: per-kind, per-modality validation loss -> exp/lst_<tag>/RESULTS.md
+#   stage 3: frame features (MFCC or SSL layer)     -> dump/feats/<feat>_<hz>hz/<set>
+#   stage 4: k-means learning on the train set      -> exp/kmeans_<feat>_<hz>hz_km<K>
+#   stage 5: unit dump                              -> dump/units/<unit_tag>/<set>/units
+#   stage 6: sentencepiece BPE + joint token list   -> data/token_list/bpe<N>_km<K>/{bpe.model,tokens.txt}
+#   stage 7: corpus build (speech/text/s2t/t2s, +interleaved when word_ctm exists) -> dump/corpus/<corpus_tag>/<set>/seqs
+#   stage 8: collect stats (ESPnet collect_stats)   -> exp/lst_stats_<corpus_tag>
+#   stage 9: training (ESPnet trainer)              -> exp/lst_<config>[<args>]_<corpus_tag>
+#   stage 10: evaluation: per-kind, per-modality validation loss -> exp/lst_..._<corpus_tag>/RESULTS.md
+#   stage 11: pack the trained model (config, weights, token list, BPE, k-means) -> exp/lst_..._<corpus_tag>/packed.zip
+#
+# Output names carry their settings (computed once, below; `./run.sh --print_paths true` prints
+# them): <unit_tag> = <feat>_<hz>hz_km<K>[_dedup][_kmf<max frames>], <corpus_tag> = <unit_tag>_bpe<N>
+# [_<kinds>][_nointer], so another --n_clusters or --nbpe never writes into an older run's
+# folders. Every experiment directory keeps the command line that made it (run.sh in it).
+# The data stages 3, 5 and 7 split their input into --nj shards, run one job per shard through
+# ${train_cmd} (cmd.sh: local by default, Slurm through slurm.pl or submitit) and merge the
+# shards byte for byte as one job would write them.
 # Every stage can be re-run on its own (--stage N --stop_stage N); training resumes from its
 # last checkpoint. A stage whose input is missing stops and names the stage that makes it.
 set -euo pipefail
+. utils/lib.sh
 
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
-min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
-
+opts_begin
 # General
-stage=1
-stop_stage=10000
-skip_stages=""
-nj=2
-python=python3
-dumpdir=dump
-expdir=exp
+stage=1                # first stage to run
+stop_stage=10000       # last stage to run
+skip_stages=""         # stages not to run, e.g. "3 4"
+nj=2                   # jobs (shards) of the data stages, dispatched by ${train_cmd} of cmd.sh
+python=python3         # the python that runs the lst tools
+dumpdir=dump           # prepared data: raw audio, features, units, corpus
+expdir=exp             # experiments: k-means, stats, models
+print_paths=false      # print the output paths these options give (name=value) and exit
 # Data
-local_data_opts=""
-train_set=train
-valid_set=valid
-test_sets="test"
+local_data_opts=""     # options of local/data.sh
+train_set=train        # training set (data/<set>)
+valid_set=valid        # validation set
+test_sets="test"       # evaluation sets
 word_aligner=""        # a trained lst.bin.ctc_align model dir: stage 2 writes word_ctm for recorded audio
 # Units
 feature_type=mfcc      # mfcc or ssl
 ssl_ckpt=""            # local s3prl-loadable checkpoint (feature_type=ssl)
-ssl_layer=9
+ssl_layer=9            # SSL layer whose output is clustered
 frame_rate_hz=50       # 50 (native) or 25 (2x pooled)
-n_clusters=100
-kmeans_max_frames=100000
-dedup=false
+n_clusters=100         # k-means codebook size K
+kmeans_max_frames=100000  # frames sampled for k-means
+dedup=false            # run-length deduplicate units
+unit_tag=""            # name of the unit setting (default <feat>_<hz>hz_km<K>[_dedup][_kmf<frames>])
 # Text
-nbpe=100
+nbpe=100               # sentencepiece vocabulary size
 bpe_type=bpe           # bpe or unigram (sentencepiece model_type)
 # Corpus
-corpus_kinds="speech text s2t t2s"
+corpus_kinds="speech text s2t t2s"  # sequence kinds of the corpus
 interleave=true        # add SpiritLM-style word-level interleaved sequences when word_ctm exists
-interleave_opts=""
+interleave_opts=""     # options of lst.bin.build_interleaved
+corpus_tag=""          # name of the corpus setting (default <unit_tag>_<bpe_type><nbpe>[_<kinds>][_nointer])
 # Training
-lst_config=""
-lst_tag=""
-lst_args=""
-collect_stats_args=""
-eval_model=valid.loss.best.pth
+lst_config=""          # training config (required), e.g. conf/train_lst_debug.yaml
+lst_tag=""             # name of the model (default: config name + --lst_args, as ESPnet's asr_tag)
+lst_args=""            # extra options of lst.bin.lst_train, e.g. "--max_epoch 2"
+collect_stats_args=""  # extra options of the collect-stats run
+eval_model=valid.loss.best.pth  # checkpoint evaluated (stage 10) and packed (stage 11)
 
-help_message=$(cat <<EOM
-Usage: $0 --lst_config conf/train.yaml [options]
-  --stage / --stop_stage / --skip_stages "3 4"   which stages to run
-  --word_aligner DIR   CTC aligner (lst.bin.ctc_align train) for word timings of recorded audio
-  --nj ${nj}  --feature_type ${feature_type}  --ssl_ckpt PATH --ssl_layer ${ssl_layer}
-  --frame_rate_hz ${frame_rate_hz}  --n_clusters ${n_clusters}  --dedup ${dedup}  --nbpe ${nbpe}
-  --corpus_kinds "${corpus_kinds}"  --lst_config FILE  --lst_tag TAG  --lst_args "..."
-EOM
-)
+help_message="Usage: $0 --lst_config conf/train.yaml [options]"
+. utils/parse_options.sh
+[ $# -eq 0 ] || die "unexpected arguments: $*"
+
+# ---- names: every output path, from the settings (the one place that computes them) ----
+feat_tag=${feature_type}
+if [ "${feature_type}" = ssl ]; then
+  ckpt=$(basename "${ssl_ckpt:-none}"); feat_tag=ssl_${ckpt%.*}_l${ssl_layer}
+fi
+feat_tag+=_${frame_rate_hz}hz
+km_tag=${feat_tag}_km${n_clusters}
+[ "${kmeans_max_frames}" = 100000 ] || km_tag+=_kmf${kmeans_max_frames}
+if [ -z "${unit_tag}" ]; then
+  unit_tag=${km_tag}
+  [ "${dedup}" = false ] || unit_tag+=_dedup
+fi
+bpe_tag=${bpe_type}${nbpe}
+if [ -z "${corpus_tag}" ]; then
+  corpus_tag=${unit_tag}_${bpe_tag}
+  [ "${corpus_kinds}" = "speech text s2t t2s" ] || corpus_tag+=_$(echo ${corpus_kinds} | tr ' ' '-')
+  [ "${interleave}" = true ] || corpus_tag+=_nointer
+fi
+if [ -z "${lst_tag}" ] && [ -n "${lst_config}" ]; then
+  lst_tag=$(basename "${lst_config}" .yaml)
+  # shellcheck disable=SC2001
+  [ -z "${lst_args}" ] || lst_tag+=$(echo "${lst_args}" | sed -e "s/--/\_/g" -e "s/[ |=/'\"]//g")
+fi
+raw_dir=${dumpdir}/raw                                  # /<set>
+feats_dir=${dumpdir}/feats/${feat_tag}                  # /<set>
+km_dir=${expdir}/kmeans_${km_tag}
+units_dir=${dumpdir}/units/${unit_tag}                  # /<set>
+token_dir=data/token_list/${bpe_tag}_km${n_clusters}
+token_list=${token_dir}/tokens.txt
+bpe_model=${token_dir}/bpe.model
+corpus_dir=${dumpdir}/corpus/${corpus_tag}              # /<set>/seqs
+stats_dir=${expdir}/lst_stats_${corpus_tag}
+lst_exp=${expdir}/lst_${lst_tag}_${corpus_tag}
+packed=${lst_exp}/packed.zip
+if [ "${print_paths}" = true ]; then
+  print_paths raw_dir feats_dir km_dir units_dir token_dir token_list bpe_model corpus_dir stats_dir \
+    lst_exp packed unit_tag corpus_tag lst_tag
+  exit 0
+fi
+[ -n "${lst_config}" ] || die "--lst_config is required"
+
 # shellcheck disable=SC1091
 . ./path.sh
-. utils/parse_options.sh
-[ $# -eq 0 ] || { log "Unexpected arguments: $*"; exit 1; }
-
-run_stage() {  # run_stage N: is stage N selected?
-  [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ] || return 1
-  for s in ${skip_stages}; do [ "$s" = "$1" ] && return 1; done
-  return 0
-}
-require() {  # require FILE "stage N (name)": stop with a clear message if FILE is missing
-  [ -e "$1" ] || { log "Error: $1 not found; it is made by $2. Run that stage first (--stage ${2//[^0-9]/})."; exit 1; }
-}
-stage_timer() { stage_start=$(date +%s); }
-stage_done() { echo "$(date "+%Y-%m-%dT%H:%M:%S") (lst.sh) Stage $1 done in $(( $(date +%s) - stage_start )) s"; }
-
+if [ -f cmd.sh ]; then . ./cmd.sh; fi
+log "${lst_command_line}"
 all_sets="${train_set} ${valid_set} ${test_sets}"
-[ -n "${lst_config}" ] || { log "Error: --lst_config is required"; exit 1; }
-[ -n "${lst_tag}" ] || lst_tag=$(basename "${lst_config}" .yaml)
-km_dir=${expdir}/kmeans_${feature_type}_${frame_rate_hz}hz_${n_clusters}
-token_list=data/token_list/tokens.txt
-bpe_model=data/bpe/bpe.model
-stats_dir=${expdir}/lst_stats
-lst_exp=${expdir}/lst_${lst_tag}
 
 if run_stage 1; then
-  stage_timer
-  log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+  stage_begin 1 "data preparation (local/data.sh ${local_data_opts})"
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in ${all_sets}; do
     ${python} -m lst.bin.validate_data_dir "data/${dset}"
   done
-  stage_done 1
+  stage_end 1
 fi
 
 if run_stage 2; then
-  stage_timer
-  log "Stage 2: audio format -> ${dumpdir}/raw"
+  stage_begin 2 "audio format -> ${raw_dir}"
   for dset in ${all_sets}; do
     require "data/${dset}/wav.scp" "stage 1 (data preparation)"
-    ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" --out_dir "${dumpdir}/raw/${dset}" --nj "${nj}"
+    ${train_cmd} "${raw_dir}/${dset}.log" ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" \
+      --out_dir "${raw_dir}/${dset}" --nj "${nj}" || die "format_wav failed; see ${raw_dir}/${dset}.log"
     if [ -n "${word_aligner}" ]; then
-      log "Forced alignment of ${dset} with ${word_aligner} -> ${dumpdir}/raw/${dset}/word_ctm"
-      ${python} -m lst.bin.ctc_align align --model_dir "${word_aligner}" --data_dir "${dumpdir}/raw/${dset}" \
-        --out "${dumpdir}/raw/${dset}/word_ctm"
+      log "Forced alignment of ${dset} with ${word_aligner} -> ${raw_dir}/${dset}/word_ctm"
+      ${python} -m lst.bin.ctc_align align --model_dir "${word_aligner}" --data_dir "${raw_dir}/${dset}" \
+        --out "${raw_dir}/${dset}/word_ctm"
     fi
   done
-  stage_done 2
+  stage_end 2
 fi
 
 if run_stage 3; then
-  stage_timer
-  log "Stage 3: ${feature_type} features at ${frame_rate_hz} Hz -> ${dumpdir}/feats"
-  ssl_opts=""
-  [ "${feature_type}" = ssl ] && ssl_opts="--ssl_ckpt ${ssl_ckpt} --ssl_layer ${ssl_layer}"
+  stage_begin 3 "${feature_type} features at ${frame_rate_hz} Hz -> ${feats_dir} (${nj} jobs)"
+  ssl_opts=()
+  [ "${feature_type}" = ssl ] && ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
   for dset in ${all_sets}; do
-    require "${dumpdir}/raw/${dset}/wav.scp" "stage 2 (audio format)"
-    # shellcheck disable=SC2086
-    ${python} -m lst.bin.dump_features --wav_scp "${dumpdir}/raw/${dset}/wav.scp" \
-      --out_dir "${dumpdir}/feats/${dset}" --feature_type "${feature_type}" \
-      --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${ssl_opts}
+    require "${raw_dir}/${dset}/wav.scp" "stage 2 (audio format)"
+    shard_run "${nj}" "${raw_dir}/${dset}" "wav.scp" "" "${feats_dir}/${dset}" dump_features \
+      ${python} -m lst.bin.dump_features --wav_scp SHARD_IN/wav.scp --out_dir SHARD_OUT \
+      --feature_type "${feature_type}" --frame_rate_hz "${frame_rate_hz}" --nj 1 "${ssl_opts[@]+"${ssl_opts[@]}"}"
   done
-  stage_done 3
+  stage_end 3
 fi
 
 if run_stage 4; then
-  stage_timer
-  log "Stage 4: k-means (K=${n_clusters}) on ${train_set} -> ${km_dir}"
-  require "${dumpdir}/feats/${train_set}/feats.scp" "stage 3 (features)"
-  ${python} -m lst.bin.learn_kmeans --feats_dir "${dumpdir}/feats/${train_set}" \
-    --n_clusters "${n_clusters}" --out_dir "${km_dir}" --max_frames "${kmeans_max_frames}"
-  stage_done 4
+  stage_begin 4 "k-means (K=${n_clusters}) on ${train_set} -> ${km_dir}"
+  require "${feats_dir}/${train_set}/feats.scp" "stage 3 (features)"
+  ${train_cmd} "${km_dir}.log" ${python} -m lst.bin.learn_kmeans --feats_dir "${feats_dir}/${train_set}" \
+    --n_clusters "${n_clusters}" --out_dir "${km_dir}" --max_frames "${kmeans_max_frames}" \
+    || die "learn_kmeans failed; see ${km_dir}.log"
+  save_command "${km_dir}"
+  stage_end 4
 fi
 
 if run_stage 5; then
-  stage_timer
-  log "Stage 5: unit dump -> ${dumpdir}/units"
+  stage_begin 5 "unit dump -> ${units_dir} (${nj} jobs)"
   require "${km_dir}/km.pkl" "stage 4 (k-means)"
   for dset in ${all_sets}; do
-    require "${dumpdir}/feats/${dset}/feats.scp" "stage 3 (features)"
-    ${python} -m lst.bin.dump_units --feats_dir "${dumpdir}/feats/${dset}" --km_dir "${km_dir}" \
-      --out_dir "${dumpdir}/units/${dset}" --dedup "${dedup}" --nj "${nj}"
+    require "${feats_dir}/${dset}/feats.scp" "stage 3 (features)"
+    shard_run "${nj}" "${feats_dir}/${dset}" "feats.scp" "feat_info.json" "${units_dir}/${dset}" dump_units \
+      ${python} -m lst.bin.dump_units --feats_dir SHARD_IN --km_dir "${km_dir}" --out_dir SHARD_OUT \
+      --dedup "${dedup}" --nj 1
   done
-  stage_done 5
+  stage_end 5
 fi
 
 if run_stage 6; then
-  stage_timer
-  log "Stage 6: sentencepiece ${bpe_type} (${nbpe}) + joint token list -> ${token_list}"
-  require "${dumpdir}/raw/${train_set}/text" "stage 2 (audio format)"
-  require "${dumpdir}/units/${train_set}/unit_info.json" "stage 5 (unit dump)"
-  ${python} -m lst.bin.make_token_list --text "${dumpdir}/raw/${train_set}/text" \
-    --unit_info "${dumpdir}/units/${train_set}/unit_info.json" --nbpe "${nbpe}" --bpe_type "${bpe_type}" \
+  stage_begin 6 "sentencepiece ${bpe_type} (${nbpe}) + joint token list -> ${token_list}"
+  require "${raw_dir}/${train_set}/text" "stage 2 (audio format)"
+  require "${units_dir}/${train_set}/unit_info.json" "stage 5 (unit dump)"
+  ${python} -m lst.bin.make_token_list --text "${raw_dir}/${train_set}/text" \
+    --unit_info "${units_dir}/${train_set}/unit_info.json" --nbpe "${nbpe}" --bpe_type "${bpe_type}" \
     --bpe_prefix "${bpe_model%.model}" --token_list "${token_list}"
-  stage_done 6
+  stage_end 6
 fi
 
 if run_stage 7; then
-  stage_timer
-  log "Stage 7: corpus build (${corpus_kinds}) -> corpus/"
+  stage_begin 7 "corpus build (${corpus_kinds}) -> ${corpus_dir} (${nj} jobs)"
   require "${bpe_model}" "stage 6 (BPE)"
   for dset in ${all_sets}; do
-    require "${dumpdir}/units/${dset}/units" "stage 5 (unit dump)"
-    ctm_opt=""
-    [ -f "${dumpdir}/raw/${dset}/word_ctm" ] && ctm_opt="--word_ctm ${dumpdir}/raw/${dset}/word_ctm"
-    # shellcheck disable=SC2086
-    ${python} -m lst.bin.build_corpus --units "${dumpdir}/units/${dset}/units" \
-      --unit_info "${dumpdir}/units/${dset}/unit_info.json" --text "${dumpdir}/raw/${dset}/text" \
-      --bpe_model "${bpe_model}" --kinds "${corpus_kinds}" --out "corpus/${dset}/seqs" ${ctm_opt}
-    if [ -n "${ctm_opt}" ] && [ "${interleave}" = true ]; then
+    require "${units_dir}/${dset}/units" "stage 5 (unit dump)"
+    ctm=()
+    [ -f "${raw_dir}/${dset}/word_ctm" ] && ctm=("${raw_dir}/${dset}/word_ctm")
+    shard_run --sorted seqs "${nj}" "${units_dir}/${dset}" "units ${raw_dir}/${dset}/text ${ctm[*]+${ctm[*]}}" \
+      "unit_info.json" "${corpus_dir}/${dset}" build_corpus \
+      ${python} -m lst.bin.build_corpus --units SHARD_IN/units --unit_info SHARD_IN/unit_info.json \
+      --text SHARD_IN/text --bpe_model "${bpe_model}" --kinds "${corpus_kinds}" --out SHARD_OUT/seqs \
+      ${ctm[*]+--word_ctm SHARD_IN/word_ctm}
+    if [ ${#ctm[@]} -gt 0 ] && [ "${interleave}" = true ]; then
+      # one job: the span lengths are drawn from one random stream over the whole set
       # shellcheck disable=SC2086
-      ${python} -m lst.bin.build_interleaved --units "${dumpdir}/units/${dset}/units" \
-        --unit_info "${dumpdir}/units/${dset}/unit_info.json" ${ctm_opt} \
-        --text "${dumpdir}/raw/${dset}/text" --bpe_model "${bpe_model}" \
-        --out "corpus/${dset}/seqs.inter" ${interleave_opts}
-      cat "corpus/${dset}/seqs.inter" >> "corpus/${dset}/seqs"
-      sort -o "corpus/${dset}/seqs" "corpus/${dset}/seqs"
+      ${python} -m lst.bin.build_interleaved --units "${units_dir}/${dset}/units" \
+        --unit_info "${units_dir}/${dset}/unit_info.json" --word_ctm "${ctm[0]}" \
+        --text "${raw_dir}/${dset}/text" --bpe_model "${bpe_model}" \
+        --out "${corpus_dir}/${dset}/seqs.inter" ${interleave_opts}
+      cat "${corpus_dir}/${dset}/seqs.inter" >> "${corpus_dir}/${dset}/seqs"
+      sort -o "${corpus_dir}/${dset}/seqs" "${corpus_dir}/${dset}/seqs"
     fi
   done
-  stage_done 7
+  stage_end 7
 fi
 
+train_data=(--train_data_path_and_name_and_type "${corpus_dir}/${train_set}/seqs,seq,text"
+            --valid_data_path_and_name_and_type "${corpus_dir}/${valid_set}/seqs,seq,text")
 if run_stage 8; then
-  stage_timer
-  log "Stage 8: collect stats -> ${stats_dir} (log: ${expdir}/collect_stats.log)"
-  mkdir -p "${expdir}"
-  require "corpus/${train_set}/seqs" "stage 7 (corpus build)"
-  require "corpus/${valid_set}/seqs" "stage 7 (corpus build)"
+  stage_begin 8 "collect stats -> ${stats_dir} (log: ${stats_dir}/collect_stats.log)"
+  require "${corpus_dir}/${train_set}/seqs" "stage 7 (corpus build)"
+  require "${corpus_dir}/${valid_set}/seqs" "stage 7 (corpus build)"
+  require "${token_list}" "stage 6 (token list)"
+  save_command "${stats_dir}"
   # shellcheck disable=SC2086
   ${python} -m lst.bin.lst_train --collect_stats true --config "${lst_config}" \
-    --token_list "${token_list}" --ngpu 0 --num_workers 0 \
-    --train_data_path_and_name_and_type "corpus/${train_set}/seqs,seq,text" \
-    --valid_data_path_and_name_and_type "corpus/${valid_set}/seqs,seq,text" \
-    --train_shape_file "corpus/${train_set}/seqs" --valid_shape_file "corpus/${valid_set}/seqs" \
-    --output_dir "${stats_dir}" ${collect_stats_args} 2>&1 | tee "${expdir}/collect_stats.log"
-  stage_done 8
+    --token_list "${token_list}" --ngpu 0 --num_workers 0 "${train_data[@]}" \
+    --train_shape_file "${corpus_dir}/${train_set}/seqs" --valid_shape_file "${corpus_dir}/${valid_set}/seqs" \
+    --output_dir "${stats_dir}" ${collect_stats_args} 2>&1 | tee "${stats_dir}/collect_stats.log"
+  stage_end 8
 fi
 
 if run_stage 9; then
-  stage_timer
-  log "Stage 9: training (${lst_config}) -> ${lst_exp} (log: ${lst_exp}/train.log)"
-  mkdir -p "${lst_exp}"
+  stage_begin 9 "training (${lst_config}) -> ${lst_exp} (log: ${lst_exp}/train.log)"
   require "${stats_dir}/train/seq_shape" "stage 8 (collect stats)"
+  save_command "${lst_exp}"
   # shellcheck disable=SC2086
   ${python} -m lst.bin.lst_train --config "${lst_config}" --token_list "${token_list}" \
-    --ngpu 0 --num_workers 0 --resume true \
-    --train_data_path_and_name_and_type "corpus/${train_set}/seqs,seq,text" \
-    --valid_data_path_and_name_and_type "corpus/${valid_set}/seqs,seq,text" \
+    --ngpu 0 --num_workers 0 --resume true "${train_data[@]}" \
     --train_shape_file "${stats_dir}/train/seq_shape" --valid_shape_file "${stats_dir}/valid/seq_shape" \
     --output_dir "${lst_exp}" ${lst_args} 2>&1 | tee -a "${lst_exp}/train.log"
-  stage_done 9
+  stage_end 9
 fi
 
 if run_stage 10; then
-  stage_timer
-  log "Stage 10: evaluation on ${valid_set} ${test_sets} -> ${lst_exp}/RESULTS.md"
+  stage_begin 10 "evaluation on ${valid_set} ${test_sets} -> ${lst_exp}/RESULTS.md"
   require "${lst_exp}/${eval_model}" "stage 9 (training)"
-  eval_data=""
+  eval_data=()
   for dset in ${valid_set} ${test_sets}; do
-    require "corpus/${dset}/seqs" "stage 7 (corpus build)"
-    eval_data+=" --data ${dset}=corpus/${dset}/seqs"
+    require "${corpus_dir}/${dset}/seqs" "stage 7 (corpus build)"
+    eval_data+=(--data "${dset}=${corpus_dir}/${dset}/seqs")
   done
-  # shellcheck disable=SC2086
   ${python} -m lst.bin.evaluate --config "${lst_exp}/config.yaml" --model_file "${lst_exp}/${eval_model}" \
-    ${eval_data} --results "${lst_exp}/RESULTS.md"
-  stage_done 10
+    "${eval_data[@]}" --results "${lst_exp}/RESULTS.md"
+  stage_end 10
+fi
+
+if run_stage 11; then
+  stage_begin 11 "pack ${lst_exp}/${eval_model} -> ${packed}"
+  require "${lst_exp}/${eval_model}" "stage 9 (training)"
+  require "${units_dir}/${train_set}/unit_info.json" "stage 5 (unit dump)"
+  ${python} -m lst.bin.pack_model --config "${lst_exp}/config.yaml" --model_file "${lst_exp}/${eval_model}" \
+    --bpe_model "${bpe_model}" --km_dir "${km_dir}" --unit_info "${units_dir}/${train_set}/unit_info.json" \
+    --out "${packed}"
+  stage_end 11
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,14 +1,61 @@
 #!/usr/bin/env bash
-# Turns "--name value" / "--name=value" command-line options into shell variables, for any
-# variable the calling script has already defined (the Kaldi/ESPnet convention; this is our
-# own implementation). Source it after defining defaults:  . utils/parse_options.sh
-# "--config file" first sources a file of name=value lines. "--help" prints ${help_message}.
+# Turns "--name value" / "--name=value" command-line options into shell variables (the
+# Kaldi/ESPnet convention; this is our own implementation). Source it after the defaults:
+#
+#   . utils/lib.sh; opts_begin      # remember which variables exist before the defaults
+#   stage=1                         # every variable defined from here on is an option
+#   dedup=false                     # a comment after a default is its --help text
+#   . utils/parse_options.sh
+#
+# * "--name value" sets a variable the script defined as an option (between opts_begin and
+#   here; without opts_begin: any variable the script has defined); anything else is an error.
+# * An option whose value is true or false is boolean: it accepts only true or false
+#   (Kaldi's check), so a typo such as "--run_espnet flase" stops with a clear message.
+# * "--config file" first sources a file of name=value lines.
+# * "--help" prints ${help_message} and then EVERY option with its default and its comment,
+#   generated from the variables (not a hand-kept list).
 # Positional arguments stay in "$@".
+
+# __lst_option_names: the options, one per line
+if [ -n "${__lst_vars_before+set}" ]; then
+  __lst_option_names=$(LC_ALL=C comm -13 <(printf '%s\n' "${__lst_vars_before}" | LC_ALL=C sort) \
+                       <(compgen -v | LC_ALL=C sort) | grep -E '^[a-z][a-z0-9_]*$' | grep -v -x help_message || true)
+else
+  __lst_option_names=""
+fi
+
+__lst_is_option() {  # __lst_is_option NAME
+  if [ -n "${__lst_vars_before+set}" ]; then
+    printf '%s\n' "${__lst_option_names}" | grep -qx -- "$1"
+  else
+    [ -n "${!1+set}" ]
+  fi
+}
+
+__lst_print_help() {
+  echo "${help_message:-Usage: $0 [options]}"
+  [ -n "${__lst_option_names}" ] || return 0
+  echo "Options, with their value in brackets (the default, or as set before --help):"
+  local name files comment ordered
+  files="$0 ${__lst_option_files:-}"
+  # in the order the script defines them, then any other option
+  # shellcheck disable=SC2086
+  ordered=$( { grep -h -o -E '^[a-z][a-z0-9_]*=' ${files} 2>/dev/null | tr -d '=' ; printf '%s\n' "${__lst_option_names}"; } \
+            | awk 'NF && !seen[$0]++' | grep -x -F -f <(printf '%s\n' "${__lst_option_names}") )
+  while read -r name; do
+    [ -n "${name}" ] || continue
+    # the comment after "name=default" in the script (or a file of shared options) is the help text
+    # shellcheck disable=SC2086
+    comment=$(grep -h -m1 -E "^${name}=" ${files} 2>/dev/null | sed -n -E 's/.*[[:space:]]#[[:space:]]*(.*)$/\1/p' | head -1)
+    printf '  --%-24s [%s]%s\n' "${name}" "${!name}" "${comment:+  ${comment}}"
+  done <<< "${ordered}"
+}
+
 __lst_positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
-      echo "${help_message:-No help available.}"; exit 0 ;;
+      __lst_print_help; exit 0 ;;
     --*=*)
       __lst_name=${1%%=*}; __lst_value=${1#*=}; shift ;;
     --*)
@@ -19,17 +66,24 @@ while [ $# -gt 0 ]; do
   esac
   __lst_name=${__lst_name#--}
   __lst_name=${__lst_name//-/_}
-  if [ "${__lst_name}" = config ]; then
+  if [ "${__lst_name}" = config ] && ! __lst_is_option config; then
     [ -f "${__lst_value}" ] || { echo "$0: config file ${__lst_value} not found" >&2; exit 1; }
     # shellcheck disable=SC1090
     . "${__lst_value}"
     continue
   fi
-  if [ -z "${!__lst_name+set}" ]; then
+  if ! [[ "${__lst_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || ! __lst_is_option "${__lst_name}"; then
     echo "$0: unknown option --${__lst_name} (see $0 --help)" >&2
+    exit 1
+  fi
+  __lst_old=${!__lst_name}
+  if { [ "${__lst_old}" = true ] || [ "${__lst_old}" = false ]; } \
+      && [ "${__lst_value}" != true ] && [ "${__lst_value}" != false ]; then
+    echo "$0: --${__lst_name} is a boolean option: expected true or false, got '${__lst_value}'" >&2
     exit 1
   fi
   printf -v "${__lst_name}" '%s' "${__lst_value}"
 done
 set -- "${__lst_positional[@]+"${__lst_positional[@]}"}"
-unset __lst_positional __lst_name __lst_value
+unset __lst_positional __lst_name __lst_value __lst_old
+unset -f __lst_is_option __lst_print_help
