@@ -60,3 +60,39 @@ def test_missing_input_is_named(corpus_inputs, caplog):
     assert build_corpus.main(["--units", str(d / "nope"), "--unit_info", str(info), "--text", str(text),
                               "--bpe_model", str(d / "x.model"), "--out", str(d / "seqs")]) == 1
     assert f"{d / 'nope'} not found" in caplog.text
+
+
+def test_documents_keep_words_units_and_timings(tmp_path, caplog):
+    """--docs_out: one word-level document per utterance (split at word boundaries to
+    --max_len), from the same inputs as the pre-built sequences, which are still written."""
+    import sentencepiece as spm
+
+    from lst.data.documents import read_documents
+    from lst.data.timings import read_ctm
+    from test_interleave import _write_corpus
+
+    caplog.set_level(logging.INFO)
+    text = _write_corpus(tmp_path)
+    common = ["--units", str(tmp_path / "units"), "--unit_info", str(tmp_path / "unit_info.json"),
+              "--text", str(tmp_path / "text"), "--bpe_model", str(tmp_path / "bpe.model"),
+              "--word_ctm", str(tmp_path / "word_ctm"), "--out", str(tmp_path / "seqs")]
+    assert build_corpus.main(common + ["--docs_out", str(tmp_path / "docs"), "--max_len", "150"]) == 0
+    assert len((tmp_path / "seqs").read_text().splitlines()) == 4 * 30  # the old kinds are unchanged
+    docs = read_documents(tmp_path / "docs")
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
+    units = {l.split()[0]: [int(u) for u in l.split()[1:]] for l in (tmp_path / "units").read_text().splitlines()}
+    ctm = read_ctm(tmp_path / "word_ctm")
+    n_split = 0
+    for line in text:
+        utt, *words = line.split()
+        parts = [docs[utt]] if utt in docs else [d for k, d in sorted(docs.items()) if k.startswith(f"{utt}-p")]
+        n_split += len(parts) > 1
+        assert [w for p in parts for w in p.words] == words
+        assert [u for p in parts for u in p.units] == units[utt]
+        assert [t for p in parts for t in p.times] == [(round(w.start, 4), round(w.end, 4)) for w in ctm[utt]]
+        assert [x for p in parts for ps in p.pieces for x in ps] == sp.encode(" ".join(words), out_type=str)
+        assert all(p.worst_case_tokens() <= 150 for p in parts)
+    assert n_split > 0 and "split at word boundaries" in caplog.text
+    no_ctm = [c for c in common if c not in ("--word_ctm", str(tmp_path / "word_ctm"))]
+    assert build_corpus.main(no_ctm + ["--docs_out", str(tmp_path / "d2")]) == 1
+    assert "--docs_out needs --word_ctm" in caplog.text

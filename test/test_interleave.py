@@ -202,3 +202,203 @@ def test_cli_bad_inputs(tmp_path, caplog):
     caplog.clear()
     assert _run(tmp_path) == 1
     assert "uttXX" in caplog.text and "no timings" in caplog.text
+
+
+# =========================================================================================
+# Paper-style documents drawn every epoch (spec 4.3)
+# =========================================================================================
+from lst.data.batch import DocumentPreprocessor, spans_to_ids  # noqa: E402
+from lst.data.documents import (  # noqa: E402
+    SIL,
+    DocumentError,
+    aligned_document,
+    parse_document,
+    read_documents,
+    split_document,
+    text_document,
+)
+from lst.data.interleave import (  # noqa: E402
+    PaperInterleaveConfig,
+    draw_kind,
+    draw_rng,
+    draw_spans,
+    parse_stream_mix,
+    plan_paper_blocks,
+)
+
+
+def make_doc(rng, n_words, doc_id="d"):
+    while True:
+        try:
+            words, timings, units, _ = make_utt(rng, n_words, utt=doc_id)
+            break
+        except TimingError:  # every word shorter than a unit: draw again
+            continue
+    spans = word_unit_spans(timings, len(units), RATE)
+    return aligned_document(doc_id, words, [fake_encode(w) for w in words], units, spans, timings)
+
+
+def doc_vocab():
+    pieces = sorted({p for n in range(200) for p in fake_encode(f"w{n}x" + "y" * 6)})
+    return SpeechTextVocab(build_token_list(pieces, 20))
+
+
+def test_document_round_trip_and_errors(tmp_path):
+    rng = random.Random(0)
+    doc = make_doc(rng, 9, "utt1")
+    assert sum(n for _, n in doc.segs) == len(doc.units)
+    assert [w for w, _ in doc.segs if w != SIL] == list(range(9))
+    again = parse_document("utt1", doc.to_json())
+    assert again.segs == doc.segs and again.units == doc.units and again.pieces == doc.pieces
+    tdoc = text_document("txt1", ["a", "b"], [["▁a"], ["▁b"]])
+    path = tmp_path / "docs"
+    path.write_text(doc.line() + "\n" + tdoc.line() + "\n")
+    docs = read_documents(path)
+    assert list(docs) == ["utt1", "txt1"] and not docs["txt1"].aligned
+    bad = doc.to_json().replace('"segs":[', '"segs":[[-1,0],')
+    path.write_text(tdoc.line() + "\n" + f"utt1 {bad}\n")
+    with pytest.raises(DocumentError, match=rf"{path}:2: document utt1: silence segment 0 has 0 units"):
+        read_documents(path)
+    path.write_text("x {not json\n")
+    with pytest.raises(DocumentError, match=rf"{path}:1: document x: not valid JSON"):
+        read_documents(path)
+
+
+def test_paper_blocks_follow_the_span_rules():
+    rng = random.Random(1)
+    cfg = PaperInterleaveConfig()
+    for _ in range(3000):
+        n = rng.randint(1, 120)
+        blocks = plan_paper_blocks(n, cfg, rng)
+        hi = max(2, min(30, int(0.6 * n)))
+        lo = max(2, min(5, hi))
+        assert blocks[0][1] == 0 and blocks[-1][2] == n
+        assert all(p[2] == q[1] and p[0] != q[0] for p, q in zip(blocks, blocks[1:]))
+        body = blocks[:-2] if len(blocks) > 1 else []  # the last block may be trimmed or absorb a merge
+        prev_text = None
+        for m, a, b in blocks[:-1]:
+            if m == "text":
+                prev_text = b - a
+        for i, (m, a, b) in enumerate(body):
+            length = b - a
+            if m == "text":
+                assert lo <= length <= hi
+            elif i > 0:  # speech after a text span of t words: max(2, floor(t / 2))
+                assert length == max(2, (blocks[i - 1][2] - blocks[i - 1][1]) // 2)
+            else:  # speech first
+                assert max(2, lo // 2) <= length <= max(2, hi // 2)
+        if len(blocks) > 1:
+            assert blocks[-1][2] - blocks[-1][1] >= 3  # a final block < 3 words was merged
+
+
+def test_drawn_sequences_keep_every_word_once_with_their_frames():
+    rng = random.Random(2)
+    cfg = PaperInterleaveConfig()
+    vocab = doc_vocab()
+    for i in range(150):
+        doc = make_doc(rng, rng.randint(2, 60), f"d{i}")
+        spans, plan = draw_spans(doc, "inter", cfg, draw_rng(0, 1, doc.doc_id), return_plan=True)
+        words = []
+        for span, (m, a, b) in zip(spans, plan):
+            words += list(range(a, b))
+            if m == "text":
+                assert span.items == [p for k in range(a, b) for p in doc.pieces[k]]
+            else:  # the span's word units in order, segments sum to the items
+                assert sum(span.segments) == len(span.items) and all(n > 0 for n in span.segments)
+                offs = doc.seg_offsets()
+                word_units = [u for j, (w, n) in enumerate(doc.segs) if a <= w < b
+                              for u in doc.units[offs[j]:offs[j + 1]]]
+                inner = [u for j, (w, n) in enumerate(doc.segs) if w == SIL and any(
+                    doc.segs[x][0] in range(a, b) for x in range(j)) and any(
+                    doc.segs[x][0] in range(a, b) for x in range(j + 1, len(doc.segs)))
+                    for u in doc.units[offs[j]:offs[j + 1]]]
+                edge_max = sum(n for w, n in doc.segs if w == SIL)
+                assert len(word_units) + len(inner) <= len(span.items) <= len(word_units) + len(inner) + edge_max
+                it = iter(span.items)  # the word units appear in order (a subsequence)
+                assert all(any(u == v for v in it) for u in word_units)
+        assert sorted(words) == list(range(len(doc.words)))  # every word exactly once
+        ids, seg = spans_to_ids(spans, vocab)
+        assert int(seg.sum()) == sum(len(s.segments) for s in spans if s.modality == "speech")
+
+
+def test_edge_silences_half_cut():
+    # words w0 w1 w2 w3 w4 w5 with a 6-frame silence between w1 and w2, 3 frames before w0
+    segs = [(SIL, 3), (0, 2), (1, 2), (SIL, 6), (2, 2), (3, 2), (4, 2), (5, 2), (SIL, 4)]
+    units = list(range(sum(n for _, n in segs)))
+    from lst.data.documents import Document
+    from lst.data.interleave import document_speech_span
+
+    doc = Document("x", [f"w{k}" for k in range(6)], [[f"▁w{k}"] for k in range(6)], units, segs)
+    s = document_speech_span(doc, 0, 2)  # utterance start (full 3) + w0 w1 + half of the 6 gap
+    assert s.segments == [3, 2, 2, 3] and s.items == units[:3 + 4 + 3]
+    s = document_speech_span(doc, 2, 6)  # half of the gap before, w2..w5, the final silence whole
+    assert s.segments == [3, 2, 2, 2, 2, 4] and s.items == units[10:]
+
+
+def test_ratio_mix_epochs_and_resume():
+    rng = random.Random(4)
+    docs = [make_doc(rng, rng.randint(20, 60), f"d{i}") for i in range(60)]
+    cfg = PaperInterleaveConfig()
+    speech = text = 0
+    for epoch in range(1, 21):
+        for doc in docs:
+            _, plan = draw_spans(doc, "inter", cfg, draw_rng(0, epoch, doc.doc_id), return_plan=True)
+            speech += sum(b - a for m, a, b in plan if m == "speech")
+            text += sum(b - a for m, a, b in plan if m == "text")
+    assert abs(speech / text - 0.5) < 0.06, speech / text  # 1:2 speech:text words
+    one_to_one = PaperInterleaveConfig(ratio="1:1")
+    s1 = t1 = 0
+    for doc in docs:
+        _, plan = draw_spans(doc, "inter", one_to_one, draw_rng(0, 1, doc.doc_id), return_plan=True)
+        s1 += sum(b - a for m, a, b in plan if m == "speech")
+        t1 += sum(b - a for m, a, b in plan if m == "text")
+    assert abs(s1 / t1 - 1.0) < 0.15
+    # stream mix: paper = 1/3 interleaved, 2/3 text, no speech-only; spiritlm thirds
+    for name, want in (("paper", {"inter": 1 / 3, "text": 2 / 3}), ("spiritlm", {"inter": 1 / 3, "speech": 1 / 3,
+                                                                                 "text": 1 / 3})):
+        mix = parse_stream_mix(name)
+        kinds = Counter(draw_kind(docs[i % 60], mix, draw_rng(0, i // 60, f"d{i % 60}")) for i in range(6000))
+        assert set(kinds) == set(want)
+        assert all(abs(kinds[k] / 6000 - w) < 0.025 for k, w in want.items()), kinds
+    assert parse_stream_mix({"inter": 1, "text": 1})["inter"] == 0.5
+    with pytest.raises(ValueError, match="stream_mix"):
+        parse_stream_mix("nonsense")
+    # the preprocessor: a new draw each epoch, the same draw for the same (seed, epoch) in a new
+    # process-like instance (resume), text documents always text
+    vocab = doc_vocab()
+    lines = {d.doc_id: d.to_json() for d in docs}
+    pre = DocumentPreprocessor(vocab, seed=3, stream_mix="inter=1")
+    draws = {}
+    for epoch in (1, 2):
+        pre.set_epoch(epoch)
+        draws[epoch] = {k: pre(k, {"seq": v})["seq"].tolist() for k, v in lines.items()}
+    assert sum(draws[1][k] != draws[2][k] for k in lines) > 50
+    resumed = DocumentPreprocessor(vocab, seed=3, stream_mix="inter=1")
+    resumed.set_epoch(2)
+    assert all(resumed(k, {"seq": v})["seq"].tolist() == draws[2][k] for k, v in lines.items())
+    other_seed = DocumentPreprocessor(vocab, seed=4, stream_mix="inter=1")
+    other_seed.set_epoch(2)
+    assert any(other_seed(k, {"seq": v})["seq"].tolist() != draws[2][k] for k, v in lines.items())
+    tdoc = text_document("t", ["w1x"], [fake_encode("w1x")])
+    assert all(draw_kind(tdoc, parse_stream_mix("spiritlm"), draw_rng(0, e, "t")) == "text" for e in range(50))
+
+
+def test_long_documents_split_at_word_boundaries(caplog):
+    rng = random.Random(6)
+    doc = make_doc(rng, 80, "long")
+    parts = split_document(doc, 120)
+    assert len(parts) > 1 and [w for p in parts for w in p.words] == doc.words
+    assert [u for p in parts for u in p.units] == doc.units  # every unit kept, in order
+    assert all(p.worst_case_tokens() <= 120 for p in parts)
+    assert [p.doc_id for p in parts] == [f"long-p{i + 1}" for i in range(len(parts))]
+    vocab = doc_vocab()
+    cfg = PaperInterleaveConfig()
+    for part in parts:
+        for e in range(20):
+            for kind in ("inter", "speech", "text"):
+                ids, _ = spans_to_ids(draw_spans(part, kind, cfg, draw_rng(0, e, part.doc_id)), vocab)
+                assert len(ids) <= 120
+    # at batch time, a too-long document is cut at a word boundary, counted and logged
+    pre = DocumentPreprocessor(vocab, stream_mix="spiritlm", max_len=120)
+    out = pre("long", {"seq": doc.to_json()})
+    assert len(out["seq"]) <= 120 and pre.n_cut == 1 and "long: longer than max_len=120" in caplog.text

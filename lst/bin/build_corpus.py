@@ -9,6 +9,13 @@ Kinds, one sequence per utterance each: ``speech`` (units only), ``text`` (BPE o
 the TTS direction). With ``--word_ctm``, speech spans carry word/silence alignment segments
 (``|``) for aligned patching. Utterances missing from units or text are counted and logged,
 never silently dropped.
+
+``--docs_out corpus/train/docs`` (needs ``--word_ctm``) also writes one word-level document
+per utterance (``lst/data/documents.py``: words, their BPE pieces, units, word/silence unit
+segments, timings), from which training draws paper-style sequences every epoch. With
+``--max_len N`` (the model's ``max_len``) a document that could give a sequence longer than N
+tokens is split at word boundaries into ``<utt>-p1``, ``<utt>-p2``, ...; every split is
+counted and logged.
 """
 import argparse
 import json
@@ -54,6 +61,51 @@ def load_segments(word_ctm, units, unit_rate_hz: float):
     }
 
 
+def word_pieces(sp, words):
+    """BPE pieces of each word: the transcript encoded once, cut where a piece starts a word
+    (``▁``); per-word encoding if that does not give one group per word."""
+    pieces = sp.encode(" ".join(words), out_type=str)
+    groups = []
+    for p in pieces:
+        if p.startswith("\u2581") or not groups:
+            groups.append([p])
+        else:
+            groups[-1].append(p)
+    if len(groups) != len(words):
+        groups = [sp.encode(w, out_type=str) for w in words]
+    return groups
+
+
+def build_documents(utts, units, text, sp, word_ctm, unit_rate_hz: float, max_len: int, skipped: Counter):
+    """Word-level documents of the utterances (lst/data/documents.py), split to ``max_len``."""
+    from lst.data.documents import DocumentError, aligned_document, split_document
+    from lst.data.timings import TimingError, check_words_match, read_ctm, validate_timings, word_unit_spans
+
+    ctm = read_ctm(word_ctm)
+    docs, n_split = [], 0
+    for utt in utts:
+        words = text[utt].split()
+        if utt not in ctm:
+            skipped["docs: no word timings"] += 1
+            logging.warning(f"{utt}: no word timings in {word_ctm}; no document")
+            continue
+        try:
+            validate_timings(utt, ctm[utt])
+            check_words_match(utt, words, ctm[utt])
+            spans = word_unit_spans(ctm[utt], len(units[utt]), unit_rate_hz, utt=utt)
+            doc = aligned_document(utt, words, word_pieces(sp, words), units[utt], spans, ctm[utt])
+            parts = split_document(doc, max_len)
+        except (TimingError, DocumentError) as e:
+            skipped["docs: bad timings"] += 1
+            logging.warning(f"{word_ctm}: {e}; no document")
+            continue
+        if len(parts) > 1:
+            n_split += 1
+            logging.info(f"{utt}: split at word boundaries into {len(parts)} documents (max_len {max_len})")
+        docs += parts
+    return docs, n_split
+
+
 def utterance_sequences(utt, units, pieces, segments, kinds):
     speech = Span("speech", units, segments)
     text = Span("text", pieces)
@@ -70,12 +122,17 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", default=" ".join(KINDS))
     parser.add_argument("--word_ctm", default=None)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--docs_out", default=None, help="also write word-level documents here (needs --word_ctm)")
+    parser.add_argument("--max_len", type=int, default=0, help="split documents to this many tokens (0: no limit)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     kinds = args.kinds.replace(",", " ").split()
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         logging.error(f"--kinds: unknown kinds {unknown}; choose from {KINDS}")
+        return 1
+    if args.docs_out and not args.word_ctm:
+        logging.error("--docs_out needs --word_ctm (documents keep each word's units)")
         return 1
     for path in (args.units, args.unit_info, args.text, args.bpe_model):
         if not Path(path).exists():
@@ -93,6 +150,7 @@ def main(argv=None) -> int:
 
     skipped = Counter()
     lines = []
+    used = []
     for utt in sorted(set(units) | set(text)):
         if utt not in units:
             skipped["in text but not in units"] += 1
@@ -109,6 +167,7 @@ def main(argv=None) -> int:
             continue
         pieces = sp.encode(text[utt].strip(), out_type=str)
         lines += utterance_sequences(utt, units[utt], pieces, segments.get(utt), kinds)
+        used.append(utt)
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
@@ -124,6 +183,20 @@ def main(argv=None) -> int:
     if n_utts == 0:
         logging.error(f"{args.out}: no utterance survived; check {args.units} and {args.text}")
         return 1
+    if args.docs_out:
+        doc_skips = Counter()
+        docs, n_split = build_documents(used, units, text, sp, args.word_ctm, float(info["unit_rate_hz"]),
+                                        args.max_len, doc_skips)
+        Path(args.docs_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.docs_out, "w", encoding="utf-8") as f:
+            for doc in sorted(docs, key=lambda d: d.doc_id):
+                f.write(doc.line() + "\n")
+        reasons = ", ".join(f"{n} {r}" for r, n in doc_skips.items()) or "none"
+        logging.info(f"{args.docs_out}: {len(used)} utterances, {len(docs)} documents ({n_split} split to "
+                     f"max_len {args.max_len}), {sum(doc_skips.values())} skipped ({reasons})")
+        if not docs:
+            logging.error(f"{args.docs_out}: no document written")
+            return 1
     return 0
 
 

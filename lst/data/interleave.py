@@ -28,6 +28,7 @@ the whole utterance as one speech span with its segments) and text-only (``text_
 sequences; :func:`assign_kinds` gives each utterance one kind so that the counts match the
 requested ratios exactly (largest-remainder rounding), in a seeded random order.
 """
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -184,3 +185,174 @@ def parse_ratios(text: str) -> Dict[str, float]:
         out[k.strip()] = float(v)
     assign_kinds(0, out, random.Random(0))  # validates
     return out
+
+
+# =========================================================================================
+# Paper-style interleaving of a word-level document, drawn anew every epoch (spec 4.3)
+# =========================================================================================
+STREAM_MIXES = {
+    # the paper (App. A.6): 33 % interleaved speech-text, 67 % text, no speech-only stream
+    "paper": {"inter": 1 / 3, "text": 2 / 3},
+    # SpiritLM: speech-only, interleaved and text each a third
+    "spiritlm": {"inter": 1 / 3, "speech": 1 / 3, "text": 1 / 3},
+}
+
+
+def parse_word_ratio(value) -> float:
+    """Speech words per text word: 0.5, "0.5" or "1:2" -> 0.5."""
+    if isinstance(value, str) and ":" in value:
+        s, t = value.split(":", 1)
+        value = float(s) / float(t)
+    value = float(value)
+    if not 0.0 < value <= 10.0:
+        raise ValueError(f"speech:text word ratio must be in (0, 10], got {value}")
+    return value
+
+
+@dataclass
+class PaperInterleaveConfig:
+    """Span rules of spec 4.3 (the authors' ``_random_interleaved_string_and_hu``).
+
+    n real words: text span ~ U{lo..hi} with hi = max(2, min(max_span, floor(span_frac n))),
+    lo = max(2, min(min_span, hi)); a speech span after a text span of t words has
+    max(2, floor(ratio t)) words (a first speech span: U{max(2, floor(ratio lo))..max(2,
+    floor(ratio hi))}); the last block is trimmed to the words left and merged into the
+    previous block when shorter than ``min_final`` words. ``ratio`` = speech:text words
+    (``"1:2"`` = 0.5, the paper's). A speech span keeps its words' units and the silences
+    between them; a silence at a span edge that is not the utterance edge keeps the half of
+    its frames next to the span (``ceil(n/2)``)."""
+
+    ratio: float = 0.5
+    first: str = "random"  # "random", "speech" or "text"
+    max_span: int = 30
+    min_span: int = 5
+    span_frac: float = 0.6
+    min_final: int = 3
+
+    def __post_init__(self):
+        self.ratio = parse_word_ratio(self.ratio)
+        if self.first not in ("random", "speech", "text"):
+            raise ValueError(f"interleave_conf first must be random/speech/text, got {self.first!r}")
+        if not 2 <= self.min_span <= self.max_span:
+            raise ValueError(f"interleave_conf needs 2 <= min_span <= max_span, got {self.min_span}, {self.max_span}")
+        if not 0.0 < self.span_frac <= 1.0:
+            raise ValueError(f"interleave_conf span_frac must be in (0, 1], got {self.span_frac}")
+
+    @classmethod
+    def from_dict(cls, d: Optional[Dict]) -> "PaperInterleaveConfig":
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"interleave_conf: unknown keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+def parse_stream_mix(value) -> Dict[str, float]:
+    """"paper" | "spiritlm" | {"inter": w, "text": w, "speech": w} | "inter=1,text=2" ->
+    normalised weights over KINDS."""
+    if value is None:
+        value = "paper"
+    if isinstance(value, str):
+        if value in STREAM_MIXES:
+            value = STREAM_MIXES[value]
+        elif "=" in value:
+            value = parse_ratios(value)
+        else:
+            raise ValueError(f"stream_mix {value!r}: use {sorted(STREAM_MIXES)} or a dict / 'inter=1,text=2'")
+    value = {k: float(v) for k, v in dict(value).items()}
+    assign_kinds(0, value, random.Random(0))  # validates names and weights
+    total = sum(value.values())
+    return {k: value.get(k, 0.0) / total for k in KINDS}
+
+
+def plan_paper_blocks(n: int, cfg: PaperInterleaveConfig, rng: random.Random) -> List[Tuple[str, int, int]]:
+    """[(modality, first word, one past last word)] covering range(n) in order (spec 4.3)."""
+    if n <= 0:
+        return []
+    hi = max(2, min(cfg.max_span, int(math.floor(cfg.span_frac * n + 1e-9))))
+    lo = max(2, min(cfg.min_span, hi))
+    half = lambda x: max(2, int(math.floor(cfg.ratio * x + 1e-9)))  # noqa: E731
+    mod = cfg.first if cfg.first != "random" else rng.choice(("speech", "text"))
+    blocks: List[List] = []
+    pos, prev_text = 0, None
+    while pos < n:
+        if mod == "text":
+            length = prev_text = rng.randint(lo, hi)
+        elif prev_text is None:
+            length = rng.randint(half(lo), half(hi))
+        else:
+            length = half(prev_text)
+        length = min(length, n - pos)
+        blocks.append([mod, pos, pos + length])
+        pos += length
+        mod = "speech" if mod == "text" else "text"
+    if len(blocks) > 1 and blocks[-1][2] - blocks[-1][1] < cfg.min_final:
+        last = blocks.pop()
+        blocks[-1][2] = last[2]
+    return [tuple(b) for b in blocks]
+
+
+def _keep_half(n: int) -> int:
+    return n - n // 2
+
+
+def document_speech_span(doc, a: int, b: int) -> Span:
+    """Speech span of words [a, b) of a Document (see PaperInterleaveConfig for silences)."""
+    from lst.data.documents import SIL
+
+    offs = doc.seg_offsets()
+    widx = [i for i, (w, _) in enumerate(doc.segs) if w != SIL]
+    first, last = widx[a], widx[b - 1]  # segment indices of the span's first/last word
+    pieces: List[Tuple[int, int]] = []  # (unit start, unit end) per kept segment
+    if first > 0 and doc.segs[first - 1][0] == SIL:  # silence before the span
+        s, e = offs[first - 1], offs[first]
+        pieces.append((s, e) if a == 0 else (e - _keep_half(e - s), e))
+    for i in range(first, last + 1):
+        pieces.append((offs[i], offs[i + 1]))
+    if last + 1 < len(doc.segs) and doc.segs[last + 1][0] == SIL:  # silence after it
+        s, e = offs[last + 1], offs[last + 2]
+        pieces.append((s, e) if b == len(doc.words) else (s, s + _keep_half(e - s)))
+    pieces = [(s, e) for s, e in pieces if e > s]
+    items = [u for s, e in pieces for u in doc.units[s:e]]
+    return Span("speech", items, [e - s for s, e in pieces])
+
+
+def document_text_span(doc, a: int, b: int) -> Span:
+    return Span("text", [p for k in range(a, b) for p in doc.pieces[k]])
+
+
+def draw_kind(doc, mix: Dict[str, float], rng: random.Random) -> str:
+    """The stream of one document in one epoch; text documents are always text."""
+    u = rng.random()
+    if not doc.aligned:
+        return "text"
+    acc = 0.0
+    for k in KINDS:
+        acc += mix.get(k, 0.0)
+        if u < acc:
+            return k
+    return max(KINDS, key=lambda k: mix.get(k, 0.0))
+
+
+def draw_spans(doc, kind: str, cfg: PaperInterleaveConfig, rng: random.Random,
+               return_plan: bool = False):
+    """Spans of one sequence of the given stream kind from a Document."""
+    n = len(doc.words)
+    if kind == "text":
+        plan = [("text", 0, n)]
+    elif kind == "speech":
+        plan = [("speech", 0, n)]
+    elif kind == "inter":
+        plan = plan_paper_blocks(n, cfg, rng)
+    else:
+        raise ValueError(f"unknown stream kind {kind!r}")
+    spans = [document_speech_span(doc, a, b) if m == "speech" else document_text_span(doc, a, b) for m, a, b in plan]
+    keep = [i for i, s in enumerate(spans) if s.items]  # a speech span of zero-frame words is empty
+    spans, plan = [spans[i] for i in keep], [plan[i] for i in keep]
+    return (spans, plan) if return_plan else spans
+
+
+def draw_rng(seed: int, epoch: int, doc_id: str, sub: int = 0) -> random.Random:
+    """The generator of one document's draw: a function of (seed, epoch, pass, doc id) only,
+    identical in every process (no salted ``hash``), so a resumed run redraws the same."""
+    return random.Random(f"lst-draw:{seed}:{epoch}:{sub}:{doc_id}")

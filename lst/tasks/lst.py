@@ -3,8 +3,20 @@
 ``--model token_lm`` is the token-level baseline (every speech unit one autoregressive step);
 ``--model lst`` is the Latent Speech-Text Transformer (speech units grouped into patches).
 Both read the same corpus and the same joint token list, so switching is one YAML key.
+
+Data (``lst/data``): the corpus file may hold pre-built sequences (``corpus/<set>/seqs``) or
+word-level documents (``corpus/<set>/docs``, the paper's path), from which a sequence is drawn
+anew every training epoch: ``--stream_mix paper|spiritlm|{inter: .., text: .., speech: ..}``
+picks each document's stream, ``--interleave_conf {ratio: "1:2", ...}`` the interleaving
+spans (``lst.data.interleave.PaperInterleaveConfig``). The training iterator tells the
+preprocessor the epoch (:class:`EpochIterFactory`); validation uses the fixed epoch-0 draw.
+``--pack_len L --pack_rows R`` packs training documents into R rows of L global positions per
+batch (``lst/data/packing.py``; the batch then carries ``doc_ids``). No sequence longer than
+the model's ``max_len`` (or ``--max_seq_len`` when smaller) reaches the model.
 """
 import argparse
+import inspect
+import logging
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -14,12 +26,15 @@ from lst.compat import ensure_espnet_importable
 
 ensure_espnet_importable()
 
+from espnet2.iterators.abs_iter_factory import AbsIterFactory  # noqa: E402
 from espnet2.tasks.abs_task import AbsTask  # noqa: E402
 from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
 from espnet2.train.class_choices import ClassChoices  # noqa: E402
+from espnet2.utils.nested_dict_action import NestedDictAction  # noqa: E402
 from espnet2.utils.types import str_or_none  # noqa: E402
 
-from lst.data.batch import SequencePreprocessor, collate_sequences  # noqa: E402
+from lst.data.batch import DocumentPreprocessor, collate_sequences  # noqa: E402
+from lst.data.interleave import PaperInterleaveConfig, parse_stream_mix  # noqa: E402
 from lst.models.lst_model import LSTModel  # noqa: E402
 from lst.models.token_lm import TokenLM  # noqa: E402
 from lst.train.config_check import check_model_conf  # noqa: E402
@@ -32,6 +47,45 @@ model_choices = ClassChoices(
     type_check=AbsESPnetModel,
     default="token_lm",
 )
+
+
+def str_or_mix(value):
+    """--stream_mix: a name (paper, spiritlm), 'inter=1,text=2', or a YAML/JSON dict."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        import yaml
+
+        return yaml.safe_load(value)
+    return value
+
+
+class EpochIterFactory(AbsIterFactory):
+    """Wraps ESPnet's training iterator factory: tells the dataset's preprocessor the epoch
+    before each epoch's DataLoader (and its worker processes) is made."""
+
+    def __init__(self, inner: AbsIterFactory):
+        self.inner = inner
+
+    def build_iter(self, epoch: int, shuffle: bool = None):
+        pre = getattr(getattr(self.inner, "dataset", None), "preprocess", None)
+        if hasattr(pre, "set_epoch"):
+            pre.set_epoch(epoch)
+        return self.inner.build_iter(epoch, shuffle)
+
+
+def model_max_len(args: argparse.Namespace) -> int:
+    """The longest sequence (tokens) the configured model accepts: model_conf.max_len or the
+    model class's default; ``--max_seq_len`` when set and smaller."""
+    conf = getattr(args, "model_conf", None) or {}
+    limit = conf.get("max_len")
+    if limit is None:
+        try:
+            limit = inspect.signature(model_choices.get_class(args.model)).parameters["max_len"].default
+        except (KeyError, ValueError, TypeError, AttributeError):
+            limit = 0
+    limit = int(limit or 0)
+    if getattr(args, "max_seq_len", 0):
+        limit = min(limit, args.max_seq_len) if limit else args.max_seq_len
+    return limit
 
 
 class LSTTask(AbsTask):
@@ -50,8 +104,22 @@ class LSTTask(AbsTask):
         )
         group.add_argument(
             "--max_seq_len", type=int, default=0,
-            help="Cut longer sequences (0: no limit); each cut is logged",
+            help="Cut longer sequences (0: the model's max_len); each cut is logged",
         )
+        group.add_argument(
+            "--interleave_conf", action=NestedDictAction, default=dict(),
+            help="Paper interleaving of docs corpora: ratio ('1:2'), first, max_span, min_span, span_frac, min_final",
+        )
+        group.add_argument(
+            "--stream_mix", type=str_or_mix, default="paper",
+            help="Streams drawn from docs: paper (1/3 interleaved, 2/3 text), spiritlm (1/3 each with "
+                 "speech-only), 'inter=1,text=2' or a dict",
+        )
+        group.add_argument(
+            "--pack_len", type=int, default=0,
+            help="Pack training documents into rows of this many global positions (0: no packing)",
+        )
+        group.add_argument("--pack_rows", type=int, default=8, help="Rows per packed batch")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
@@ -65,7 +133,38 @@ class LSTTask(AbsTask):
     def build_preprocess_fn(
         cls, args: argparse.Namespace, train: bool
     ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
-        return SequencePreprocessor(cls._token_list(args), max_seq_len=args.max_seq_len)
+        return DocumentPreprocessor(
+            cls._token_list(args), interleave_conf=PaperInterleaveConfig.from_dict(getattr(args, "interleave_conf", None)),
+            stream_mix=parse_stream_mix(getattr(args, "stream_mix", "paper")), seed=getattr(args, "seed", 0),
+            max_len=model_max_len(args),
+        )
+
+    @classmethod
+    def build_iter_factory(cls, args: argparse.Namespace, distributed_option, mode: str,
+                           kwargs: Optional[dict] = None) -> AbsIterFactory:
+        if mode == "train" and getattr(args, "pack_len", 0):
+            return cls.build_packed_iter_factory(args, distributed_option, kwargs)
+        factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
+        return EpochIterFactory(factory) if mode == "train" else factory
+
+    @classmethod
+    def build_packed_iter_factory(cls, args, distributed_option, kwargs=None) -> AbsIterFactory:
+        from lst.data.packing import PackedIterFactory, PositionCounter
+
+        if distributed_option.distributed:
+            raise RuntimeError("--pack_len: packing is not implemented for distributed training; use one process")
+        iter_options = cls.build_iter_options(args, distributed_option, "train")
+        for k, v in (kwargs or {}).items():
+            setattr(iter_options, k, v)
+        dataset = cls.build_dataset(args, iter_options)
+        keys = list(next(iter(dataset.loader_dict.values())).keys())
+        vocab = SpeechTextVocab(cls._token_list(args))
+        counter = PositionCounter(args.model, getattr(args, "model_conf", None), vocab.unit_offset)
+        logging.info(f"[train] packing {len(keys)} documents into {args.pack_rows} rows x {args.pack_len} global "
+                     f"positions per batch ({args.model} positions)")
+        return PackedIterFactory(dataset, keys, args.pack_len, args.pack_rows, counter, seed=args.seed,
+                                 shuffle=True, num_workers=args.num_workers,
+                                 num_iters_per_epoch=iter_options.num_iters_per_epoch, max_tokens=model_max_len(args))
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
