@@ -47,13 +47,9 @@ import numpy as np
 import torch
 import yaml
 
-from lst.compat import ensure_espnet_importable
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
 
-ensure_espnet_importable()
-
-from espnet2.iterators.abs_iter_factory import AbsIterFactory  # noqa: E402
-
-from lst.tasks.lst import LSTTask, model_choices  # noqa: E402
+from lst.tasks.lst import LSTTask, model_choices
 
 LEDGER = "budget_ledger.json"
 PROVISIONAL_TOTAL_STEPS = 3000  # curriculum schedule length used only to sample its mode mix

@@ -7,10 +7,6 @@ import pytest
 import torch
 import yaml
 
-from lst.compat import ensure_espnet_importable
-
-ensure_espnet_importable()
-
 
 def make_pretrained(tmp_path, model="token_lm", n_units=10):
     """A tiny 'pretraining run' on disk: config.yaml, weights, bpe.model, k-means dir, unit_info."""

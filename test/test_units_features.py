@@ -19,11 +19,11 @@ def save_tiny_hubert(path, n_layers=2, dim=32):
     """
     import torch
 
-    from lst.compat import ensure_espnet_importable
+    from lst.compat import S3PRL_PLACEHOLDERS, espnet_placeholders
 
-    ensure_espnet_importable()
-    from s3prl.upstream.hubert.hubert_model import (HubertConfig, HubertModel,
-                                                    HubertPretrainingConfig)
+    with espnet_placeholders(S3PRL_PLACEHOLDERS):
+        from s3prl.upstream.hubert.hubert_model import (HubertConfig, HubertModel,
+                                                        HubertPretrainingConfig)
 
     torch.manual_seed(0)
     model_cfg = dict(

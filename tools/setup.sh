@@ -64,6 +64,8 @@ c=(-c "${tools_dir}/constraints.txt")
 "${pip[@]}" install -q "${c[@]}" --no-deps espnet==202511
 # 3) the espnet runtime dependencies lst needs, plus ours
 "${pip[@]}" install -q "${c[@]}" -r "${tools_dir}/requirements.txt"
+#    tacotron_cleaner (ESPnet ASR task) without its g2p_en dependency, which downloads on import
+"${pip[@]}" install -q "${c[@]}" --no-deps espnet-tts-frontend
 # 4) optional: s3prl for SSL (HuBERT/WavLM) features from a local checkpoint
 if [ "${with_s3prl}" = 1 ]; then
   "${pip[@]}" install -q "${c[@]}" -r "${tools_dir}/requirements-s3prl.txt"

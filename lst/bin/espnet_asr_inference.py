@@ -4,7 +4,8 @@
         --asr_model_file exp/asr/valid.acc.best.pth --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound \
         --output_dir exp/asr/decode_test --ngpu 0 --batch_size 1 --beam_size 4 ...
 
-Calls ``lst.compat.ensure_espnet_importable()``, then ESPnet's own main. ``--timing_out``
+Imports ESPnet's decoder with placeholders for torchaudio, g2p_en and ci_sdr (see
+lst/compat.py) for the duration of that import only, then calls ESPnet's own main. ``--timing_out``
 (ours, removed before ESPnet parses the rest) times every ``Speech2Text`` call (frontend +
 encoder + beam search, not model loading) and writes the decode seconds, the audio seconds
 (16 kHz input) and their ratio, the real-time factor.
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from lst.compat import ensure_espnet_importable
+from lst.compat import ASR_INFERENCE_PLACEHOLDERS, espnet_placeholders
 
 
 def _pop_option(argv, name):
@@ -36,8 +37,8 @@ def _pop_option(argv, name):
 
 
 def main(cmd=None):
-    ensure_espnet_importable()
-    import espnet2.bin.asr_inference as asr_inference
+    with espnet_placeholders(ASR_INFERENCE_PLACEHOLDERS):
+        import espnet2.bin.asr_inference as asr_inference
 
     argv = list(sys.argv[1:] if cmd is None else cmd)
     timing_out, argv = _pop_option(argv, "--timing_out")

@@ -2,15 +2,15 @@
 
     python -m lst.bin.espnet_asr_train --config conf/espnet_asr.yaml ...   (same options as asr_train)
 
-Only calls ``lst.compat.ensure_espnet_importable()`` first (placeholders for torchaudio,
-g2p_en, ... that ESPnet imports but an fbank + BPE ASR never calls), then ESPnet's main.
+Imports ESPnet's main with placeholders for torchaudio and g2p_en (imported by ESPnet, never
+called by an fbank + BPE ASR; see lst/compat.py) for the duration of that import only.
 """
-from lst.compat import ensure_espnet_importable
+from lst.compat import ASR_TASK_PLACEHOLDERS, espnet_placeholders
 
 
 def main(cmd=None):
-    ensure_espnet_importable()
-    from espnet2.bin.asr_train import main as asr_train_main
+    with espnet_placeholders(ASR_TASK_PLACEHOLDERS):
+        from espnet2.bin.asr_train import main as asr_train_main
 
     asr_train_main(cmd)
 

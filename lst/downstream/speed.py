@@ -17,15 +17,11 @@ from pathlib import Path
 
 import torch
 
-from lst.compat import ensure_espnet_importable
-
-ensure_espnet_importable()
-
-from lst.downstream.decode import CachedStream, allowed_mask, asr_prompt, greedy_decode, tts_prompt  # noqa: E402
-from lst.downstream.score import md_table  # noqa: E402
-from lst.models.lst_model import LSTModel  # noqa: E402
-from lst.models.token_lm import TokenLM  # noqa: E402
-from lst.vocab import SpeechTextVocab, build_token_list  # noqa: E402
+from lst.downstream.decode import CachedStream, allowed_mask, asr_prompt, greedy_decode, tts_prompt
+from lst.downstream.score import md_table
+from lst.models.lst_model import LSTModel
+from lst.models.token_lm import TokenLM
+from lst.vocab import SpeechTextVocab, build_token_list
 
 
 def build(kind, vocab, args):

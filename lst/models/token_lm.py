@@ -6,9 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lst.compat import ensure_espnet_importable
-
-ensure_espnet_importable()
 from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
 
 from lst.models.flops import token_lm_flops  # noqa: E402

@@ -22,24 +22,23 @@ from typing import Callable, Collection, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from lst.compat import ensure_espnet_importable
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.train.class_choices import ClassChoices
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
 
-ensure_espnet_importable()
+from lst.compat import ABS_TASK_PLACEHOLDERS, espnet_placeholders
+from lst.data.batch import DocumentPreprocessor, collate_sequences
+from lst.data.interleave import PaperInterleaveConfig, parse_stream_mix
+from lst.models.lst_model import LSTModel
+from lst.models.token_lm import TokenLM
+from lst.train.config_check import check_model_conf
+from lst.train.trainer import LSTTrainer
+from lst.vocab import SpeechTextVocab, read_token_list
 
-from espnet2.iterators.abs_iter_factory import AbsIterFactory  # noqa: E402
-from espnet2.tasks.abs_task import AbsTask  # noqa: E402
-from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
-from espnet2.train.class_choices import ClassChoices  # noqa: E402
-from espnet2.utils.nested_dict_action import NestedDictAction  # noqa: E402
-from espnet2.utils.types import str_or_none  # noqa: E402
-
-from lst.data.batch import DocumentPreprocessor, collate_sequences  # noqa: E402
-from lst.data.interleave import PaperInterleaveConfig, parse_stream_mix  # noqa: E402
-from lst.models.lst_model import LSTModel  # noqa: E402
-from lst.models.token_lm import TokenLM  # noqa: E402
-from lst.train.config_check import check_model_conf  # noqa: E402
-from lst.train.trainer import LSTTrainer  # noqa: E402
-from lst.vocab import SpeechTextVocab, read_token_list  # noqa: E402
+with espnet_placeholders(ABS_TASK_PLACEHOLDERS):  # torchaudio, for this one import only
+    from espnet2.tasks.abs_task import AbsTask
 
 model_choices = ClassChoices(
     "model",

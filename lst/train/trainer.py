@@ -33,12 +33,8 @@ from typing import Iterator, Optional, Union
 
 import torch
 
-from lst.compat import ensure_espnet_importable
-
-ensure_espnet_importable()
-
-from espnet2.torch_utils.device_funcs import force_gatherable  # noqa: E402
-from espnet2.train.trainer import Trainer  # noqa: E402
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.trainer import Trainer
 
 _torch_save = torch.save  # the real writer; atomic_torch_save wraps it
 TMP_SUFFIX = ".lst-tmp"

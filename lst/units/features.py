@@ -115,15 +115,15 @@ class SslExtractor:
     def __init__(self, ckpt: str, layer: int, upstream: str = "hubert", device: str = "cpu"):
         import torch
 
-        from lst.compat import ensure_espnet_importable
+        from lst.compat import S3PRL_PLACEHOLDERS, espnet_placeholders
 
         if ckpt.startswith(("http://", "https://")) or not os.path.isfile(ckpt):
             raise FeatureError(f"SSL checkpoint {ckpt} is not a local file "
                                "(lst never downloads models; pass a path with --ssl_ckpt)")
-        ensure_espnet_importable()  # s3prl imports torchaudio, which may not load here
         logging.getLogger("s3prl").setLevel(logging.WARNING)  # it logs the whole config
         try:
-            hubconf = importlib.import_module(f"s3prl.upstream.{upstream}.hubconf")
+            with espnet_placeholders(S3PRL_PLACEHOLDERS):  # s3prl imports torchaudio, unused here
+                hubconf = importlib.import_module(f"s3prl.upstream.{upstream}.hubconf")
             load = getattr(hubconf, f"{upstream}_local")
         except (ImportError, AttributeError) as e:
             raise FeatureError(f"s3prl has no local loader for upstream {upstream!r} ({e})")
