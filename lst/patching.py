@@ -8,9 +8,21 @@ soon as its last unit is seen (the next unit, if any, must start a new patch), s
 local decoder may already condition on the global summary of it; any other patch is only
 known to be complete once the next token arrives (that is what keeps LST causal).
 
-Every cut depends only on the units up to it, with one documented exception: `aligned`
-falls back to `static` for a span that has no alignment marks beyond its start (unaligned
-speech); log-likelihoods under aligned patching are conditional on the alignment flags.
+Every cut depends only on the units and flags up to it (prefix only): `aligned` patches a
+span by its alignment when the span's first unit carries seg_start = 1 (the parser marks
+every span start so) and falls back to `static` when it carries 0 (a data producer's way to
+mark an unaligned span; the decision is made at the span's first unit, never from later
+flags). Log-likelihoods under aligned patching are conditional on the alignment flags.
+
+Speech spans only: text tokens and markers (<t>, <s>, <sos/eos>) are 1-token patches of the
+model (lst_model.py). Choice: `<s>` is its own patch under every patching (the paper's code
+puts it into the first static patch; as its own patch the first units of a span are
+predicted from a global state that has seen the modality switch, and static and aligned
+patching agree on it).
+
+`max_patch_len` (None = no cap): aligned words and silence runs are never split unless it is
+set (the paper does not split them); when set, a longer segment is cut every
+`max_patch_len` from its start and those pieces are "forced" (complete at once).
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -22,10 +34,13 @@ import numpy as np
 class Patches:
     lengths: List[int]
     forced: List[bool]
+    aligned: bool = False  # patched by the alignment flags (aligned mode, no fallback)
 
 
-def _chunk(n: int, cap: int) -> Patches:
-    """n units cut every `cap`; all full chunks are forced, a shorter tail is not."""
+def _chunk(n: int, cap: Optional[int]) -> Patches:
+    """n units cut every `cap` (None: one piece); all full chunks are forced, a shorter tail is not."""
+    if cap is None:
+        return Patches([n], [False]) if n else Patches([], [])
     full, rest = divmod(n, cap)
     return Patches([cap] * full + ([rest] if rest else []), [True] * full + ([False] if rest else []))
 
@@ -45,23 +60,26 @@ def static_patches(n_units: int, patch_size: int) -> Patches:
     return _chunk(n_units, patch_size)
 
 
-def aligned_patches(seg_start: Sequence[int], max_patch_len: int, patch_size: int,
+def aligned_patches(seg_start: Sequence[int], max_patch_len: Optional[int], patch_size: int,
                     allow_fallback: bool = True) -> Patches:
-    """One patch per alignment segment (word or silence gap); a segment longer than
-    `max_patch_len` is cut every `max_patch_len` from its start. The span start always
-    starts a segment. No marks beyond the start -> `static` (if allow_fallback)."""
+    """One patch per alignment segment (word or silence gap); with `max_patch_len` set, a
+    longer segment is cut every `max_patch_len` from its start. A span whose first flag is 0
+    is unaligned -> `static` (if allow_fallback; decided at the first unit, prefix only)."""
     n = len(seg_start)
     if n == 0:
         return Patches([], [])
-    starts = np.flatnonzero(np.asarray(seg_start)[1:]) + 1
-    if allow_fallback and len(starts) == 0:
+    flags = np.asarray(seg_start)
+    if allow_fallback and not flags[0]:
         return static_patches(n, patch_size)
+    starts = np.flatnonzero(flags[1:]) + 1
     bounds = np.concatenate([[0], starts, [n]])
-    return _concat([_chunk(int(s), max_patch_len) for s in np.diff(bounds)])
+    out = _concat([_chunk(int(s), max_patch_len) for s in np.diff(bounds)])
+    out.aligned = True
+    return out
 
 
-def silence_patches(units: Sequence[int], silence_units, patch_size: int, max_patch_len: int) -> Patches:
-    """A run of silence units is one patch (cut at `max_patch_len`); the other units are
+def silence_patches(units: Sequence[int], silence_units, patch_size: int, max_patch_len: Optional[int]) -> Patches:
+    """A run of silence units is one patch (cut at `max_patch_len` if set); the other units are
     cut statically every `patch_size` within their runs."""
     n = len(units)
     if n == 0:
@@ -93,7 +111,7 @@ class Patcher:
     patching for this span ("static", "aligned" or "silence"; curriculum resolves to one
     of the first two per sequence, see `resolve`)."""
 
-    def __init__(self, patching: str = "static", patch_size: int = 4, max_patch_len: int = 16,
+    def __init__(self, patching: str = "static", patch_size: int = 4, max_patch_len: Optional[int] = None,
                  silence_units: Optional[Sequence[int]] = None,
                  curriculum_steps: Optional[Sequence[int]] = None, curriculum_total_steps: Optional[int] = None,
                  curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3)):
@@ -101,8 +119,8 @@ class Patcher:
             raise ValueError(f"patching must be one of {PATCHINGS}, got {patching!r}")
         if patching == "silence" and not silence_units:
             raise ValueError("patching: silence needs a non-empty silence_units list")
-        if patch_size < 1 or max_patch_len < 1:
-            raise ValueError("patch_size and max_patch_len must be >= 1")
+        if patch_size < 1 or (max_patch_len is not None and max_patch_len < 1):
+            raise ValueError("patch_size and max_patch_len must be >= 1 (max_patch_len: or null for no cap)")
         self.patching, self.patch_size, self.max_patch_len = patching, patch_size, max_patch_len
         self.silence_units = set(int(u) for u in (silence_units or []))
         if curriculum_steps is None and patching == "curriculum":
@@ -112,11 +130,11 @@ class Patcher:
         self.curriculum_steps = list(curriculum_steps) if curriculum_steps is not None else None
 
     @property
-    def max_len(self) -> int:
-        """Longest possible patch."""
+    def max_len(self) -> Optional[int]:
+        """Longest possible patch (None: unbounded)."""
         if self.patching == "static":
             return self.patch_size
-        return max(self.patch_size, self.max_patch_len)
+        return None if self.max_patch_len is None else max(self.patch_size, self.max_patch_len)
 
     def resolve(self, step: int, training: bool, rng: np.random.Generator) -> str:
         """The concrete patching of one sequence. Curriculum: aligned with probability
@@ -147,13 +165,14 @@ class Patcher:
         if mode == "static":
             return len(open_units) >= self.patch_size
         if mode == "aligned":
-            return bool(seg_flag) or len(open_units) >= self.max_patch_len
+            return bool(seg_flag) or (self.max_patch_len is not None and len(open_units) >= self.max_patch_len)
         sil_prev, sil = open_units[-1] in self.silence_units, unit in self.silence_units
         cap = self.max_patch_len if sil_prev else self.patch_size
-        return sil != sil_prev or len(open_units) >= cap
+        return sil != sil_prev or (cap is not None and len(open_units) >= cap)
 
-    def cap(self, mode: str, first_unit: int) -> int:
-        """Length at which a patch starting with `first_unit` is closed by force."""
+    def cap(self, mode: str, first_unit: int) -> Optional[int]:
+        """Length at which a patch starting with `first_unit` is closed by force (None: never).
+        For aligned mode the span's patching (alignment or static fallback) is the caller's."""
         if mode == "static":
             return self.patch_size
         if mode == "aligned":

@@ -1,4 +1,5 @@
-"""LSTModel: interface, exact causality, batching, curriculum switching, learning."""
+"""LSTModel: interface, the paper's token path, exact causality, packing, batching,
+curriculum switching and its update clock, learning."""
 import pytest
 import torch
 
@@ -16,7 +17,8 @@ SIL = [0, 1]
 def tiny(patching="static", **kw):
     torch.manual_seed(0)
     conf = dict(d_model=32, n_layers=2, n_heads=2, local_d_model=16, local_heads=2, window=6, patching=patching,
-                patch_size=3, max_patch_len=4, silence_units=SIL, curriculum_steps=[2, 4], max_len=128)
+                patch_size=3, max_patch_len=4, silence_units=SIL, curriculum_steps=[2, 4], max_len=128,
+                ffn_multiple_of=16, decoder_window=4)
     conf.update(kw)
     return LSTModel(V, OFF, K, **conf).eval()
 
@@ -40,12 +42,36 @@ def test_forward_interface(patching):
         assert stats[key] is not None
     assert stats["gflops_local_enc"] > 0 and stats["gflops_local_dec"] > 0
     loss.backward()
-    for name in ["unit_embed.weight", "token_embed.weight", "ctx_proj.weight", "local_head.weight",
-                 "patch_enc.out.weight", "glob.blocks.0.attn.qkv.weight", "local_dec.blocks.0.cross.kv.weight"]:
+    for name in ["embed.weight", "dec_proj.weight", "head.weight", "patch_enc.init_proj.weight",
+                 "glob.blocks.0.attn.qkv.weight", "local_dec.blocks.0.cross.kv.weight", "local_enc.blocks.0.mlp.w1.weight"]:
         assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
-    if patching in ("aligned", "curriculum"):
+    # the boundary head exists (and trains) only where aligned generation needs it
+    assert (model.boundary_head is not None) == (patching == "aligned")
+    if patching == "aligned":
         assert "loss_boundary" in stats and model.boundary_head.weight.grad.abs().sum() > 0
     assert model.collect_feats(seq=seq, seq_lengths=lens) == {}
+
+
+def test_text_and_units_share_one_embedding_and_one_head():
+    model = tiny()
+    embeds = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == V]
+    assert embeds == [model.embed] and embeds[0].num_embeddings == V
+    assert heads == [model.head]
+    assert not hasattr(model, "token_embed") and not hasattr(model, "local_head")
+
+
+@pytest.mark.parametrize("part", ["local_enc", "local_dec", "embed", "head"])
+def test_randomising_local_models_changes_text_only_logprobs(part):
+    """Text goes through the local encoder and decoder (the paper's token path)."""
+    model = tiny()
+    seq = torch.tensor([[2, 3, 7, 8, 9, 11, 6, 2]])
+    lens = torch.tensor([8])
+    base = model.token_logprobs(seq, lens)
+    with torch.no_grad():
+        for p in getattr(model, part).parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    assert not torch.allclose(model.token_logprobs(seq, lens)[0, 1:], base[0, 1:], atol=1e-3)
 
 
 @pytest.mark.parametrize("patching", ["static", "aligned", "silence"])
@@ -62,58 +88,74 @@ def test_loss_is_mean_of_token_logprobs(patching):
 
 def test_logprobs_are_a_distribution_over_the_joint_vocab():
     """At any prefix, the next-token distribution sums to 1 over all ids: the model is a
-    proper LM (same support as the baseline), whichever module predicts."""
+    proper LM (same support as the baseline)."""
     model = tiny()
     seq, lens, seg = batch(3, B=1)
     n = int(lens[0])
-    for t in [3, 10, n - 2]:
+    lp = model.token_logprobs(seq, lens, seg)
+    for t in [0, 3, 10, n - 2]:
         prefix = seq[:, : t + 1]
         logits, _ = model.next_logits(prefix, torch.tensor([t + 1]), seg[:, : t + 1])
         assert torch.allclose(torch.logsumexp(torch.log_softmax(logits, -1), -1), torch.zeros(1), atol=1e-5)
-        # and next_logits agrees with token_logprobs
-        lp = model.token_logprobs(seq, lens, seg)
         assert torch.allclose(torch.log_softmax(logits, -1)[0, seq[0, t + 1]], lp[0, t + 1], atol=1e-5)
 
 
-def _perturb(seq, cut, n, gen, keep_modality):
-    pert = seq.clone()
+def _perturb(seq, seg, cut, gen, keep_modality):
+    """Every position after `cut` gets a random id (keep_modality: of the same kind) and a
+    random alignment flag."""
+    pert, pseg = seq.clone(), seg.clone()
+    n = seq.shape[1]
     rand_unit = torch.randint(OFF, V, (n,), generator=gen)
     rand_tok = torch.randint(1, OFF, (n,), generator=gen)
     rand_any = torch.randint(1, V, (n,), generator=gen)
+    rand_flag = torch.randint(0, 2, (n,), generator=gen)
     for t in range(cut + 1, n):
         if keep_modality:
             pert[0, t] = rand_unit[t] if seq[0, t] >= OFF else rand_tok[t]
         else:
             pert[0, t] = rand_any[t]
-    return pert
+        pseg[0, t] = rand_flag[t]
+    return pert, pseg
 
 
-@pytest.mark.parametrize("patching,keep_modality", [("static", False), ("silence", False), ("aligned", True)])
-def test_causality_future_perturbation(patching, keep_modality):
-    """Change every position after `cut` (ids; for aligned the alignment flags are the
-    given annotation and kept): log-probs up to `cut` must not move, for every cut."""
-    model = tiny(patching)
-    seq, lens, seg = batch(4, B=1, T=48, min_len=48)
-    n = 48
+CAUSAL_CASES = [("static", False, {}), ("silence", False, {}), ("aligned", True, {}), ("aligned", False, {}),
+                ("aligned", False, {"max_patch_len": None}), ("curriculum", False, {}),
+                ("static", False, {"patch_vectors": 1, "decoder_window": 1}),
+                ("static", False, {"patch_vectors": 3, "decoder_window": 2, "patch_size": 4})]
+
+
+CAUSAL_PARAMS = ([(*case, "sos") for case in CAUSAL_CASES]
+                 + [(*CAUSAL_CASES[i], first) for i in (0, 3) for first in ("unit", "text", "marker")])
+
+
+@pytest.mark.parametrize("patching,keep_modality,kw,first", CAUSAL_PARAMS)
+def test_causality_future_perturbation(patching, keep_modality, kw, first):
+    """Change every position after `cut` (ids and alignment flags): log-probs up to `cut`
+    must not move, for every cut, every patching, and sequences beginning with any token."""
+    model = tiny(patching, **kw)
+    seq, lens, seg = batch(4, B=1, T=36, min_len=36)
+    seq[0, 0] = {"sos": 2, "unit": OFF + 5, "text": 9, "marker": 4}[first]
+    seg[0, 0] = int(first == "unit")
+    n = seq.shape[1]
     base = model.token_logprobs(seq, lens, seg)
     gen = torch.Generator().manual_seed(1)
     moved = 0
-    for cut in range(1, n - 1):
-        pert = _perturb(seq, cut, n, gen, keep_modality)
-        out = model.token_logprobs(pert, lens, seg)
+    for cut in range(0, n - 1):
+        pert, pseg = _perturb(seq, seg, cut, gen, keep_modality)
+        out = model.token_logprobs(pert, lens, pseg)
         assert torch.allclose(out[0, : cut + 1], base[0, : cut + 1], atol=1e-5), f"cut {cut}"
-        moved += int(not torch.allclose(out[0, cut + 1 :], base[0, cut + 1 :]))
-    assert moved == n - 2  # the test is not vacuous
+        moved += int(not torch.allclose(out[0, cut + 1:], base[0, cut + 1:]))
+    assert moved == n - 1  # the test is not vacuous
 
 
 def test_causality_of_token_lm_on_same_batch():
     torch.manual_seed(0)
-    model = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128).eval()
+    model = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128, ffn_multiple_of=16).eval()
     seq, lens, seg = batch(4, B=1, T=48, min_len=48)
     base = model.token_logprobs(seq, lens, seg)
     gen = torch.Generator().manual_seed(1)
     for cut in [1, 17, 30, 46]:
-        out = model.token_logprobs(_perturb(seq, cut, 48, gen, False), lens, seg)
+        out = model.token_logprobs(_perturb(seq, seg, cut, gen, False)[0], lens, seg)
         assert torch.allclose(out[0, : cut + 1], base[0, : cut + 1], atol=1e-5)
 
 
@@ -124,35 +166,144 @@ def test_padding_and_batching_do_not_change_logprobs(patching):
     batched = model.token_logprobs(seq, lens, seg)
     for b in range(3):
         n = int(lens[b])
-        alone = model.token_logprobs(seq[b : b + 1, :n], lens[b : b + 1], seg[b : b + 1, :n])
+        alone = model.token_logprobs(seq[b: b + 1, :n], lens[b: b + 1], seg[b: b + 1, :n])
         assert torch.allclose(batched[b, :n], alone[0], atol=1e-5)
 
 
-def test_curriculum_switches_from_aligned_to_static():
+def _packed(seed=6):
+    """Two rows, each holding several documents (one begins with a unit), plus padding."""
+    seq, lens, seg = random_batch(5, 14, OFF, K, seed=seed, min_len=6)
+    seq[3, 0], seg[3, 0] = OFF + 2, 1  # a document that starts with a unit, after one that ends with <sos/eos>
+    rows = [[0, 1, 2], [3, 4]]
+    T = max(sum(int(lens[d]) for d in r) for r in rows) + 3
+    pseq = torch.zeros(2, T, dtype=torch.long)
+    pseg, pdoc = torch.zeros_like(pseq), torch.zeros_like(pseq)
+    plen, spans = torch.zeros(2, dtype=torch.long), []
+    for r, ds in enumerate(rows):
+        t = 0
+        for j, d in enumerate(ds):
+            n = int(lens[d])
+            pseq[r, t: t + n], pseg[r, t: t + n], pdoc[r, t: t + n] = seq[d, :n], seg[d, :n], j
+            spans.append((r, t, d, n))
+            t += n
+        plen[r] = t
+    return (pseq, plen, pseg, pdoc), (seq, lens, seg), spans
+
+
+@pytest.mark.parametrize("kind", ["lst", "token_lm"])
+def test_packed_batch_equals_each_document_alone(kind):
+    if kind == "lst":
+        model = tiny("static")
+    else:
+        torch.manual_seed(0)
+        model = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128, ffn_multiple_of=16).eval()
+    (pseq, plen, pseg, pdoc), (seq, lens, seg), spans = _packed()
+    packed = model.token_logprobs(pseq, plen, pseg, doc_ids=pdoc)
+    for r, t, d, n in spans:
+        alone = model.token_logprobs(seq[d: d + 1, :n], lens[d: d + 1], seg[d: d + 1, :n])
+        assert packed[r, t] == 0  # a document's first token is not a target
+        torch.testing.assert_close(packed[r, t: t + n], alone[0], atol=1e-5, rtol=1e-5)
+    # the training loss of the packed batch is the mean over the documents' targets
+    loss, _, weight = model.train()(seq=pseq, seq_lengths=plen, seg_start=pseg, doc_ids=pdoc)
+    model.eval()
+    n_targets = sum(n - 1 for _, _, _, n in spans)
+    torch.testing.assert_close(loss.detach(), -packed.sum() / n_targets, atol=1e-5, rtol=1e-5)
+    assert int(weight) == 2
+
+
+def test_packed_causality_nothing_crosses_documents():
+    """Perturbing a later document (ids and flags) leaves every earlier position alone,
+    and perturbing an earlier document leaves the later document alone."""
+    model = tiny("aligned")
+    (pseq, plen, pseg, pdoc), _, spans = _packed(seed=8)
+    base = model.token_logprobs(pseq, plen, pseg, doc_ids=pdoc)
+    gen = torch.Generator().manual_seed(2)
+    for r, t, d, n in spans:
+        pert, psg = pseq.clone(), pseg.clone()
+        pert[r, t + 1: t + n] = torch.randint(1, V, (n - 1,), generator=gen)
+        psg[r, t + 1: t + n] = torch.randint(0, 2, (n - 1,), generator=gen)
+        out = model.token_logprobs(pert, plen, psg, doc_ids=pdoc)
+        outside = torch.ones_like(base, dtype=torch.bool)
+        outside[r, t + 1: t + n] = False
+        torch.testing.assert_close(out[outside], base[outside], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k,local_d", [(1, 16), (2, 16), (4, 8)])
+def test_k_patch_vectors_make_the_global_input_and_train(k, local_d):
+    model = tiny("static", patch_vectors=k, local_d_model=local_d, d_model=32).train()
+    # the global input is the concatenation of the k vectors; a projection only if k * dl != d
+    assert (model.patch_enc.out is None) == (k * local_d == 32)
+    assert model.patch_enc.init_proj.out_features == k * local_d and model.dec_proj.out_features == k * local_d
+    seq, lens, seg = batch(8, B=4, T=32, min_len=24)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss, _, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_boundary_loss_only_on_aligned_sequences():
+    seq, lens, seg = batch(6, B=8)
+    for patching, head, expect in [("aligned", None, True), ("aligned", False, False), ("curriculum", True, True),
+                                   ("static", True, False)]:
+        model = tiny(patching, boundary_head=head, curriculum_steps=[100, 200]).train()
+        _, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
+        assert ("loss_boundary" in stats) == expect, (patching, head)
+
+
+def test_curriculum_past_aligned_phase_is_the_static_objective():
+    """Same weights: a curriculum model in its static phase computes exactly the static
+    model's loss (no boundary loss, even with a boundary head)."""
+    cur = tiny("curriculum", boundary_head=True, curriculum_steps=[2, 4]).train()
+    cur.step.fill_(4)
+    static = tiny("static", boundary_head=True).train()
+    static.load_state_dict(cur.state_dict())
+    seq, lens, seg = batch(7, B=6)
+    lc, sc, _ = cur(seq=seq, seq_lengths=lens, seg_start=seg)
+    ls, ss, _ = static(seq=seq, seq_lengths=lens, seg_start=seg)
+    assert float(sc["frac_aligned"]) == 0.0 and "loss_boundary" not in sc
+    torch.testing.assert_close(lc, ls, atol=0, rtol=0)
+
+
+def test_curriculum_clock_counts_updates_and_switches():
+    from lst.train.trainer import count_optimizer_updates
+
     model = tiny("curriculum", curriculum_steps=[2, 6]).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    hooks = count_optimizer_updates(model, [opt])
     seq, lens, seg = batch(6, B=8)
     fracs = []
-    for _ in range(8):
-        _, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
-        fracs.append(float(stats["frac_aligned"]))
+    for i in range(16):  # accum_grad 2: an update every second forward
+        loss, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
+        loss.backward()
+        if i % 2 == 1:
+            opt.step()
+            opt.zero_grad()
+            fracs.append(float(stats["frac_aligned"]))
     assert int(model.step) == 8
     assert fracs[0] == fracs[1] == 1.0 and fracs[6] == fracs[7] == 0.0
-    assert all(a >= b - 0.5 for a, b in zip(fracs, fracs[1:]))  # falling (up to sampling noise)
     model.eval()
     _, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
-    assert float(stats["frac_aligned"]) == 0.0 and int(model.step) == 8  # eval: static, step frozen
-    state = model.state_dict()
-    assert int(state["step"]) == 8  # resumed training continues the schedule
+    assert float(stats["frac_aligned"]) == 0.0 and int(model.step) == 8  # eval: static, clock frozen
+    resumed = tiny("curriculum", curriculum_steps=[2, 6])
+    resumed.load_state_dict(model.state_dict())
+    assert int(resumed.step) == 8  # the clock is in the checkpoint
+    for h in hooks:
+        h.remove()
 
 
 def test_static_patching_shortens_the_global_sequence_and_flops():
     model = tiny(patch_size=4)
     torch.manual_seed(0)
-    base = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128)
+    base = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128, ffn_multiple_of=16)
     seq, lens, seg = random_batch(2, 64, OFF, K, seed=7, speech_frac=1.0)
     plan = model.plan(seq, lens, seg)
     n_units = (seq >= OFF).sum(1).double()
-    assert torch.all(plan.counts["items"] <= lens - n_units + torch.ceil(n_units / 4) + 4)
+    assert torch.all(plan.counts["patches"] <= lens - n_units + torch.ceil(n_units / 4) + 4)
     f_lst, f_tok = model.flops_per_sequence(seq, lens, seg), base.flops_per_sequence(seq, lens, seg)
     assert torch.all(f_lst["global"] < 0.5 * f_tok["global"])
 
@@ -175,7 +326,7 @@ def test_benchmark_runs_both_models_on_the_same_batches():
     from lst.models.benchmark import format_table, run_train_benchmark
 
     r = run_train_benchmark(steps=1, warmup=0, batch_size=2, seq_len=64, d_model=32, n_layers=2, n_heads=2,
-                            local_d_model=16, window=8, n_text=20, n_units=20, speech_span=(16, 32))
+                            local_d_model=16, window=8, n_text=20, n_units=20, speech_span=(16, 32), ffn_multiple_of=16)
     for name in ("token_lm", "lst"):
         assert r[f"{name}.tokens_per_s"] > 0 and r[f"{name}.train_gflops_per_seq"] > 0
     # static k=4 on speech-heavy batches: far fewer global steps

@@ -29,9 +29,21 @@ def test_aligned_one_patch_per_segment_and_long_words_split():
     assert aligned_patches([], 5, 4).lengths == []
 
 
-def test_aligned_falls_back_to_static_without_marks():
-    assert aligned_patches([1, 0, 0, 0, 0, 0], 16, 4).lengths == [4, 2]
-    assert aligned_patches([1, 0, 0, 0, 0, 0], 16, 4, allow_fallback=False).lengths == [6]
+def test_aligned_fallback_is_decided_at_the_first_unit():
+    # a span whose first unit carries 0 is unaligned -> static; later flags never change that
+    assert aligned_patches([0, 0, 0, 0, 0, 0], 16, 4).lengths == [4, 2]
+    assert aligned_patches([0, 0, 1, 0, 0, 0], 16, 4).lengths == [4, 2]
+    assert aligned_patches([1, 0, 0, 0, 0, 0], 16, 4).lengths == [6]  # one word, no later marks needed
+    assert aligned_patches([1, 0, 0, 0, 0, 0], 16, 4).aligned
+    assert aligned_patches([0, 0, 0, 0, 0, 0], 16, 4, allow_fallback=False).lengths == [6]
+
+
+def test_max_patch_len_none_never_splits_words():
+    flags = [1] + [0] * 20 + [1, 0]
+    assert aligned_patches(flags, None, 4).lengths == [21, 2]
+    assert aligned_patches(flags, None, 4).forced == [False, False]
+    assert silence_patches([0] * 30, {0}, 4, None).lengths == [30]
+    assert Patcher("aligned").max_len is None and Patcher("aligned").cap("aligned", 3) is None
 
 
 def test_silence_runs_fold_into_one_patch():
@@ -84,17 +96,19 @@ def test_incremental_rule_matches_batch_patcher(mode):
         assert got == ref
 
 
-def _plan(ids, flags, mode="static", k=2, max_len=3):
+def _plan(ids, flags, mode="static", k=2, max_len=3, W=512):
     seq = torch.tensor([ids])
     seg = torch.tensor([flags])
-    return build_plan(seq, torch.tensor([len(ids)]), seg, OFF, Patcher(mode, k, max_len), [mode])
+    return build_plan(seq, torch.tensor([len(ids)]), seg, OFF, Patcher(mode, k, max_len), [mode], decoder_window=W,
+                      boundary_labels=True)
 
 
-def test_plan_text_only_sequence_has_no_patches():
+def test_plan_text_only_sequence_is_one_patch_per_token():
     p = _plan([2, 3, 7, 8, 2], [0] * 5)
-    assert p.patch_flat.numel() == 0 and p.l_src.numel() == 0
-    assert p.g_tgt.tolist() == [3, 7, 8, 2]  # every target from the global head
-    assert p.G == 5
+    assert p.G == 5 and p.patch_mask.sum(1).tolist() == [1] * 5
+    assert p.tgt.tolist() == [3, 7, 8, 2]  # every next token, from the local decoder
+    assert p.ctx[0].tolist() == [0, 1, 2, 3, 4]  # a 1-token patch is complete at once
+    assert p.bd_src.numel() == 0
 
 
 def test_plan_consecutive_spans_speech_at_end_and_contexts():
@@ -102,24 +116,34 @@ def test_plan_consecutive_spans_speech_at_end_and_contexts():
     #       0  1  2     3     4     5  6     7     8
     ids = [2, 4, u(0), u(1), u(2), 4, u(3), u(4), u(5)]  # two speech spans, speech at the very end
     p = _plan(ids, [0] * 9, "static", k=2)
-    # items: sos, <s>, [u0 u1], [u2], <s>, [u3 u4], [u5]
-    assert p.G == 7 and p.patch_flat.tolist() == [2, 3, 5, 6]
-    assert p.patch_mask.sum(1).tolist() == [2, 1, 2, 1]
-    # unit slot contexts: u0 -> <s>(1); u1 closes its patch by length -> itself (2);
-    # u2 -> 2 (span end not known yet); u3 -> <s>(4); u4 -> 5; u5 -> 5
-    assert p.ctx_flat[:6].tolist() == [1, 2, 2, 4, 5, 5]
-    # the local decoder predicts the token after every unit except the last one of the sequence
-    assert p.l_tgt.tolist() == [u(1), u(2), 4, u(4), u(5)]
-    assert p.l_pos[:, 1].tolist() == [3, 4, 5, 7, 8]
-    assert p.g_tgt.tolist() == [4, u(0), u(3)]  # after sos, after <s>, after the 2nd <s>
-    assert bool(p.last_is_unit[0])
+    # patches: sos, <s>, [u0 u1], [u2], <s>, [u3 u4], [u5]
+    assert p.G == 7 and p.patch_mask.sum(1).tolist() == [1, 1, 2, 1, 1, 2, 1]
+    # latest complete patch per position: u0 -> <s> (1); u1 closes its patch by length -> 2;
+    # u2 -> 2 (span end not known yet); <s> -> 4; u3 -> 4; u4 -> 5; u5 -> 5
+    assert p.ctx[0].tolist() == [0, 1, 1, 2, 2, 4, 4, 5, 5]
+    assert p.tgt.tolist() == ids[1:] and p.pos[:, 1].tolist() == list(range(1, 9))
 
 
-def test_plan_word_longer_than_max_patch_len():
+def test_plan_sequence_starting_with_units_has_no_context_at_first():
+    u = lambda i: OFF + i  # noqa: E731
+    p = _plan([u(0), u(1), u(2), 3, 7], [1, 0, 0, 0, 0], "static", k=2)
+    assert p.ctx[0].tolist() == [-1, 0, 0, 2, 3]  # no wrap to a previous sequence
+    assert p.counts["dec_slots"].tolist() == [0 + 1 + 1 + 3 + 4]
+
+
+def test_plan_decoder_window_counts_visible_patches():
+    p = _plan([2, 3, 7, 8, 2], [0] * 5, W=2)
+    assert p.counts["dec_slots"].tolist() == [1 + 2 + 2 + 2 + 2]
+
+
+def test_plan_word_longer_than_max_patch_len_and_boundary_labels():
     u = lambda i: OFF + i  # noqa: E731
     ids = [2, 4] + [u(i) for i in range(7)] + [2]
     flags = [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]  # words of 2 and 5 units, max_patch_len 3
     p = _plan(ids, flags, "aligned", max_len=3)
-    assert p.patch_mask.sum(1).tolist() == [2, 3, 2]
+    assert p.patch_mask.sum(1).tolist() == [1, 1, 2, 3, 2, 1]
     # the 3-unit piece is closed by length: its last unit already reads it
-    assert p.ctx_flat[:7].tolist() == [1, 1, 2, 2, 3, 3, 3]
+    assert p.ctx[0].tolist() == [0, 1, 1, 1, 2, 2, 3, 3, 3, 5]
+    assert p.bd_tgt.tolist() == [0, 1, 0, 0, 0, 0]  # units 2..7 of the span: starts a word?
+    static = _plan(ids, flags, "static", max_len=3)
+    assert static.bd_src.numel() == 0  # static spans carry no boundary labels

@@ -24,8 +24,8 @@ marker). On top of it:
 * Beam search clones streams; a KV cache is cloned by copying its per-layer holders only
   (``LayerCache.append`` concatenates into new tensors, never writes in place).
 
-Text decoding after the speech prefix is the same loop for both models: LST predicts text
-from the global output, one global step per text token, exactly like TokenLM.
+Text decoding after the speech prefix is the same loop for both models: LST predicts every
+token with its local decoder, one global step per text token (a 1-token patch).
 """
 import copy
 import math
@@ -117,29 +117,9 @@ class CachedStream:
 
 @torch.no_grad()
 def _lst_parallel_prefill(stream: LSTStream, prompt: Sequence[int]) -> torch.Tensor:
-    """Fill the LST stream's caches from a whole prompt that ends with a non-unit token, in
-    one pass per module (same result as feeding it token by token)."""
-    m = stream.m
-    dev = m.token_embed.weight.device
-    seq = torch.tensor([list(prompt)], device=dev)
-    plan = m.plan(seq, torch.tensor([len(prompt)], device=dev), None, [stream.mode], allow_fallback=False)
-    G, U, dl = plan.G, plan.U, m.local_d
-    has_units = bool((seq >= m.unit_offset).any())
-    x = torch.zeros(G, m.d_model, device=dev)
-    x = x.index_copy(0, plan.tok_flat, m.token_embed(plan.tok_ids))
-    if has_units:
-        h = m.local_enc(m.unit_embed(plan.units), cache=stream.enc_cache)  # (1, U, dl)
-        hf = h.reshape(U, dl)
-        pv = m.patch_enc(hf[plan.patch_units], plan.patch_mask)
-        x = x.index_copy(0, plan.patch_flat, pv.to(x.dtype))
-    g = m.glob(x.view(1, G, m.d_model), cache=stream.glob_cache).reshape(G, m.d_model)
-    if has_units:
-        mem = m.ctx_proj(g)[plan.ctx_flat].view(U, m.cross_slots, dl)
-        m.local_dec(h, cache=stream.dec_cache, mem=mem)
-    stream.last_g = g[-1].view(1, 1, m.d_model)
-    stream.global_steps += G
-    stream.open_units, stream.open_h, stream.prev_was_unit = [], [], False
-    return m.head(stream.last_g)[0, 0]
+    """Fill the LST stream's caches from a whole prompt in one pass per module (same result
+    as feeding it token by token): ``LSTStream.prefill``."""
+    return stream.prefill(list(prompt))
 
 
 class FullStream:

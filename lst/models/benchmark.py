@@ -76,7 +76,8 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                         d_model: int = 256, n_layers: int = 8, n_heads: int = 4, local_d_model: Optional[int] = 64,
                         local_enc_layers: int = 1, local_dec_layers: int = 2, window: int = 64, patch_size: int = 4,
                         n_text: int = 1000, n_units: int = 500, speech_frac: float = 0.9, speech_span=(64, 256),
-                        lr: float = 3e-4, threads: Optional[int] = 1, seed: int = 0) -> Dict:
+                        lr: float = 3e-4, threads: Optional[int] = 1, seed: int = 0, patch_vectors: int = 2,
+                        decoder_window: int = 512, ffn_multiple_of: int = 256) -> Dict:
     """Train TokenLM and LSTModel (static, k = patch_size) for `steps` optimizer steps each on
     the same speech-heavy random batches at equal global dims (speech spans of 64-256 units,
     i.e. 2.5-10 s of 25 Hz units, between short text spans). The two models' steps are
@@ -101,13 +102,15 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
     try:
         unit_offset = 5 + n_text
         vocab = unit_offset + n_units
-        common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, dropout=0.0, max_len=seq_len)
+        common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, dropout=0.0, max_len=seq_len,
+                      ffn_multiple_of=ffn_multiple_of)
         torch.manual_seed(seed)
         models = {
             "token_lm": TokenLM(vocab, unit_offset, n_units, **common),
             "lst": LSTModel(vocab, unit_offset, n_units, local_d_model=local_d_model, local_enc_layers=local_enc_layers,
                             local_dec_layers=local_dec_layers, window=window, patching="static",
-                            patch_size=patch_size, **common),
+                            patch_size=patch_size, patch_vectors=patch_vectors, decoder_window=decoder_window,
+                            **common),
         }
         opts = {k: torch.optim.AdamW(m.parameters(), lr=lr) for k, m in models.items()}
         peak = measure_matmul_peak()
@@ -141,7 +144,7 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
         cfg = dict(steps=steps, warmup=warmup, batch_size=batch_size, seq_len=seq_len, d_model=d_model,
                    n_layers=n_layers, n_heads=n_heads, local_d_model=models["lst"].local_d,
                    local_enc_layers=local_enc_layers, local_dec_layers=local_dec_layers, window=window,
-                   patch_size=patch_size, vocab=vocab, speech_frac=speech_frac, speech_span=list(speech_span),
+                   patch_size=patch_size, patch_vectors=patch_vectors, decoder_window=decoder_window, vocab=vocab, speech_frac=speech_frac, speech_span=list(speech_span),
                    threads=torch.get_num_threads())
         # flat keys (model.metric), so a two-column table prints it directly
         out = {f"config.{k}": v for k, v in cfg.items()}

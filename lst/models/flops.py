@@ -1,14 +1,28 @@
 """Training-FLOP accounting (matmul FLOPs incl. attention; training = 3 x forward).
 
 Counted per sequence, from its real (unpadded) lengths, so a compute budget is the same
-whatever the batching. A multiply-add is 2 FLOPs. Norms, softmax, RoPE and
-element-wise ops are ignored (they are not matmuls and are small against them).
+whatever the batching. A multiply-add is 2 FLOPs. Norms, softmax, RoPE, pooling and
+element-wise ops are ignored (they are not matmuls and are small against them); an
+embedding lookup is 0 FLOPs (BLT's convention, spec section 10.6).
+
+Linear layers are counted exactly as executed: `test/test_flops.py` checks the formula's
+linear part against ``torch.utils.flop_counter.FlopCounterMode`` (its ``mm``/``addmm``
+counts, forward + backward = 3 x forward) on small unpadded batches, for both models.
+Attention (QK^T and AV) is counted over the (query, key) pairs the masks allow: causal
+keys in the global model, the sliding window in the local layers, a patch's own tokens in
+the patch encoder and the visible window of complete patches (x k vectors) in the local
+decoder: the FLOPs a masked (flex/block-sparse) kernel does. The dense kernels used here
+compute more (blocked windows, padded patches); FlopCounterMode's ``bmm``/SDPA counts are
+those executed FLOPs, and the test checks the formula's attention part against the
+allowed-pair count of the masks the model builds.
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
-TRAIN_FACTOR = 3.0  # backward ~ 2 x forward
+from lst.nn.mlp import swiglu_hidden
+
+TRAIN_FACTOR = 3.0  # backward = 2 x forward
 
 
 def causal_keys(n: torch.Tensor, window: Optional[int] = None) -> torch.Tensor:
@@ -22,48 +36,93 @@ def causal_keys(n: torch.Tensor, window: Optional[int] = None) -> torch.Tensor:
     return torch.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
 
 
-def self_attn_layer_flops(n: torch.Tensor, dim: int, keys: torch.Tensor, mlp_mult: int = 4) -> torch.Tensor:
-    """Forward FLOPs of one self-attention block over n positions.
-    qkv + out projections 4*d^2, MLP 2*mult*d^2 per position; QK^T and AV 2*d per key."""
-    n = n.double()
-    return 2 * n * (4 * dim * dim + 2 * mlp_mult * dim * dim) + 2 * 2 * dim * keys
+def linear(n, d_in: int, d_out: int) -> torch.Tensor:
+    """A bias-free Linear on n rows."""
+    return 2.0 * torch.as_tensor(n).double() * d_in * d_out
 
 
-def cross_attn_flops(n_q: torch.Tensor, dim: int, n_mem: torch.Tensor, mem_dim: int, keys: torch.Tensor) -> torch.Tensor:
-    """Forward FLOPs of a cross-attention: q/out projections on n_q queries, k/v projections
-    on n_mem memory slots, QK^T and AV on `keys` (query, key) pairs in total."""
-    n_q, n_mem, keys = n_q.double(), n_mem.double(), keys.double()
-    return 2 * n_q * 2 * dim * dim + 2 * n_mem * 2 * mem_dim * dim + 2 * 2 * dim * keys
+def attention(pairs, dim: int) -> torch.Tensor:
+    """QK^T and AV over `pairs` (query, key) pairs at width dim."""
+    return 4.0 * torch.as_tensor(pairs).double() * dim
 
 
-def head_flops(n: torch.Tensor, dim: int, vocab: int) -> torch.Tensor:
-    return 2 * n.double() * dim * vocab
+def self_attn_layer_flops(n: torch.Tensor, dim: int, keys: torch.Tensor, hidden: Optional[int] = None) -> Dict:
+    """One block (self-attention + SwiGLU MLP) over n positions -> {"linear", "attn"}."""
+    hidden = hidden or swiglu_hidden(dim)
+    return {"linear": linear(n, dim, 3 * dim) + linear(n, dim, dim) + linear(n, dim, 2 * hidden) + linear(n, hidden, dim),
+            "attn": attention(keys, dim)}
 
 
-def token_lm_flops(lengths: torch.Tensor, d_model: int, n_layers: int, vocab: int) -> dict:
-    """Baseline: every position is a global step; logits at every position."""
+def cross_attn_flops(n_q, dim: int, n_mem, mem_dim: int, pairs) -> Dict:
+    """q/out projections on n_q queries, k/v projections on n_mem memory slots, attention on pairs."""
+    return {"linear": linear(n_q, dim, dim) * 2 + linear(n_mem, mem_dim, 2 * dim), "attn": attention(pairs, dim)}
+
+
+def _add(*parts: Dict, scale: float = 1.0) -> Dict:
+    out = {"linear": 0.0, "attn": 0.0}
+    for p in parts:
+        for k in out:
+            out[k] = out[k] + p.get(k, 0.0) * scale
+    return out
+
+
+def head_flops(n, dim: int, vocab: int) -> torch.Tensor:
+    return linear(n, dim, vocab)
+
+
+def token_lm_detail(lengths: torch.Tensor, d_model: int, n_layers: int, vocab: int, ffn_hidden: Optional[int] = None):
+    """Forward FLOPs by part ({"global": {"linear", "attn"}, "head": {...}}) of the baseline."""
     n = lengths.double()
-    fwd = n_layers * self_attn_layer_flops(n, d_model, causal_keys(n)) + head_flops(n, d_model, vocab)
-    zero = torch.zeros_like(n)
+    layer = self_attn_layer_flops(n, d_model, causal_keys(n), ffn_hidden)
+    return {"global": _add(layer, scale=n_layers), "head": {"linear": head_flops(n, d_model, vocab), "attn": 0.0}}
+
+
+def token_lm_flops(lengths: torch.Tensor, d_model: int, n_layers: int, vocab: int,
+                   ffn_hidden: Optional[int] = None) -> dict:
+    """Baseline: every position is a global step; logits at every position (all in "global")."""
+    d = token_lm_detail(lengths, d_model, n_layers, vocab, ffn_hidden)
+    fwd = sum(p["linear"] + p["attn"] for p in d.values())
+    zero = torch.zeros_like(lengths.double())
     return {"global": TRAIN_FACTOR * fwd, "local_enc": zero, "local_dec": zero.clone()}
 
 
-def lst_flops(n_items: torch.Tensor, n_units: torch.Tensor, n_patches: torch.Tensor, n_global_targets: torch.Tensor,
-              n_local_targets: torch.Tensor, d_model: int, n_layers: int, local_d: int, enc_layers: int,
-              dec_layers: int, window: int, cross_slots: int, vocab: int) -> dict:
-    """LST per sequence. Global: the transformer over items (text tokens + patches) and the
-    output head on the items that predict a token. Local encoder: sliding-window layers over
-    units, the patch cross-attention (each patch query reads its own units) + MLP, and the
-    projection to d_model. Local decoder: the context projection of every global output,
-    per layer a cross-attention to `cross_slots` context vectors + a sliding-window layer,
-    and the output head on the units that predict a token."""
-    G, U, P = n_items.double(), n_units.double(), n_patches.double()
-    glob = n_layers * self_attn_layer_flops(G, d_model, causal_keys(G)) + head_flops(n_global_targets, d_model, vocab)
-    enc = (enc_layers * self_attn_layer_flops(U, local_d, causal_keys(U, window))
-           + cross_attn_flops(P, local_d, U, local_d, U) + 2 * P * 8 * local_d * local_d + 2 * P * local_d * d_model)
-    r = cross_slots
-    dec = (2 * G * d_model * r * local_d
-           + dec_layers * (self_attn_layer_flops(U, local_d, causal_keys(U, window))
-                           + cross_attn_flops(U, local_d, r * U, local_d, r * U))
-           + head_flops(n_local_targets, local_d, vocab))
-    return {"global": TRAIN_FACTOR * glob, "local_enc": TRAIN_FACTOR * enc, "local_dec": TRAIN_FACTOR * dec}
+def lst_detail(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch.Tensor, dec_slots: torch.Tensor,
+               d_model: int, n_layers: int, local_d: int, enc_layers: int, dec_layers: int, window: int, k: int,
+               vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None) -> Dict:
+    """Forward FLOPs of LST by part, each {"linear", "attn"}:
+    global        the transformer over patches (causal over patch positions);
+    local_enc     encoder layers over all tokens (sliding window);
+    patch_enc     pooled query -> k queries, cross-attention to the patch's tokens (kv on
+                  every token, k queries per patch), Linear k*dl -> d_model if widths differ;
+    dec_cross     global state -> k vectors (dec_proj), and per decoder layer a cross-attention:
+                  q/out on every token, k/v on k slots per patch, `dec_slots` visible
+                  patches summed over positions (x k vectors);
+    local_dec     decoder layers over all tokens (sliding window);
+    head          the one output head on every target position."""
+    n, P, dl = n_tokens.double(), n_patches.double(), local_d
+    win = causal_keys(n, window)
+    out = {
+        "global": _add(self_attn_layer_flops(P, d_model, causal_keys(P), ffn_hidden), scale=n_layers),
+        "local_enc": _add(self_attn_layer_flops(n, dl, win, local_ffn_hidden), scale=enc_layers),
+        "patch_enc": _add({"linear": linear(P, dl, k * dl) + (linear(P, k * dl, d_model) if k * dl != d_model else 0.0)},
+                          cross_attn_flops(P * k, dl, n, dl, k * n)),
+        "dec_cross": _add({"linear": linear(P, d_model, k * dl)},
+                          _add(cross_attn_flops(n, dl, P * k, dl, k * dec_slots.double()), scale=dec_layers)),
+        "local_dec": _add(self_attn_layer_flops(n, dl, win, local_ffn_hidden), scale=dec_layers),
+        "head": {"linear": head_flops(n_targets.double(), dl, vocab), "attn": 0.0},
+    }
+    return out
+
+
+def lst_flops(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch.Tensor, dec_slots: torch.Tensor,
+              d_model: int, n_layers: int, local_d: int, enc_layers: int, dec_layers: int, window: int, k: int,
+              vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None) -> dict:
+    """Training FLOPs per sequence in three disjoint parts: "global" (the transformer over
+    patches), "local_enc" (encoder layers + patch encoder), "local_dec" (decoder layers, its
+    cross-attention and projection, and the output head). See `lst_detail`."""
+    d = lst_detail(n_tokens, n_patches, n_targets, dec_slots, d_model, n_layers, local_d, enc_layers, dec_layers,
+                   window, k, vocab, ffn_hidden, local_ffn_hidden)
+    tot = {name: part["linear"] + part["attn"] for name, part in d.items()}
+    return {"global": TRAIN_FACTOR * tot["global"],
+            "local_enc": TRAIN_FACTOR * (tot["local_enc"] + tot["patch_enc"]),
+            "local_dec": TRAIN_FACTOR * (tot["dec_cross"] + tot["local_dec"] + tot["head"])}

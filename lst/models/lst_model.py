@@ -1,30 +1,38 @@
 """LSTModel: the Latent Speech-Text Transformer (arXiv 2510.06195), BLT-style.
 
-Speech units are grouped into patches; text tokens, markers and <sos/eos> stay one
-position each. Three modules:
+Every position of the sequence (text token, marker <t>/<s>, <sos/eos>, speech unit) goes
+through the local models; the global transformer runs over patches:
 
-  local encoder   unit embeddings -> causal sliding-window layers over the units of the
-                  sequence -> per patch, a query (max-pool of the patch's unit states)
-                  cross-attends to that patch's units only -> patch vector (-> d_model)
-  global          causal transformer over the "items": token embeddings and patch vectors
-  local decoder   sliding-window layers over the unit states, each layer first
-                  cross-attending to the global output of the latest *complete* item
+  patches         every non-unit token is a 1-token patch; each speech span (maximal run
+                  of units) is cut by the patcher (lst/patching.py; `<s>` is its own patch)
+  local encoder   ONE embedding table (V x local_d) shared by text and units ->
+                  causal sliding-window layers over all tokens (RoPE on token positions)
+  patch encoder   per patch: max-pool of its token states -> Linear to k = patch_vectors
+                  queries of width local_d -> cross-attention to that patch's tokens only
+                  (RMSNorm on q and kv, residual) -> the k vectors concatenated (k x local_d;
+                  a Linear to d_model when k * local_d != d_model, identity otherwise)
+  global          block-causal transformer over the patch vectors (RoPE on patch index)
+  local decoder   the encoder's token states; before every layer a cross-attention to the
+                  k vectors (Linear d_model -> k x local_d) of each of the `decoder_window`
+                  most recent *complete* patches, then a sliding-window layer; ONE output
+                  head (local_d -> V) predicts every next token, text or unit
 
-Which distribution predicts token x[t] (exactly one, chosen from the prefix alone, so the
-model is a proper autoregressive distribution over the joint vocabulary):
-  * x[t-1] is not a unit  -> the global head on x[t-1]'s own global output;
-  * x[t-1] is a unit      -> the local decoder state of that unit (its head covers the whole
-                             vocabulary, so the end of a speech span, e.g. <t> or <sos/eos>,
-                             is predicted there too).
-The latest complete item for unit i (patch j) is patch j itself when j was closed by length
-at i (static: its k-th unit), otherwise item j-1. A patch that ends for any other reason
-(a span end, a new word, a silence change) is only known to be complete once the next token
-is seen, so conditioning on its global summary earlier would leak the future. Hence the
-global output of patch j predicts the units of patch j+1, through the local decoder.
+Which global states position t may read (exact causality, decided from the prefix only):
+the latest complete patch at t is t's own patch if it is complete at t (a 1-token patch,
+or a patch closed *by length* at t: static's k-th unit, a capped word), otherwise the
+previous patch. A patch that ends for any other reason (a span end, a new word, a silence
+change) is only known to be complete once the next token is seen. Hence for text the model
+is a token LM whose every step runs through encoder -> global -> decoder, and the units of
+patch j+1 are predicted from the global states up to patch j plus the local causal context.
 
-Aligned patching at inference: a boundary head on the local encoder state of each unit
-(which has seen that unit) predicts whether it starts a new alignment segment; it is trained
-with BCE on seg_start (weight `boundary_loss_weight`) and decides patch ends in generation.
+Aligned patching at inference: an optional boundary head (`boundary_head: true`) on the
+local encoder state of each unit predicts whether it starts a new alignment segment; it is
+trained with BCE (weight `boundary_loss_weight`) on aligned-mode sequences only, and decides
+patch ends in aligned generation. Static sequences of a curriculum model get exactly the
+static objective. The curriculum step counts optimizer updates (`on_optimizer_step`, called
+by the trainer) and is a buffer, so it is saved in checkpoints and survives resume.
+
+Packed batches: `doc_ids` (see lst/models/documents.py).
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -34,305 +42,329 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
+from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from lst.models.flops import lst_flops  # noqa: E402
-from lst.models.token_lm import nll_stats, prompt_weights  # noqa: E402
-from lst.nn import MLP, CrossAttention, RMSNorm, Transformer, init_weights  # noqa: E402
-from lst.patching import Patcher  # noqa: E402
+from lst.models.documents import split_documents
+from lst.models.flops import lst_flops
+from lst.models.token_lm import nll_stats, prompt_weights
+from lst.nn import CrossAttention, RMSNorm, Transformer, init_weights
+from lst.patching import Patcher
 
 
 @dataclass
 class Plan:
-    """Index tensors that map a padded batch onto items, patches and unit slots.
-    Flat indices: items b*G + j, units b*U + i."""
+    """Index tensors that map a padded batch (B, T) onto patches. Flat indices: tokens
+    b*T + t, patches b*G + j."""
     B: int
-    G: int  # max items per sequence
-    U: int  # max units per sequence (>= 1)
-    units: torch.Tensor  # (B, U) unit ids (joint id - unit_offset), 0 on padding
-    tok_flat: torch.Tensor  # (Nt,) item slots of non-unit tokens
-    tok_ids: torch.Tensor  # (Nt,) their joint ids
-    patch_flat: torch.Tensor  # (P,) item slots of patches
-    patch_units: torch.Tensor  # (P, Lp) flat unit indices of each patch's units
-    patch_mask: torch.Tensor  # (P, Lp) True on real units
-    ctx_flat: torch.Tensor  # (B*U,) item slot whose global output each unit slot reads
-    g_src: torch.Tensor  # (Ng,) item slots predicting a token with the global head
-    g_tgt: torch.Tensor  # (Ng,) target joint ids
-    g_pos: torch.Tensor  # (Ng, 2) (b, t) of each target
-    l_src: torch.Tensor  # (Nl,) unit slots predicting a token with the local head
-    l_tgt: torch.Tensor
-    l_pos: torch.Tensor  # (Nl, 2)
-    bd_src: torch.Tensor  # (Nb,) unit slots with a boundary label
-    bd_tgt: torch.Tensor  # (Nb,) float 0/1: unit starts an alignment segment
-    counts: Dict[str, torch.Tensor]  # per sequence: items, units, patches, g_targets, l_targets
-    last_is_unit: torch.Tensor  # (B,) bool: is the last token of each sequence a unit
-    last_src: torch.Tensor  # (B,) its item slot (if not a unit) or unit slot (if a unit)
+    T: int
+    G: int  # max patches per sequence
+    seq: torch.Tensor  # (B, T) ids
+    patch_tok: torch.Tensor  # (P, Lp) flat token indices of each patch's tokens (0 on padding)
+    patch_mask: torch.Tensor  # (P, Lp) True on real tokens
+    patch_flat: torch.Tensor  # (P,) flat patch slot of each patch
+    ctx: torch.Tensor  # (B, T) latest complete patch of each position (-1: none yet)
+    src: torch.Tensor  # (N,) flat token positions that predict a target
+    tgt: torch.Tensor  # (N,) target ids
+    pos: torch.Tensor  # (N, 2) (b, t) of each target
+    bd_src: torch.Tensor  # (Nb,) flat unit positions with a boundary label
+    bd_tgt: torch.Tensor  # (Nb,) float 0/1: the unit starts an alignment segment
+    counts: Dict[str, torch.Tensor]  # per sequence: tokens, patches, targets, units, dec_slots
+    last: torch.Tensor  # (B,) flat position of each sequence's last token
+    last_is_unit: torch.Tensor  # (B,) bool
+
+
+def plan_sequence(ids: np.ndarray, flags: np.ndarray, unit_offset: int, patcher: Patcher, mode: str,
+                  allow_fallback: bool = True) -> Dict:
+    """One unpadded sequence -> patch starts, completeness and boundary labels (numpy)."""
+    n = len(ids)
+    is_unit = ids >= unit_offset
+    pstart = ~is_unit  # every non-unit token is a 1-token patch ...
+    complete = ~is_unit  # ... complete as soon as it is seen
+    bd_pos, bd_tgt = [], []
+    upos = np.flatnonzero(is_unit)
+    if len(upos):
+        edges = np.concatenate([[0], np.flatnonzero(np.diff(upos) != 1) + 1, [len(upos)]])
+        for a, e in zip(edges[:-1], edges[1:]):
+            pos = upos[a:e]
+            p = patcher(ids[pos] - unit_offset, flags[pos], mode, allow_fallback)
+            lens = np.asarray(p.lengths, dtype=np.int64)
+            ends = np.cumsum(lens) - 1
+            pstart[pos[ends - lens + 1]] = True
+            complete[pos[ends[np.asarray(p.forced, dtype=bool)]]] = True
+            if p.aligned and e - a > 1:
+                bd_pos.append(pos[1:])
+                bd_tgt.append((flags[pos[1:]] != 0).astype(np.int64))
+    patch_id = np.cumsum(pstart) - 1  # (n,)
+    ctx = np.where(complete, patch_id, patch_id - 1)
+    starts = np.flatnonzero(pstart)
+    return dict(n=n, P=len(starts), starts=starts, plen=np.diff(np.append(starts, n)), ctx=ctx,
+                n_units=int(is_unit.sum()),
+                bd_pos=np.concatenate(bd_pos) if bd_pos else np.zeros(0, np.int64),
+                bd_tgt=np.concatenate(bd_tgt) if bd_tgt else np.zeros(0, np.int64),
+                last_is_unit=bool(is_unit[-1]))
 
 
 def build_plan(seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor], unit_offset: int,
-               patcher: Patcher, modes: Sequence[str], allow_fallback: bool = True,
+               patcher: Patcher, modes: Sequence[str], allow_fallback: bool = True, decoder_window: int = 512,
                boundary_labels: bool = False) -> Plan:
-    """Numpy bookkeeping per sequence (cheap, vectorised within a sequence; the patcher is
-    called once per speech span), then one set of index tensors for the whole batch."""
+    """Numpy bookkeeping per sequence (the patcher is called once per speech span), then one
+    set of index tensors for the whole batch."""
     device = seq.device
-    seq_np = seq.detach().cpu().numpy()
-    seg_np = seg_start.detach().cpu().numpy() if seg_start is not None else np.zeros_like(seq_np)
     lens = seq_lengths.detach().cpu().numpy()
+    T = int(lens.max())
+    seq = seq[:, :T]
+    seq_np = seq.detach().cpu().numpy()
+    seg_np = seg_start[:, :T].detach().cpu().numpy() if seg_start is not None else np.zeros_like(seq_np)
     B = seq_np.shape[0]
-    per = []
-    for b in range(B):
-        n = int(lens[b])
-        ids, flags = seq_np[b, :n], seg_np[b, :n]
-        is_unit = ids >= unit_offset
-        upos = np.flatnonzero(is_unit)  # (Ub,) positions of units
-        Ub = len(upos)
-        plen, forced, bd_u, bd_t = [], [], [], []
-        if Ub:
-            span_edges = np.concatenate([[0], np.flatnonzero(np.diff(upos) != 1) + 1, [Ub]])
-            for a, e in zip(span_edges[:-1], span_edges[1:]):
-                su, sf = ids[upos[a:e]] - unit_offset, flags[upos[a:e]].copy()
-                sf[0] = 1  # a span always starts a segment
-                p = patcher(su, sf, modes[b], allow_fallback)
-                plen += p.lengths
-                forced += p.forced
-                if boundary_labels and e - a > 1 and sf[1:].any():
-                    bd_u.append(np.arange(a + 1, e))
-                    bd_t.append(sf[1:])
-        plen = np.asarray(plen, dtype=np.int64)
-        forced = np.asarray(forced, dtype=bool)
-        pstart = np.cumsum(plen) - plen  # (Pb,) first unit index of each patch
-        is_pstart = np.zeros(Ub, dtype=bool)
-        is_pstart[pstart] = True
-        is_pend = np.zeros(Ub, dtype=bool)
-        is_pend[pstart + plen - 1] = True
-        item_start = ~is_unit
-        item_start[upos[is_pstart]] = True
-        item_of_pos = np.cumsum(item_start) - 1  # (n,)
-        unit_item = item_of_pos[upos]
-        patch_of_unit = np.cumsum(is_pstart) - 1
-        forced_here = is_pend & forced[patch_of_unit] if Ub else np.zeros(0, dtype=bool)
-        ctx = unit_item - 1 + forced_here  # latest complete item (see module docstring)
-        tpos = np.flatnonzero(~is_unit)
-        g_src_pos = tpos[tpos < n - 1]
-        l_mask = upos < n - 1
-        per.append(dict(
-            n=n, G=int(item_of_pos[-1]) + 1, Ub=Ub, units=ids[upos] - unit_offset,
-            tok_item=item_of_pos[tpos], tok_ids=ids[tpos], patch_item=unit_item[pstart], pstart=pstart, plen=plen,
-            ctx=ctx, g_src=item_of_pos[g_src_pos], g_tgt=ids[g_src_pos + 1], g_pos=g_src_pos + 1,
-            l_src=np.flatnonzero(l_mask), l_tgt=ids[upos[l_mask] + 1], l_pos=upos[l_mask] + 1,
-            bd_src=np.concatenate(bd_u) if bd_u else np.zeros(0, np.int64),
-            bd_tgt=np.concatenate(bd_t) if bd_t else np.zeros(0, np.int64),
-            last_is_unit=bool(is_unit[-1]), last_item=int(item_of_pos[-1]), last_unit=Ub - 1,
-        ))
-    G = max(p["G"] for p in per)
-    U = max(1, max(p["Ub"] for p in per))
-    Lp = max([1] + [int(p["plen"].max()) for p in per if len(p["plen"])])
-    units = np.zeros((B, U), dtype=np.int64)
-    ctx = np.zeros((B, U), dtype=np.int64)
-    cat = {k: [] for k in ["tok_flat", "tok_ids", "patch_flat", "pu_start", "pu_len", "g_src", "g_tgt", "g_b",
-                           "g_t", "l_src", "l_tgt", "l_b", "l_t", "bd_src", "bd_tgt"]}
+    per = [plan_sequence(seq_np[b, : int(lens[b])], seg_np[b, : int(lens[b])], unit_offset, patcher, modes[b],
+                         allow_fallback) for b in range(B)]
+    G = max(p["P"] for p in per)
+    Lp = max(int(p["plen"].max()) for p in per)
+    ctx = np.zeros((B, T), dtype=np.int64)
+    cat = {k: [] for k in ["pt_start", "pt_len", "patch_flat", "src", "tgt", "pb", "pt", "bd_src", "bd_tgt"]}
     for b, p in enumerate(per):
-        units[b, : p["Ub"]] = p["units"]
-        ctx[b, : p["Ub"]] = b * G + p["ctx"]
-        cat["tok_flat"].append(b * G + p["tok_item"])
-        cat["tok_ids"].append(p["tok_ids"])
-        cat["patch_flat"].append(b * G + p["patch_item"])
-        cat["pu_start"].append(b * U + p["pstart"])
-        cat["pu_len"].append(p["plen"])
-        cat["g_src"].append(b * G + p["g_src"])
-        cat["g_tgt"].append(p["g_tgt"])
-        cat["g_b"].append(np.full(len(p["g_src"]), b))
-        cat["g_t"].append(p["g_pos"])
-        cat["l_src"].append(b * U + p["l_src"])
-        cat["l_tgt"].append(p["l_tgt"])
-        cat["l_b"].append(np.full(len(p["l_src"]), b))
-        cat["l_t"].append(p["l_pos"])
-        cat["bd_src"].append(b * U + p["bd_src"])
-        cat["bd_tgt"].append(p["bd_tgt"])
+        n = p["n"]
+        ctx[b, :n] = p["ctx"]
+        ctx[b, n:] = p["ctx"][-1]  # padding: keep ctx non-decreasing (outputs are discarded)
+        cat["pt_start"].append(b * T + p["starts"])
+        cat["pt_len"].append(p["plen"])
+        cat["patch_flat"].append(b * G + np.arange(p["P"]))
+        t = np.arange(n - 1)
+        cat["src"].append(b * T + t)
+        cat["tgt"].append(seq_np[b, 1:n])
+        cat["pb"].append(np.full(n - 1, b))
+        cat["pt"].append(t + 1)
+        if boundary_labels:
+            cat["bd_src"].append(b * T + p["bd_pos"])
+            cat["bd_tgt"].append(p["bd_tgt"])
     c = {k: np.concatenate(v).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in cat.items()}
     ar = np.arange(Lp)
-    patch_units = c["pu_start"][:, None] + ar[None, :]
-    patch_mask = ar[None, :] < c["pu_len"][:, None]
-    patch_units = np.where(patch_mask, patch_units, 0)
+    patch_mask = ar[None, :] < c["pt_len"][:, None]
+    patch_tok = np.where(patch_mask, c["pt_start"][:, None] + ar[None, :], 0)
 
-    def t(x, dtype=torch.long):
+    def t_(x, dtype=torch.long):
         return torch.as_tensor(x, dtype=dtype, device=device)
 
-    counts = {k: torch.tensor([p[v] if isinstance(p[v], int) else len(p[v]) for p in per], dtype=torch.float64)
-              for k, v in [("items", "G"), ("units", "Ub"), ("patches", "plen"), ("g_targets", "g_src"),
-                           ("l_targets", "l_src")]}
+    dec_slots = [float(np.minimum(decoder_window, p["ctx"] + 1).sum()) for p in per]
+    counts = {"tokens": [p["n"] for p in per], "patches": [p["P"] for p in per], "targets": [p["n"] - 1 for p in per],
+              "units": [p["n_units"] for p in per], "dec_slots": dec_slots}
+    counts = {k: torch.tensor(v, dtype=torch.float64) for k, v in counts.items()}
     return Plan(
-        B=B, G=G, U=U, units=t(units), tok_flat=t(c["tok_flat"]), tok_ids=t(c["tok_ids"]),
-        patch_flat=t(c["patch_flat"]), patch_units=t(patch_units), patch_mask=t(patch_mask, torch.bool),
-        ctx_flat=t(ctx.reshape(-1)), g_src=t(c["g_src"]), g_tgt=t(c["g_tgt"]),
-        g_pos=t(np.stack([c["g_b"], c["g_t"]], 1)), l_src=t(c["l_src"]), l_tgt=t(c["l_tgt"]),
-        l_pos=t(np.stack([c["l_b"], c["l_t"]], 1)), bd_src=t(c["bd_src"]), bd_tgt=t(c["bd_tgt"], torch.float32),
-        counts=counts,
-        last_is_unit=t([p["last_is_unit"] for p in per], torch.bool),
-        last_src=t([b * U + p["last_unit"] if p["last_is_unit"] else b * G + p["last_item"] for b, p in enumerate(per)]),
+        B=B, T=T, G=G, seq=seq, patch_tok=t_(patch_tok), patch_mask=t_(patch_mask, torch.bool),
+        patch_flat=t_(c["patch_flat"]), ctx=t_(ctx), src=t_(c["src"]), tgt=t_(c["tgt"]),
+        pos=t_(np.stack([c["pb"], c["pt"]], 1)), bd_src=t_(c["bd_src"]), bd_tgt=t_(c["bd_tgt"], torch.float32),
+        counts=counts, last=t_([b * T + p["n"] - 1 for b, p in enumerate(per)]),
+        last_is_unit=t_([p["last_is_unit"] for p in per], torch.bool),
     )
 
 
 class PatchEncoder(nn.Module):
-    """Patch vector = query (max-pool of the patch's unit states) refined by cross-attention
-    to those units only, then an MLP, then projected to the global width."""
+    """k patch vectors: max-pool of the patch's token states -> Linear to k queries of width
+    local_d -> cross-attention to the patch's tokens (RMSNorm on q and kv, residual) ->
+    concatenated (k * local_d) -> Linear to d_model if the widths differ (else identity)."""
 
-    def __init__(self, local_d: int, d_model: int, n_heads: int, dropout: float):
+    def __init__(self, local_d: int, d_model: int, n_heads: int, k: int, dropout: float = 0.0):
         super().__init__()
-        self.norm_q, self.norm_kv, self.norm_mlp, self.norm_out = (RMSNorm(local_d) for _ in range(4))
+        self.k, self.local_d = k, local_d
+        self.init_proj = nn.Linear(local_d, k * local_d, bias=False)
+        self.norm_q, self.norm_kv = RMSNorm(local_d), RMSNorm(local_d)
         self.cross = CrossAttention(local_d, n_heads, local_d, dropout)
-        self.mlp = MLP(local_d, dropout=dropout)
-        self.out = nn.Linear(local_d, d_model, bias=False)
+        self.out = nn.Linear(k * local_d, d_model, bias=False) if k * local_d != d_model else None
 
-    def forward(self, hp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # hp: (P, Lp, dl) unit states per patch; mask: (P, Lp) -> (P, d_model)
-        q = hp.masked_fill(~mask[..., None], float("-inf")).amax(1)  # (P, dl)
-        q = q + self.cross(self.norm_q(q)[:, None], self.norm_kv(hp), mask)[:, 0]
-        q = q + self.mlp(self.norm_mlp(q))
-        return self.out(self.norm_out(q))
+    def forward(self, h: torch.Tensor, patch_tok: torch.Tensor, patch_mask: torch.Tensor) -> torch.Tensor:
+        # h: (N, dl) flat token states; patch_tok / patch_mask: (P, Lp) -> (P, d_model)
+        P, Lp = patch_tok.shape
+        hp = h[patch_tok]  # (P, Lp, dl)
+        q0 = hp.masked_fill(~patch_mask[..., None], float("-inf")).amax(1)  # (P, dl)
+        q = self.init_proj(q0).view(P, self.k, self.local_d)  # (P, k, dl)
+        k, v = self.cross.project_kv(self.norm_kv(h)[None])  # (1, H, N, hd): kv once per token
+        H, hd = k.shape[1], k.shape[3]
+        idx = patch_tok.reshape(-1)
+        k = k[0][:, idx].view(H, P, Lp, hd).transpose(0, 1)  # (P, H, Lp, hd)
+        v = v[0][:, idx].view(H, P, Lp, hd).transpose(0, 1)
+        q = q + self.cross(self.norm_q(q), mem_mask=patch_mask, kv=(k, v))
+        z = q.reshape(P, self.k * self.local_d)
+        return self.out(z) if self.out is not None else z
+
+    def encode_one(self, hp: torch.Tensor) -> torch.Tensor:
+        """One complete patch in decoding: hp (1, L, dl) -> (1, d_model)."""
+        L = hp.shape[1]
+        return self(hp[0], torch.arange(L, device=hp.device)[None], torch.ones(1, L, dtype=torch.bool,
+                                                                              device=hp.device))
 
 
 class LSTModel(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int,
                  d_model: int = 256, n_layers: int = 4, n_heads: int = 4,
                  local_d_model: Optional[int] = None, local_enc_layers: int = 1, local_dec_layers: int = 2,
-                 local_heads: Optional[int] = None, window: int = 64, cross_slots: int = 2,
-                 patching: str = "static", patch_size: int = 4, max_patch_len: int = 16,
-                 silence_units: Optional[List[int]] = None, curriculum_steps: Optional[List[int]] = None,
-                 curriculum_total_steps: Optional[int] = None, curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3),
+                 local_heads: Optional[int] = None, window: int = 64, patch_vectors: int = 2,
+                 decoder_window: int = 512, patching: str = "static", patch_size: int = 4,
+                 max_patch_len: Optional[int] = None, silence_units: Optional[List[int]] = None,
+                 curriculum_steps: Optional[List[int]] = None, curriculum_total_steps: Optional[int] = None,
+                 curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3), boundary_head: Optional[bool] = None,
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
-                 rope_theta: float = 10000.0, tie_embeddings: bool = True, seed: int = 0,
-                 prompt_loss_weight: float = 1.0):
+                 rope_theta: float = 10000.0, ffn_multiple_of: int = 256, init_std: Optional[float] = None,
+                 tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0):
         super().__init__()
+        if patch_vectors < 1 or decoder_window < 1:
+            raise ValueError("patch_vectors and decoder_window must be >= 1")
         # < 1 for downstream fine-tuning (see token_lm.prompt_weights)
         self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
-        dl = local_d_model or d_model // 2
+        k = patch_vectors
+        dl = local_d_model or (d_model // k if d_model % k == 0 else d_model // 2)
         lh = local_heads or max(1, n_heads // 2)
         self.local_d, self.enc_layers, self.dec_layers, self.window = dl, local_enc_layers, local_dec_layers, window
-        self.cross_slots, self.seed = cross_slots, seed
+        self.patch_vectors, self.decoder_window, self.seed = k, decoder_window, seed
         self.patcher = Patcher(patching, patch_size, max_patch_len, silence_units, curriculum_steps,
                                curriculum_total_steps, curriculum_fractions)
-        self.boundary_loss_weight = boundary_loss_weight if patching in ("aligned", "curriculum") else 0.0
+        # the boundary head serves aligned generation only: default on for aligned patching
+        self.use_boundary_head = (patching == "aligned") if boundary_head is None else bool(boundary_head)
+        self.boundary_loss_weight = boundary_loss_weight if self.use_boundary_head else 0.0
         self.drop = nn.Dropout(dropout)
-        # local encoder
-        self.unit_embed = nn.Embedding(n_units, dl)
-        self.local_enc = Transformer(dl, local_enc_layers, lh, max_len, dropout, window, rope_theta=rope_theta)
-        self.patch_enc = PatchEncoder(dl, d_model, lh, dropout)
-        self.boundary_head = nn.Linear(dl, 1)
-        # global
-        self.token_embed = nn.Embedding(vocab_size, d_model)
-        self.glob = Transformer(d_model, n_layers, n_heads, max_len, dropout, rope_theta=rope_theta)
-        self.head = nn.Linear(d_model, vocab_size, bias=False)
-        # local decoder: each global output is split into `cross_slots` vectors of width dl
-        self.ctx_proj = nn.Linear(d_model, cross_slots * dl, bias=False)
-        self.local_dec = Transformer(dl, local_dec_layers, lh, max_len, dropout, window, cross_dim=dl,
-                                     rope_theta=rope_theta)
-        self.local_head = nn.Linear(dl, vocab_size, bias=False)
-        init_weights(self)
+        stack = dict(max_len=max_len, dropout=dropout, rope_theta=rope_theta, ffn_multiple_of=ffn_multiple_of)
+        # local encoder: one embedding table for every token
+        self.embed = nn.Embedding(vocab_size, dl)
+        self.local_enc = Transformer(dl, local_enc_layers, lh, window=window, **stack)
+        self.patch_enc = PatchEncoder(dl, d_model, lh, k, dropout)
+        self.boundary_head = nn.Linear(dl, 1) if self.use_boundary_head else None
+        # global transformer over patches
+        self.glob = Transformer(d_model, n_layers, n_heads, **stack)
+        # local decoder: each global state -> k vectors of width dl; one head for every token
+        self.dec_proj = nn.Linear(d_model, k * dl, bias=False)
+        self.local_dec = Transformer(dl, local_dec_layers, lh, window=window, cross_dim=dl, **stack)
+        self.head = nn.Linear(dl, vocab_size, bias=False)
+        init_weights(self, init_std)
         if tie_embeddings:
-            self.head.weight = self.token_embed.weight
-        # training step, for the curriculum; saved with the model so a resumed run continues it
+            self.head.weight = self.embed.weight
+        # optimizer updates so far (the curriculum's clock); saved with the model, so a resumed
+        # run continues the schedule. Advanced by on_optimizer_step, not by forward.
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self._micro = 0  # forward calls since the last update (distinct draws under accum_grad)
 
-    # ---- planning -----------------------------------------------------------------------
+    # ---- schedule -----------------------------------------------------------------------
+    def on_optimizer_step(self) -> None:
+        """Called by the trainer after every optimizer update (lst.train.trainer)."""
+        self.step += 1
+        self._micro = 0
+
     def modes(self, batch_size: int) -> List[str]:
-        rng = np.random.default_rng([self.seed, int(self.step)])
+        rng = np.random.default_rng([self.seed, int(self.step), self._micro])
         return [self.patcher.resolve(int(self.step), self.training, rng) for _ in range(batch_size)]
 
     def plan(self, seq, seq_lengths, seg_start, modes=None, allow_fallback=True) -> Plan:
         modes = modes or self.modes(seq.shape[0])
         return build_plan(seq, seq_lengths, seg_start, self.unit_offset, self.patcher, modes, allow_fallback,
-                          boundary_labels=self.boundary_loss_weight > 0)
+                          self.decoder_window, boundary_labels=self.use_boundary_head)
 
     # ---- core ---------------------------------------------------------------------------
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, dl) local encoder states."""
+        return self.local_enc(self.drop(self.embed(seq)))
+
+    def dec_memory(self, g: torch.Tensor) -> torch.Tensor:
+        """Global states (B, G, d) -> decoder memory (B, G * k, dl): k vectors per state."""
+        B, G, _ = g.shape
+        return self.dec_proj(g).view(B, G * self.patch_vectors, self.local_d)
+
+    def slot_range(self, ctx: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Latest complete patch (B, T) -> visible decoder memory slots [lo, hi)."""
+        k = self.patch_vectors
+        return (ctx - self.decoder_window + 1).clamp(min=0) * k, (ctx + 1).clamp(min=0) * k
+
     def run(self, plan: Plan):
-        """-> global outputs (B*G, d), local decoder states (B*U, dl), local encoder states (B*U, dl)."""
-        B, G, U, dl = plan.B, plan.G, plan.U, self.local_d
-        h = self.local_enc(self.drop(self.unit_embed(plan.units)))  # (B, U, dl) causal unit states
-        hf = h.reshape(B * U, dl)
-        pv = self.patch_enc(hf[plan.patch_units], plan.patch_mask)  # (P, d)
-        x = h.new_zeros(B * G, self.d_model)
-        x = x.index_copy(0, plan.tok_flat, self.token_embed(plan.tok_ids))
-        x = x.index_copy(0, plan.patch_flat, pv.to(x.dtype))  # (B*G, d) the mixed item sequence
-        g = self.glob(self.drop(x.view(B, G, self.d_model))).reshape(B * G, self.d_model)
-        mem = self.ctx_proj(g)[plan.ctx_flat].view(B * U, self.cross_slots, dl)  # (B*U, r, dl)
-        dec = self.local_dec(h, mem=mem).reshape(B * U, dl)
-        return g, dec, hf
+        """-> local decoder states (B*T, dl), local encoder states (B*T, dl), global states (B, G, d)."""
+        B, T, G, dl = plan.B, plan.T, plan.G, self.local_d
+        h = self.encode(plan.seq)  # (B, T, dl)
+        hf = h.reshape(B * T, dl)
+        z = self.patch_enc(hf, plan.patch_tok, plan.patch_mask)  # (P, d)
+        x = h.new_zeros(B * G, self.d_model).index_copy(0, plan.patch_flat, z.to(h.dtype))
+        g = self.glob(self.drop(x.view(B, G, self.d_model)))  # (B, G, d)
+        lo, hi = self.slot_range(plan.ctx)
+        dec = self.local_dec(h, mem=self.dec_memory(g), mem_lo=lo, mem_hi=hi)  # (B, T, dl)
+        return dec.reshape(B * T, dl), hf, g
 
     def _targets(self, plan: Plan):
-        g, dec, hf = self.run(plan)
-        g_logits = self.head(g[plan.g_src])  # (Ng, V)
-        l_logits = self.local_head(dec[plan.l_src])  # (Nl, V)
-        bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1)  # (Nb,)
-        logits = torch.cat([g_logits, l_logits])
-        targets = torch.cat([plan.g_tgt, plan.l_tgt])
-        logp = -F.cross_entropy(logits, targets, reduction="none")
-        return logp, logits, targets, torch.cat([plan.g_pos, plan.l_pos]), bd_logits
+        dec, hf, _ = self.run(plan)
+        logits = self.head(dec[plan.src])  # (N, V)
+        logp = -F.cross_entropy(logits, plan.tgt, reduction="none")
+        bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1) if self.use_boundary_head else None
+        return logp, logits, bd_logits
 
     # ---- ESPnet interface ---------------------------------------------------------------
     def forward(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
-                **kwargs) -> Tuple[torch.Tensor, Dict, torch.Tensor]:
+                doc_ids: Optional[torch.Tensor] = None, **kwargs) -> Tuple[torch.Tensor, Dict, torch.Tensor]:
+        batch_size = seq.shape[0]
+        if doc_ids is not None:
+            seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
         seq = seq[:, : int(seq_lengths.max())]
         if seg_start is not None:
             seg_start = seg_start[:, : seq.shape[1]]
         modes = self.modes(seq.shape[0])
+        if self.training:
+            self._micro += 1
         plan = self.plan(seq, seq_lengths, seg_start, modes)
-        logp, logits, targets, pos, bd_logits = self._targets(plan)
-        weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
-        loss, stats = nll_stats(logp, logits.argmax(-1), targets, torch.ones_like(targets, dtype=torch.bool),
+        logp, logits, bd_logits = self._targets(plan)
+        weight = prompt_weights(seq, seq_lengths, plan.pos, self.prompt_loss_weight)
+        loss, stats = nll_stats(logp, logits.argmax(-1), plan.tgt, torch.ones_like(plan.tgt, dtype=torch.bool),
                                 self.unit_offset, weight)
-        if self.boundary_loss_weight > 0 and bd_logits.numel():
+        if self.boundary_loss_weight > 0 and bd_logits is not None and bd_logits.numel():
+            # only aligned-mode spans carry boundary labels (plan_sequence)
             bd_loss = F.binary_cross_entropy_with_logits(bd_logits, plan.bd_tgt)
             stats["loss_boundary"] = bd_loss.detach()
             loss = loss + self.boundary_loss_weight * bd_loss
         for k, v in self._flops(plan).items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).float()
-        stats["units_per_patch"] = (plan.counts["units"].sum() / plan.counts["patches"].sum().clamp(min=1)).float()
+        stats["units_per_patch"] = (plan.counts["units"].sum()
+                                    / (plan.counts["patches"].sum() - (plan.counts["tokens"] - plan.counts["units"])
+                                       .sum()).clamp(min=1)).float()
         stats["frac_aligned"] = torch.tensor(float(np.mean([m == "aligned" for m in modes])))
-        if self.training:
-            self.step += 1
-        weight = torch.tensor(seq.shape[0], device=seq.device)
-        return loss, stats, weight
+        return loss, stats, torch.tensor(batch_size, device=seq.device)
 
     def collect_feats(self, seq: torch.Tensor, seq_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         return {}
 
     @torch.no_grad()
-    def token_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor,
-                       seg_start: Optional[torch.Tensor] = None, modes=None, allow_fallback: bool = True) -> torch.Tensor:
-        """(B, T): log p(seq[b, t] | seq[b, :t]); 0 at t = 0 and on padding. Uses the
-        evaluation patching (curriculum -> static) unless `modes` is given."""
+    def token_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
+                       modes=None, allow_fallback: bool = True, doc_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T): log p(seq[b, t] | seq[b, :t]); 0 at t = 0 (and at each document's first
+        token) and on padding. Uses the evaluation patching (curriculum -> static) unless
+        `modes` is given (one per row, or per document with doc_ids)."""
+        if doc_ids is not None:
+            s2, l2, g2, split = split_documents(seq, seq_lengths, seg_start, doc_ids)
+            return split.merge(self.token_logprobs(s2, l2, g2, modes, allow_fallback))
         plan = self.plan(seq, seq_lengths, seg_start, modes, allow_fallback)
-        logp, _, _, pos, _ = self._targets(plan)
+        logp, _, _ = self._targets(plan)
         out = torch.zeros(seq.shape, dtype=logp.dtype, device=seq.device)
-        out[pos[:, 0], pos[:, 1]] = logp
+        out[plan.pos[:, 0], plan.pos[:, 1]] = logp
         return out
 
     @torch.no_grad()
     def next_logits(self, seq, seq_lengths, seg_start=None, modes=None, allow_fallback=True):
         """Logits (B, V) of the token after each (unpadded) sequence, and the boundary logit
-        (B,) of its last unit (0 where the last token is not a unit): the no-cache reference
-        path of generation."""
+        (B,) of its last token (0 where it is not a unit or there is no boundary head): the
+        no-cache reference path of generation."""
         plan = self.plan(seq, seq_lengths, seg_start, modes, allow_fallback)
-        g, dec, hf = self.run(plan)
-        B = seq.shape[0]
-        logits = torch.empty(B, self.vocab_size, dtype=g.dtype, device=g.device)
-        bd = torch.zeros(B, dtype=g.dtype, device=g.device)
-        u, src = plan.last_is_unit, plan.last_src
-        if bool((~u).any()):
-            logits[~u] = self.head(g[src[~u]])
-        if bool(u.any()):
-            logits[u] = self.local_head(dec[src[u]])
-            bd[u] = self.boundary_head(hf[src[u]]).squeeze(-1)
+        dec, hf, _ = self.run(plan)
+        logits = self.head(dec[plan.last])
+        bd = torch.zeros(plan.B, dtype=logits.dtype, device=logits.device)
+        if self.use_boundary_head:
+            bd = torch.where(plan.last_is_unit, self.boundary_head(hf[plan.last]).squeeze(-1), bd)
         return logits, bd
 
     def _flops(self, plan: Plan) -> Dict[str, torch.Tensor]:
         c = plan.counts
-        return lst_flops(c["items"], c["units"], c["patches"], c["g_targets"], c["l_targets"], self.d_model,
-                         self.n_layers, self.local_d, self.enc_layers, self.dec_layers, self.window,
-                         self.cross_slots, self.vocab_size)
+        return lst_flops(c["tokens"], c["patches"], c["targets"], c["dec_slots"], self.d_model, self.n_layers,
+                         self.local_d, self.enc_layers, self.dec_layers, self.window, self.patch_vectors,
+                         self.vocab_size, ffn_hidden=self.glob.blocks[0].mlp.hidden if self.n_layers else 0,
+                         local_ffn_hidden=self._local_hidden())
 
-    def flops_per_sequence(self, seq, seq_lengths, seg_start=None) -> Dict[str, torch.Tensor]:
+    def _local_hidden(self) -> int:
+        blocks = list(self.local_enc.blocks) + list(self.local_dec.blocks)
+        return blocks[0].mlp.hidden if blocks else 0
+
+    def flops_per_sequence(self, seq, seq_lengths, seg_start=None, doc_ids=None) -> Dict[str, torch.Tensor]:
+        if doc_ids is not None:
+            seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
         return self._flops(self.plan(seq, seq_lengths, seg_start))

@@ -1,16 +1,19 @@
 """TokenLM: the baseline. One decoder-only transformer over the joint speech-text
-vocabulary; every text token and every speech unit is one autoregressive step."""
+vocabulary; every text token and every speech unit is one autoregressive step.
+Llama-style blocks (RMSNorm, RoPE, SwiGLU), the paper's init; packed batches through
+`doc_ids` (lst/models/documents.py)."""
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
+from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from lst.models.flops import token_lm_flops  # noqa: E402
-from lst.nn import KVCache, Transformer, init_weights  # noqa: E402
-from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID  # noqa: E402
+from lst.models.documents import split_documents
+from lst.models.flops import token_lm_flops
+from lst.nn import KVCache, Transformer, init_weights
+from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID
 
 
 def target_side(seq: torch.Tensor, seq_lengths: torch.Tensor) -> torch.Tensor:
@@ -71,7 +74,8 @@ def prompt_weights(seq: torch.Tensor, seq_lengths: torch.Tensor, pos: torch.Tens
 class TokenLM(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int, d_model: int = 256, n_layers: int = 4,
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
-                 tie_embeddings: bool = True, prompt_loss_weight: float = 1.0):
+                 ffn_multiple_of: int = 256, init_std: Optional[float] = None, tie_embeddings: bool = False,
+                 prompt_loss_weight: float = 1.0):
         super().__init__()
         # < 1 for downstream fine-tuning: down-weights the loss on the prompt (everything up
         # to the last modality marker), e.g. 0 trains ASR on the transcript only
@@ -80,9 +84,10 @@ class TokenLM(AbsESPnetModel):
         self.d_model, self.n_layers = d_model, n_layers
         self.embed = nn.Embedding(vocab_size, d_model)
         self.drop = nn.Dropout(dropout)
-        self.decoder = Transformer(d_model, n_layers, n_heads, max_len, dropout, rope_theta=rope_theta)
+        self.decoder = Transformer(d_model, n_layers, n_heads, max_len, dropout, rope_theta=rope_theta,
+                                   ffn_multiple_of=ffn_multiple_of)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
-        init_weights(self)
+        init_weights(self, init_std)
         if tie_embeddings:
             self.head.weight = self.embed.weight
 
@@ -100,7 +105,10 @@ class TokenLM(AbsESPnetModel):
 
     # ---- ESPnet interface -------------------------------------------------------------
     def forward(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
-                **kwargs) -> Tuple[torch.Tensor, Dict, torch.Tensor]:
+                doc_ids: Optional[torch.Tensor] = None, **kwargs) -> Tuple[torch.Tensor, Dict, torch.Tensor]:
+        batch_size = seq.shape[0]
+        if doc_ids is not None:
+            seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
         seq = seq[:, : int(seq_lengths.max())]
         logp, logits, targets, valid = self._target_logprobs(seq, seq_lengths)
         B, T = targets.shape
@@ -111,20 +119,26 @@ class TokenLM(AbsESPnetModel):
         flops = self.flops_per_sequence(seq, seq_lengths, seg_start)
         for k, v in flops.items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).detach().float()
-        weight = torch.tensor(seq.shape[0], device=seq.device)
-        return loss, stats, weight
+        return loss, stats, torch.tensor(batch_size, device=seq.device)
 
     def collect_feats(self, seq: torch.Tensor, seq_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         return {}
 
     @torch.no_grad()
     def token_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor,
-                       seg_start: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(B, T): log p(seq[b, t] | seq[b, :t]); 0 at t = 0 and on padding."""
+                       seg_start: Optional[torch.Tensor] = None, doc_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T): log p(seq[b, t] | seq[b, :t]); 0 at t = 0 (and at each document's first
+        token) and on padding."""
+        if doc_ids is not None:
+            s2, l2, g2, split = split_documents(seq, seq_lengths, seg_start, doc_ids)
+            return split.merge(self.token_logprobs(s2, l2, g2))
         logp, _, _, valid = self._target_logprobs(seq, seq_lengths)
         out = torch.zeros(seq.shape, dtype=logp.dtype, device=seq.device)
         out[:, 1:] = logp.masked_fill(~valid, 0.0)
         return out
 
-    def flops_per_sequence(self, seq, seq_lengths, seg_start=None) -> Dict[str, torch.Tensor]:
-        return token_lm_flops(seq_lengths.cpu(), self.d_model, self.n_layers, self.vocab_size)
+    def flops_per_sequence(self, seq, seq_lengths, seg_start=None, doc_ids=None) -> Dict[str, torch.Tensor]:
+        if doc_ids is not None:
+            seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
+        hidden = self.decoder.blocks[0].mlp.hidden if self.n_layers else None
+        return token_lm_flops(seq_lengths.cpu(), self.d_model, self.n_layers, self.vocab_size, hidden)

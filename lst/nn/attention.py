@@ -99,9 +99,44 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, L, D))
 
 
+def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                     block: int = 64, dropout_p: float = 0.0) -> torch.Tensor:
+    """Attention where query t sees the keys [lo[t], hi[t]) (lo, hi non-decreasing in t,
+    as for the local decoder reading a window of complete patches). Queries are cut into
+    blocks of `block`; each block reads only the key range its queries can see, so the
+    cost is O(T * (window + block)) rather than O(T * S). A query with no visible key
+    gets 0 (no global context yet).
+    q: (B, H, T, hd); k, v: (B, H, S, hd); lo, hi: (B, T) long -> (B, H, T, hd)."""
+    B, H, T, hd = q.shape
+    S = k.shape[2]
+    if S == 0 or T == 0:
+        return q.new_zeros(q.shape)
+    bq = min(block, T)
+    nb = -(-T // bq)
+    pad = nb * bq - T
+    if pad:
+        q = F.pad(q, (0, 0, 0, pad))
+        lo = torch.cat([lo, lo[:, -1:].expand(B, pad)], 1)
+        hi = torch.cat([hi, hi[:, -1:].expand(B, pad)], 1)
+    lo_b, hi_b = lo.view(B, nb, bq), hi.view(B, nb, bq)
+    start = lo_b[:, :, 0]  # (B, nb) smallest visible key of each block
+    width = max(1, int((hi_b[:, :, -1] - start).max()))
+    pos = start[..., None] + torch.arange(width, device=q.device)  # (B, nb, W) key positions
+    idx = pos.clamp(max=S - 1).view(B, 1, nb * width, 1).expand(B, H, nb * width, hd)
+    kb = k.gather(2, idx).view(B, H, nb, width, hd)
+    vb = v.gather(2, idx).view(B, H, nb, width, hd)
+    mask = (pos[:, :, None, :] >= lo_b[..., None]) & (pos[:, :, None, :] < hi_b[..., None])  # (B, nb, bq, W)
+    empty = ~mask.any(-1)  # (B, nb, bq)
+    mask = mask | (empty[..., None] & (torch.arange(width, device=q.device) == 0))
+    y = F.scaled_dot_product_attention(q.view(B, H, nb, bq, hd), kb, vb, attn_mask=mask[:, None],
+                                       dropout_p=dropout_p)  # (B, H, nb, bq, hd)
+    y = y * (~empty)[:, None, ..., None].to(y.dtype)
+    return y.reshape(B, H, nb * bq, hd)[:, :, :T]
+
+
 class CrossAttention(nn.Module):
     """Queries x (N, Lq, dim) attend to a memory (N, Lm, mem_dim); no positions (the memory
-    is a set: a patch's units, or the pieces of one global vector)."""
+    is a set: a patch's tokens, or the vectors of the recent global states)."""
 
     def __init__(self, dim: int, n_heads: int, mem_dim: Optional[int] = None, dropout: float = 0.0):
         super().__init__()
@@ -113,12 +148,33 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(dim, dim, bias=False)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, mem: torch.Tensor, mem_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        # mem_mask: bool (N, Lm), True = valid memory slot
-        N, Lq, D = x.shape
-        Lm = mem.shape[1]
-        q = self.q(x).view(N, Lq, self.n_heads, self.head_dim).transpose(1, 2)  # (N, H, Lq, hd)
-        k, v = self.kv(mem).view(N, Lm, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (N, H, Lm, hd)
-        mask = None if mem_mask is None else mem_mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(N, Lq, D))
+    def project_kv(self, mem: torch.Tensor):
+        """mem (N, Lm, mem_dim) -> keys, values (N, H, Lm, hd)."""
+        N, Lm = mem.shape[:2]
+        k, v = self.kv(mem).view(N, Lm, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def _q(self, x: torch.Tensor) -> torch.Tensor:
+        N, Lq, _ = x.shape
+        return self.q(x).view(N, Lq, self.n_heads, self.head_dim).transpose(1, 2)  # (N, H, Lq, hd)
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        N, H, Lq, hd = y.shape
+        return self.out(y.transpose(1, 2).reshape(N, Lq, H * hd))
+
+    def forward(self, x: torch.Tensor, mem: Optional[torch.Tensor] = None, mem_mask: Optional[torch.Tensor] = None,
+                kv=None) -> torch.Tensor:
+        """Every query sees the whole memory (mem_mask: bool (N, Lm) or (N, Lq, Lm), True =
+        visible). kv: precomputed `project_kv(mem)`."""
+        k, v = kv if kv is not None else self.project_kv(mem)
+        mask = None
+        if mem_mask is not None:
+            mask = mem_mask[:, None, None, :] if mem_mask.dim() == 2 else mem_mask[:, None]
+        y = F.scaled_dot_product_attention(self._q(x), k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self._out(y)
+
+    def banded(self, x: torch.Tensor, kv, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """Query t of x (B, T, dim) sees memory slots [lo[t], hi[t]) (see banded_attention)."""
+        k, v = kv
+        return self._out(banded_attention(self._q(x), k, v, lo, hi, dropout_p=self.dropout if self.training else 0.0))

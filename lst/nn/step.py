@@ -5,31 +5,31 @@ new position in eval mode (same values: the tests compare both paths), with less
 overhead: no module-call machinery or identity dropouts, one RoPE pass for q and k
 together (a complex multiply in float32), the sliding window's keys sliced instead of
 masked, and cross-attention keys/values that the caller computes once per memory
-(`cross_kv`) instead of once per position.
-Eval mode only (no dropout): in training mode blocks without cross-attention fall back to
-``Transformer.forward``; the batched path stays ``Transformer.forward``.
+(`cross_kv`: the local decoder's window of recent global states, updated once per patch)
+instead of once per position.
+Eval mode only (no dropout): in training mode it falls back to ``Transformer.forward``;
+the batched path stays ``Transformer.forward``.
 """
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from lst.nn.attention import CrossAttention, SelfAttention
+from lst.nn.attention import SelfAttention
 from lst.nn.kv_cache import KVCache, LayerCache
 
 KV = Tuple[torch.Tensor, torch.Tensor]
 
 
-def cross_kv(cross: CrossAttention, mem: torch.Tensor) -> KV:
-    """Keys/values (N, H, Lm, hd) of a cross-attention memory (N, Lm, mem_dim)."""
-    N, Lm = mem.shape[:2]
-    k, v = F.linear(mem, cross.kv.weight).view(N, Lm, 2, cross.n_heads, cross.head_dim).permute(2, 0, 3, 1, 4)
-    return k, v
+def cross_kv(block, mem: torch.Tensor) -> KV:
+    """Keys/values (N, H, Lm, hd) of a block's cross-attention memory (N, Lm, mem_dim)
+    (the memory's RMSNorm included)."""
+    return block.cross_kv(mem)
 
 
 def stack_cross_kv(stack, mem: torch.Tensor) -> List[Optional[KV]]:
     """`cross_kv` of every block of a Transformer (None for blocks without cross-attention)."""
-    return [cross_kv(b.cross, mem) if b.cross is not None else None for b in stack.blocks]
+    return stack.cross_kvs(mem)
 
 
 def _rotation(rope, offset: int, L: int) -> torch.Tensor:
@@ -88,42 +88,29 @@ def _rms(norm, x: torch.Tensor) -> torch.Tensor:
 
 def stack_step(stack, x: torch.Tensor, cache: KVCache, kvs: Optional[List[Optional[KV]]] = None) -> torch.Tensor:
     """One new position x (B, 1, dim) through a Transformer with its KV cache; kvs: the
-    blocks' cross-attention keys/values (`stack_cross_kv`). Same result as
-    ``stack(x, cache=cache, mem=mem)`` in eval mode."""
+    blocks' cross-attention keys/values (`stack_cross_kv`; every slot visible; zero slots =
+    no context yet). Same result as ``stack(x, cache=cache, mem_kvs=kvs)`` in eval mode."""
     assert x.shape[1] == 1
-    if stack.training:  # dropout is active: the module path (no cross-attention memory here)
-        assert kvs is None or all(kv is None for kv in kvs), "stack_step: cross-attention needs eval mode"
-        return stack(x, cache=cache)
+    if stack.training:  # dropout is active: the module path
+        return stack(x, cache=cache, mem_kvs=kvs)
     for i, block in enumerate(stack.blocks):
         if block.cross is not None:
             B, L, D = x.shape
             cross = block.cross
-            h = _rms(block.norm_c, x).reshape(B * L, 1, D)
-            q = F.linear(h, cross.q.weight).view(B * L, 1, cross.n_heads, cross.head_dim).transpose(1, 2)
             k, v = kvs[i]
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0)
-            x = x + F.linear(y.transpose(1, 2).reshape(B * L, 1, D), cross.out.weight).view(B, L, D)
+            if k.shape[2]:
+                h = _rms(block.norm_c, x)
+                q = F.linear(h, cross.q.weight).view(B, L, cross.n_heads, cross.head_dim).transpose(1, 2)
+                y = F.scaled_dot_product_attention(q, k, v)
+                x = x + F.linear(y.transpose(1, 2).reshape(B, L, D), cross.out.weight)
         x = x + _self_attn(block.attn, _rms(block.norm1, x), cache.layers[i])
         mlp = block.mlp
-        x = x + F.linear(F.gelu(F.linear(_rms(block.norm2, x), mlp.fc.weight), approximate="tanh"), mlp.proj.weight)
+        h = _rms(block.norm2, x)
+        x = x + F.linear(F.silu(F.linear(h, mlp.w1.weight)) * F.linear(h, mlp.w3.weight), mlp.w2.weight)
     return _rms(stack.norm, x)
 
 
 def patch_step(patch_enc, hp: torch.Tensor) -> torch.Tensor:
-    """``PatchEncoder.forward(hp, all-True mask)`` for the one patch just closed in
-    decoding: hp (1, L, dl) -> (1, d_model), without the mask (every unit is real), the
-    module calls or the dropouts. In training mode (dropout active) the module path."""
-    if patch_enc.training:
-        return patch_enc(hp, torch.ones(hp.shape[:2], dtype=torch.bool, device=hp.device))
-    cross = patch_enc.cross
-    N, L, D = hp.shape
-    q = hp.amax(1)  # (1, dl) the max-pooled query
-    h = _rms(patch_enc.norm_q, q)[:, None]  # (1, 1, dl)
-    qh = F.linear(h, cross.q.weight).view(N, 1, cross.n_heads, cross.head_dim).transpose(1, 2)
-    k, v = F.linear(_rms(patch_enc.norm_kv, hp), cross.kv.weight).view(N, L, 2, cross.n_heads, cross.head_dim) \
-        .permute(2, 0, 3, 1, 4)
-    y = F.scaled_dot_product_attention(qh, k, v)  # (1, H, 1, hd)
-    q = q + F.linear(y.transpose(1, 2).reshape(N, 1, D), cross.out.weight)[:, 0]
-    mlp = patch_enc.mlp
-    q = q + F.linear(F.gelu(F.linear(_rms(patch_enc.norm_mlp, q), mlp.fc.weight), approximate="tanh"), mlp.proj.weight)
-    return F.linear(_rms(patch_enc.norm_out, q), patch_enc.out.weight)
+    """The patch vector of the one patch just closed in decoding: hp (1, L, dl) token
+    states -> (1, d_global); ``PatchEncoder.encode_one``."""
+    return patch_enc.encode_one(hp)

@@ -17,6 +17,10 @@ during the write leaves a truncated file, and ``--resume true`` then crashes on 
   ``latest.pth``/``*.best.pth`` links) is repaired from the checkpoint; stale temp files of
   a killed writer are removed.
 
+It counts optimizer updates for the model (``count_optimizer_updates``: LSTModel's
+curriculum schedule advances per update, also under ``accum_grad``, and resumes with the
+checkpoint).
+
 It also makes ESPnet's multi-process (DDP) and multi-GPU paths work with our models, which
 return 0-dim stats and leave a stat None when the batch has no such targets (``loss_text``
 for a speech-only batch): in those modes a forward hook turns scalars into 1-dim tensors
@@ -129,6 +133,18 @@ def _gatherable_output(module, inputs, output):
     return force_gatherable((loss, stats, weight), device)
 
 
+def count_optimizer_updates(model, optimizers) -> list:
+    """After every optimizer update (not every forward: with ``accum_grad`` N there are N
+    forwards per update; an update skipped for a non-finite gradient does not count), call
+    ``model.on_optimizer_step()`` if the model has one (LSTModel's curriculum clock, a buffer
+    saved in the checkpoint, so a resumed run continues it). -> the hook handles."""
+    target = getattr(model, "module", model)  # DDP / DataParallel wrap the model
+    fn = getattr(target, "on_optimizer_step", None)
+    if fn is None:
+        return []
+    return [opt.register_step_post_hook(lambda *_: fn()) for opt in optimizers]
+
+
 class LSTTrainer(Trainer):
     """ESPnet ``Trainer`` with atomic checkpoint writes and a resume that survives crashes."""
 
@@ -144,6 +160,7 @@ class LSTTrainer(Trainer):
                 stale.unlink(missing_ok=True)
         multi = distributed_option.distributed or distributed_option.ngpu > 1
         hook = model.register_forward_hook(_gatherable_output) if multi else None
+        step_hooks = count_optimizer_updates(model, optimizers)
         cls._options = trainer_options
         try:
             with atomic_torch_saves():
@@ -157,6 +174,8 @@ class LSTTrainer(Trainer):
             cls._options = None
             if hook is not None:
                 hook.remove()
+            for h in step_hooks:
+                h.remove()
 
     @classmethod
     def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0,
