@@ -7,14 +7,14 @@ embedding lookup is 0 FLOPs (BLT's convention, spec section 10.6).
 
 Linear layers are counted exactly as executed: `test/test_flops.py` checks the formula's
 linear part against ``torch.utils.flop_counter.FlopCounterMode`` (its ``mm``/``addmm``
-counts, forward + backward = 3 x forward) on small unpadded batches, for both models.
-Attention (QK^T and AV) is counted over the (query, key) pairs the masks allow: causal
-keys in the global model, the sliding window in the local layers, a patch's own tokens in
-the patch encoder and the visible window of complete patches (x k vectors) in the local
-decoder: the FLOPs a masked (flex/block-sparse) kernel does. The dense kernels used here
-compute more (blocked windows, padded patches); FlopCounterMode's ``bmm``/SDPA counts are
-those executed FLOPs, and the test checks the formula's attention part against the
-allowed-pair count of the masks the model builds.
+counts of forward + backward = 3 x forward) on unpadded sequences, for both models.
+Attention (QK^T and AV, 2 x 2 x width FLOPs per (query, key) pair) is counted over the
+pairs the masks allow: causal keys in the global model, the sliding window in the local
+layers, a patch's own tokens in the patch encoder (k queries per patch) and the visible
+window of complete patches (x k vectors) in the local decoder: the FLOPs a masked (flex /
+block-sparse) kernel does, the convention of BLT's accounting. The dense kernels used on a
+CPU compute more (blocked windows, padded patches), so FlopCounterMode cannot check this
+part; the test checks it against the pair counts of the masks the model builds.
 """
 from typing import Dict, Optional
 
@@ -88,7 +88,8 @@ def token_lm_flops(lengths: torch.Tensor, d_model: int, n_layers: int, vocab: in
 
 def lst_detail(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch.Tensor, dec_slots: torch.Tensor,
                d_model: int, n_layers: int, local_d: int, enc_layers: int, dec_layers: int, window: int, k: int,
-               vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None) -> Dict:
+               vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None,
+               n_boundary=0.0) -> Dict:
     """Forward FLOPs of LST by part, each {"linear", "attn"}:
     global        the transformer over patches (causal over patch positions);
     local_enc     encoder layers over all tokens (sliding window);
@@ -98,7 +99,8 @@ def lst_detail(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch
                   q/out on every token, k/v on k slots per patch, `dec_slots` visible
                   patches summed over positions (x k vectors);
     local_dec     decoder layers over all tokens (sliding window);
-    head          the one output head on every target position."""
+    head          the one output head on every target position (and the boundary head, a
+                  Linear dl -> 1, on the `n_boundary` labelled units of aligned spans)."""
     n, P, dl = n_tokens.double(), n_patches.double(), local_d
     win = causal_keys(n, window)
     out = {
@@ -109,19 +111,20 @@ def lst_detail(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch
         "dec_cross": _add({"linear": linear(P, d_model, k * dl)},
                           _add(cross_attn_flops(n, dl, P * k, dl, k * dec_slots.double()), scale=dec_layers)),
         "local_dec": _add(self_attn_layer_flops(n, dl, win, local_ffn_hidden), scale=dec_layers),
-        "head": {"linear": head_flops(n_targets.double(), dl, vocab), "attn": 0.0},
+        "head": {"linear": head_flops(n_targets.double(), dl, vocab) + linear(n_boundary, dl, 1), "attn": 0.0},
     }
     return out
 
 
 def lst_flops(n_tokens: torch.Tensor, n_patches: torch.Tensor, n_targets: torch.Tensor, dec_slots: torch.Tensor,
               d_model: int, n_layers: int, local_d: int, enc_layers: int, dec_layers: int, window: int, k: int,
-              vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None) -> dict:
+              vocab: int, ffn_hidden: Optional[int] = None, local_ffn_hidden: Optional[int] = None,
+              n_boundary=0.0) -> dict:
     """Training FLOPs per sequence in three disjoint parts: "global" (the transformer over
     patches), "local_enc" (encoder layers + patch encoder), "local_dec" (decoder layers, its
     cross-attention and projection, and the output head). See `lst_detail`."""
     d = lst_detail(n_tokens, n_patches, n_targets, dec_slots, d_model, n_layers, local_d, enc_layers, dec_layers,
-                   window, k, vocab, ffn_hidden, local_ffn_hidden)
+                   window, k, vocab, ffn_hidden, local_ffn_hidden, n_boundary)
     tot = {name: part["linear"] + part["attn"] for name, part in d.items()}
     return {"global": TRAIN_FACTOR * tot["global"],
             "local_enc": TRAIN_FACTOR * (tot["local_enc"] + tot["patch_enc"]),

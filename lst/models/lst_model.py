@@ -68,7 +68,7 @@ class Plan:
     pos: torch.Tensor  # (N, 2) (b, t) of each target
     bd_src: torch.Tensor  # (Nb,) flat unit positions with a boundary label
     bd_tgt: torch.Tensor  # (Nb,) float 0/1: the unit starts an alignment segment
-    counts: Dict[str, torch.Tensor]  # per sequence: tokens, patches, targets, units, dec_slots
+    counts: Dict[str, torch.Tensor]  # per sequence: tokens, patches, targets, units, dec_slots, boundary
     last: torch.Tensor  # (B,) flat position of each sequence's last token
     last_is_unit: torch.Tensor  # (B,) bool
 
@@ -147,7 +147,8 @@ def build_plan(seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional
 
     dec_slots = [float(np.minimum(decoder_window, p["ctx"] + 1).sum()) for p in per]
     counts = {"tokens": [p["n"] for p in per], "patches": [p["P"] for p in per], "targets": [p["n"] - 1 for p in per],
-              "units": [p["n_units"] for p in per], "dec_slots": dec_slots}
+              "units": [p["n_units"] for p in per], "dec_slots": dec_slots,
+              "boundary": [len(p["bd_pos"]) if boundary_labels else 0 for p in per]}
     counts = {k: torch.tensor(v, dtype=torch.float64) for k, v in counts.items()}
     return Plan(
         B=B, T=T, G=G, seq=seq, patch_tok=t_(patch_tok), patch_mask=t_(patch_mask, torch.bool),
@@ -358,7 +359,7 @@ class LSTModel(AbsESPnetModel):
         return lst_flops(c["tokens"], c["patches"], c["targets"], c["dec_slots"], self.d_model, self.n_layers,
                          self.local_d, self.enc_layers, self.dec_layers, self.window, self.patch_vectors,
                          self.vocab_size, ffn_hidden=self.glob.blocks[0].mlp.hidden if self.n_layers else 0,
-                         local_ffn_hidden=self._local_hidden())
+                         local_ffn_hidden=self._local_hidden(), n_boundary=c["boundary"])
 
     def _local_hidden(self) -> int:
         blocks = list(self.local_enc.blocks) + list(self.local_dec.blocks)
