@@ -1,0 +1,141 @@
+"""RESULTS.json + RESULTS.md + plots of a sweep (local/sweep.py), from the run directories.
+
+Rows (lst.eval.results): held-out NLL at every evaluated checkpoint (FLOPs from the budget
+ledger of that epoch), accuracies of the last checkpoint. The token baseline's flops run is
+also reported under ``steps`` (it *is* the reference of that protocol).
+"""
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from lst.eval.results import accuracy_rows, nll_rows, run_fields, write_results_json
+
+BASELINE = "token_lm"
+
+
+def collect(out: Path, sizes, phases) -> (List[Dict], List[Dict]):
+    from sweep import CLASSES
+
+    rows, runs = [], []
+    for phase in phases:
+        for run in phase:
+            d = out / run.id
+            ledger_f, plan_f = d / "budget_ledger.json", d / "plan.json"
+            if not (ledger_f.exists() and plan_f.exists() and (d / "eval/last_epoch").exists()):
+                runs.append({"id": run.id, "status": "not finished"})
+                continue
+            ledger, plan = json.loads(ledger_f.read_text()), json.loads(plan_f.read_text())
+            _, model, patching = CLASSES[run.cls]
+            controls = [run.control] + (["steps"] if run.cls == BASELINE and run.control == "flops" else [])
+            final = ledger["final"]
+            info = {"id": run.id, "status": "done", "size": run.size.name, "class": run.cls, "control": run.control,
+                    "params_m": plan["params"] / 1e6, "flops": final["flops"], "updates": final["updates"],
+                    "sequences": final["sequences"], "tokens": final["tokens"], "units": final["units"],
+                    "wall_s": float((d / "train_wall_seconds").read_text()), "nll": {}, "bench": None}
+            for c in controls:
+                for e, t in sorted(ledger["epochs"].items(), key=lambda kv: int(kv[0])):
+                    f = d / f"eval/heldout_ep{e}.json"
+                    if f.exists():
+                        h = json.loads(f.read_text())["heldout"]
+                        rows += nll_rows(run_fields(model, patching, c, plan["params"], t["flops"]), h)
+                        info["nll"][int(e)] = (t["flops"], h["speech"], h["text"])
+                bench = d / "eval/bench.json"
+                if bench.exists():
+                    b = json.loads(bench.read_text())
+                    rows += accuracy_rows(run_fields(model, patching, c, plan["params"], final["flops"]), b)
+                    info["bench"] = b
+            runs.append(info)
+    return rows, runs
+
+
+def fmt_acc(e) -> str:
+    lo, hi = e["ci95"]
+    return f"{100 * e['accuracy']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def answer_lines(runs: List[Dict]) -> List[str]:
+    """Per size: FLOPs at which each LST flops run first reaches the baseline's final held-out
+    speech NLL (checkpoint resolution), and the text NLL at equal FLOPs."""
+    out = []
+    for size in sorted({r["size"] for r in runs if r["status"] == "done"}):
+        base = next((r for r in runs if r.get("size") == size and r.get("class") == BASELINE
+                     and r.get("control") == "flops" and r["nll"]), None)
+        if base is None:
+            continue
+        bf, bs, bt = base["nll"][max(base["nll"])]
+        for r in runs:
+            if r.get("size") != size or r.get("class") == BASELINE or r.get("control") != "flops" or not r["nll"]:
+                continue
+            f, s, t = r["nll"][max(r["nll"])]
+            hit = next((fl for _, (fl, sp, _) in sorted(r["nll"].items()) if sp is not None and bs is not None
+                        and sp <= bs), None)
+            reach = f"reaches it at {hit:.3g} FLOPs = {hit / bf:.2f} x the baseline's" if hit else "does not reach it"
+            out.append(f"- size {size}, {r['class']}: final speech NLL {s:.4f} vs baseline {bs:.4f} "
+                       f"({s - bs:+.4f}); text {t:.4f} vs {bt:.4f} ({t - bt:+.4f}); {reach} "
+                       f"(goal: <= 0.5 x with text no worse)")
+    return out or ["- no finished size yet"]
+
+
+def write_report(out: Path, sizes, phases, args) -> None:
+    rows, runs = collect(out, sizes, phases)
+    write_results_json(rows, args.results_json)
+    plots = []
+    if rows:
+        from lst.eval.plots import plot_accuracy, plot_nll_curves, size_groups
+
+        plot_dir = Path(args.results_md).parent / "plots"
+        for i, group in enumerate(size_groups(rows)):
+            if any(r["benchmark"] == "heldout" for r in group):
+                plot_nll_curves(group, plot_dir / f"nll_size{i}.png", title=f"size {i}: held-out NLL vs training FLOPs")
+                plots.append(plot_dir / f"nll_size{i}.png")
+            for norm, tag in ((False, "acc"), (True, "acc_norm")):
+                if any(r["benchmark"] != "heldout" and r["normalised"] == norm for r in group):
+                    plot_accuracy(group, plot_dir / f"{tag}_size{i}.png", norm)
+                    plots.append(plot_dir / f"{tag}_size{i}.png")
+    done = [r for r in runs if r["status"] == "done"]
+    cpu_h = sum(r["wall_s"] for r in done) / 3600
+    L = ["# Sweep results (generated by local/sweep.py; do not edit by hand)", ""]
+    if args.note:
+        L += [args.note, ""]
+    L += [
+         f"- written {time.strftime('%Y-%m-%d %H:%M:%S')}, machine: {platform.node()} "
+         f"({platform.processor() or platform.machine()}), {args.threads} thread(s) per run, {args.parallel} runs at a time, "
+         f"ngpu {args.ngpu}",
+         f"- sizes `{args.sizes}`, classes `{args.classes}`, controls `{args.controls}`, data-controlled "
+         f"{args.data_controlled} (reference {args.data_reference}); budget "
+         + (f"--flop_budget {args.flop_budget}" if args.flop_budget else f"{args.budget_epochs} baseline epochs per size"),
+         f"- training wall time of the finished runs: {cpu_h:.2f} h (thread-hours: x {args.threads}); "
+         f"{len(done)} of {len(runs)} runs finished",
+         f"- held-out NLL on `{args.heldout}`; benchmarks: {', '.join(f'`{b}`' for b in args.benchmarks) or 'none'}",
+         "", "## Does LST reach the token baseline's held-out speech NLL with at most half its FLOPs?", ""]
+    L += answer_lines(runs)
+    L += ["", "## Runs", "", "| run | params (M) | FLOPs | updates | sequences | tokens | speech units | wall (s) "
+          "| final NLL speech | final NLL text |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        if r["status"] != "done":
+            L.append(f"| {r['id']} | {r['status']} |||||||||")
+            continue
+        _, s, t = r["nll"][max(r["nll"])] if r["nll"] else (0, None, None)
+        L.append(f"| {r['id']} | {r['params_m']:.2f} | {r['flops']:.3g} | {r['updates']} | {r['sequences']} | "
+                 f"{r['tokens']} | {r['units']} | {r['wall_s']:.0f} | {s if s is None else round(s, 4)} | "
+                 f"{t if t is None else round(t, 4)} |")
+    groups = sorted({g for r in done if r["bench"] for g in r["bench"]["results"]})
+    if groups:
+        for rule, title in (("raw", "summed log-likelihood"), ("norm", "length-normalised")):
+            L += ["", f"## Accuracy % [95 % Wilson CI], {title}", "",
+                  "| run |" + "".join(f" {g} |" for g in groups), "|---|" + "---:|" * len(groups)]
+            for r in done:
+                if r["bench"]:
+                    res = r["bench"]["results"]
+                    L.append(f"| {r['id']} |" + "".join(f" {fmt_acc(res[g][rule]) if g in res else '-'} |"
+                                                        for g in groups))
+    L += ["", "## Held-out NLL along each run (nats per speech unit / per text token)", "",
+          "| run | epoch | FLOPs | speech | text |", "|---|---:|---:|---:|---:|"]
+    for r in done:
+        for e, (f, s, t) in sorted(r["nll"].items()):
+            L.append(f"| {r['id']} | {e} | {f:.3g} | {s if s is None else round(s, 4)} | {t if t is None else round(t, 4)} |")
+    if plots:
+        L += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(Path(args.results_md).parent)})" for p in plots]
+    Path(args.results_md).write_text("\n".join(L) + "\n", encoding="utf-8")

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ROCStories + LJ Speech: the compute-controlled comparison of issue 17 (token baseline vs LST).
+# Text: the ROCStories pool + LJ Speech sentences; speech: ROCStories spoken by espeak-ng in the
+# training voices x rates (lst.tts.voices), word timings from the synthesizer. The labelled Story
+# Cloze stories, BLiMP and HellaSwag are held out and spoken in a voice and rate never trained on.
+#   ./run.sh                                     # stages 1-12 at CPU size (README.md)
+#   ./run.sh --stage 11 --stop_stage 11          # the four benchmarks only
+#   ./run.sh --local_data_opts "--n_speech_stories 200" --stop_stage 7
+# Stages: 1-5 lst.sh (data, audio, features, k-means, units); 6 BPE + token list on ALL training
+# text (local/text_corpus.sh --step bpe, instead of lst.sh's transcript-only BPE); 7 lst.sh corpus
+# + text-only sequences (local/text_corpus.sh --step append); 8-10 lst.sh (stats, one training run
+# of --lst_config, evaluation); 11 benchmarks (local/benchmarks.sh); 12 the sweep (local/sweep.sh).
+# Output paths come from lst.sh itself (--print_paths), so they follow its naming.
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
+
+stage=1
+stop_stage=12
+nbpe=2000
+feature_type=mfcc
+frame_rate_hz=25
+n_clusters=100
+nj=2
+local_data_opts=""          # options of local/data.sh (--n_speech_stories N --copies N ...)
+lst_config=conf/train_lst.yaml
+lst_opts=""                 # more lst.sh options
+bench_opts=""               # options of local/benchmarks.sh (--n_items N --modes ...)
+sweep_opts=""               # options of local/sweep.sh (--sizes ... --budget_epochs ...)
+. ./path.sh
+. utils/parse_options.sh
+
+lst_sh() {  # lst.sh with this recipe's settings
+  # shellcheck disable=SC2086
+  ./lst.sh --train_set train --valid_set valid --test_sets test --feature_type "${feature_type}" \
+    --frame_rate_hz "${frame_rate_hz}" --n_clusters "${n_clusters}" --nbpe "${nbpe}" --nj "${nj}" \
+    --corpus_kinds "speech text s2t t2s" --interleave true --interleave_opts "--span_words 5,30 --seed 0" \
+    --local_data_opts "${local_data_opts}" --lst_config "${lst_config}" ${lst_opts} "$@"
+}
+lst() {  # lst FROM TO: lst.sh stages FROM..TO within --stage/--stop_stage
+  local a=$(( stage > $1 ? stage : $1 )) b=$(( stop_stage < $2 ? stop_stage : $2 ))
+  [ "${a}" -le "${b}" ] || return 0
+  lst_sh --stage "${a}" --stop_stage "${b}"
+}
+sel() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
+# lst.sh names its outputs by their settings: km_dir, units_dir, token_list, bpe_model, corpus_dir, stats_dir, ...
+eval "$(lst_sh --print_paths true)"
+paths="--units_dir ${units_dir} --token_list ${token_list} --bpe_model ${bpe_model} --corpus_dir ${corpus_dir}"
+
+lst 1 5
+if sel 6; then
+  # shellcheck disable=SC2086
+  local/text_corpus.sh --step bpe --nbpe "${nbpe}" ${paths}
+fi
+lst 7 7
+if sel 7; then
+  # shellcheck disable=SC2086
+  local/text_corpus.sh --step append ${paths}
+fi
+lst 8 10
+if sel 11; then
+  # shellcheck disable=SC2086
+  local/benchmarks.sh --km_dir "${km_dir}" --bpe_model "${bpe_model}" --feature_type "${feature_type}" \
+    --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${bench_opts}
+fi
+if sel 12; then
+  # shellcheck disable=SC2086
+  local/sweep.sh --token_list "${token_list}" --corpus_dir "${corpus_dir}" --stats_dir "${stats_dir}" ${sweep_opts}
+fi
+log "Successfully finished. [elapsed=${SECONDS}s]"
