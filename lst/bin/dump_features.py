@@ -1,9 +1,13 @@
 r"""Extract frame features (MFCC or an SSL layer) for k-means, as Kaldi ark/scp.
 
     python -m lst.bin.dump_features --wav_scp dump/raw/train/wav.scp \
-        --out_dir dump/feats/train --feature_type mfcc|ssl \
+        --out_dir dump/feats/train --feature_type mfcc|ssl|espnet_ssl \
         [--ssl_ckpt hubert.pt --ssl_layer 6 --ssl_upstream hubert] \
         [--frame_rate_hz 50|25] [--nj 4]
+
+``ssl`` reads a layer of an s3prl upstream checkpoint (fairseq HuBERT/WavLM/...);
+``espnet_ssl`` one of a HuBERT trained in-recipe by lst.bin.train_hubert (its model file, with
+ESPnet's ``config.yaml`` beside it).
 
 Writes ``feats.ark/feats.scp`` (float32 [frames, dim]), ``energy.ark/energy.scp`` (per-frame
 log energy in dB, for the silence report), ``utt2num_frames``, ``skipped`` and
@@ -69,7 +73,8 @@ def get_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--wav_scp", required=True)
     p.add_argument("--out_dir", required=True)
-    p.add_argument("--feature_type", choices=["mfcc", "ssl"], default="mfcc")
+    p.add_argument("--feature_type", choices=["mfcc", "ssl", "espnet_ssl"],
+                   default="mfcc")
     p.add_argument("--ssl_ckpt", default=None, help="local s3prl/fairseq-converted checkpoint")
     p.add_argument("--ssl_layer", type=int, default=None, help="index into hidden_states")
     p.add_argument("--ssl_upstream", default="hubert",
@@ -133,6 +138,9 @@ def main(argv=None) -> None:
         if args.feature_type == "ssl":
             info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt), ssl_layer=args.ssl_layer,
                         ssl_upstream=args.ssl_upstream)
+        elif args.feature_type == "espnet_ssl":
+            info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt), ssl_layer=args.ssl_layer,
+                        ssl_upstream="espnet_ssl")
         with open(out("feat_info.json"), "w") as f:
             json.dump(info, f, indent=2)
         report.finish()

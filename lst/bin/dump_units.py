@@ -112,6 +112,9 @@ def main(argv=None) -> None:
             "silence_units_file": os.path.abspath(os.path.join(args.km_dir, "silence_units.json")),
             "frame_convention": feat_info.get("frame_convention"),
         }
+        # the units' source: which model and layer (absent for MFCC)
+        info.update({k: feat_info[k] for k in ("ssl_ckpt", "ssl_layer", "ssl_upstream")
+                     if k in feat_info})
         with open(out("unit_info.json"), "w") as f:
             json.dump(info, f, indent=2)
         report.finish()

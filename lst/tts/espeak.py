@@ -32,7 +32,7 @@ import ctypes
 import ctypes.util
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import gcd
 from typing import List, Optional, Sequence, Tuple
 
@@ -98,6 +98,8 @@ class Synthesis:
     audio: np.ndarray  # float32 mono in [-1, 1] at ``sample_rate``
     sample_rate: int
     words: List[WordTiming]  # one per whitespace token of the input text
+    # contiguous phone spans covering the whole audio (``.word`` holds the phone; see phone_spans)
+    phones: List[WordTiming] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -193,8 +195,12 @@ class EspeakSynthesizer:
         pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         n_native = len(pcm)
         words = self._word_times(tokens, ranges, n_native, utt)
+        phones = phone_spans(
+            [(s, ph.decode("ascii", "replace")) for (t, _, s, ph) in self._events if t == _EV_PHONEME],
+            n_native, self.native_rate)
         audio = self._resample(pcm.astype(np.float32) / 32768.0)
-        return Synthesis(audio=np.clip(audio, -1.0, 1.0), sample_rate=self.sample_rate, words=words)
+        return Synthesis(audio=np.clip(audio, -1.0, 1.0), sample_rate=self.sample_rate, words=words,
+                         phones=phones)
 
     def _word_times(self, tokens, ranges, n_native, utt) -> List[WordTiming]:
         word_ev = [(tp, s) for (t, tp, s, _) in self._events if t == _EV_WORD]
@@ -248,6 +254,45 @@ class EspeakSynthesizer:
                 out.append(WordTiming(tokens[k], bounds[i] / self.native_rate, bounds[i + 1] / self.native_rate))
         self.n_words += len(tokens)
         return out
+
+
+SILENCE = "sil"
+
+
+def phone_label(mnemonic: str) -> Optional[str]:
+    """espeak-ng phoneme mnemonic -> phone label for unit metrics.
+
+    Pauses (``_``, ``_:``, ``_!``...) become ``sil``; stress/variant digits are dropped
+    (``I2`` -> ``I``, ``@2`` -> ``@``); ``;`` (a palatalisation mark, no sound of its own) and
+    empty names give ``None``: the previous phone continues.
+    """
+    if mnemonic.startswith("_"):
+        return SILENCE
+    label = mnemonic.rstrip("0123456789").strip()
+    return label if label and label != ";" else None
+
+
+def phone_spans(events: Sequence[Tuple[int, str]], n_samples: int, rate: int) -> List[WordTiming]:
+    """Contiguous phone spans from espeak-ng PHONEME events ``(sample, mnemonic)``.
+
+    A phone lasts from its event's sample to the next phone's (or the end of the audio). The
+    audio before the first phone is ``sil``; consecutive equal labels are merged. The spans
+    cover ``[0, n_samples / rate)`` exactly, so every audio frame gets a label.
+    """
+    bounds: List[Tuple[int, str]] = [(0, SILENCE)]
+    for sample, mnemonic in sorted(events, key=lambda e: e[0]):
+        label = phone_label(mnemonic)
+        if label is None or not 0 <= sample < n_samples:
+            continue
+        if sample == bounds[-1][0]:
+            bounds[-1] = (sample, label)  # a zero-length phone: the later event wins
+        elif label != bounds[-1][1]:
+            bounds.append((sample, label))
+    if len(bounds) > 1 and bounds[0][0] == bounds[1][0]:
+        bounds.pop(0)
+    ends = [b[0] for b in bounds[1:]] + [n_samples]
+    return [WordTiming(label, start / rate, end / rate)
+            for (start, label), end in zip(bounds, ends) if end > start]
 
 
 def voices_available(names: Sequence[str]) -> List[str]:

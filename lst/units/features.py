@@ -170,7 +170,13 @@ def build_extractor(feature_type: str, ssl_ckpt: str = None, ssl_layer: int = No
         if ssl_ckpt is None or ssl_layer is None:
             raise FeatureError("--feature_type ssl needs --ssl_ckpt and --ssl_layer")
         return SslExtractor(ssl_ckpt, ssl_layer, ssl_upstream)
-    raise FeatureError(f"unknown feature type {feature_type!r} (mfcc or ssl)")
+    if feature_type == "espnet_ssl":  # a HuBERT trained in-recipe (lst.bin.train_hubert)
+        if ssl_ckpt is None or ssl_layer is None:
+            raise FeatureError("--feature_type espnet_ssl needs --ssl_ckpt and --ssl_layer")
+        from lst.units.ssl import EspnetSslExtractor
+
+        return EspnetSslExtractor(ssl_ckpt, ssl_layer)
+    raise FeatureError(f"unknown feature type {feature_type!r} (mfcc, ssl or espnet_ssl)")
 
 
 def extract(extractor, wav: np.ndarray, frame_rate_hz: int = 50):

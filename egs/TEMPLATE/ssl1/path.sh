@@ -1,0 +1,1 @@
+../lst1/path.sh

@@ -1,0 +1,153 @@
+"""HuBERT pre-training with ESPnet's SSL task: a few steps on a handful of utterances, then
+its checkpoint feeds the unit extractor (dump_features --feature_type espnet_ssl -> units)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from lst.units.features import num_frames_50hz
+
+TINY_CONFIG = {
+    "input_size": None,
+    "frontend": "wav2vec_cnn",
+    "frontend_conf": {"norm_mode": "group_norm", "conv_mode": "standard", "bias": False,
+                      "normalize_audio": False,
+                      "shapes": [[16, 10, 5], [16, 3, 2], [16, 3, 2], [16, 3, 2], [16, 3, 2],
+                                 [16, 2, 2], [16, 2, 2]]},
+    "normalize": None, "specaug": None,
+    "preencoder": "linear", "preencoder_conf": {"output_size": 32},
+    "encoder": "transformer",
+    "encoder_conf": {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 2,
+                     "input_layer": "wav2vec", "normalize_before": False,
+                     "pos_enc_layer_type": "conv", "use_flash_attn": False},
+    "loss": [{"name": "hubert", "conf": {"num_classes": 3, "final_dim": 16}}],  # fixed by train
+    "util": [{"name": "mask", "conf": {"mask_prob": 0.5, "mask_length": 3}}],
+    "collate_fn_conf": {"label_downsampling": 1, "pad": False, "rand_crop": True},
+    "num_att_plot": 0, "use_preprocessor": False,
+    "optim": "adam", "optim_conf": {"lr": 0.001},
+    "batch_type": "numel", "batch_bins": 60000, "max_epoch": 1, "num_iters_per_epoch": 3,
+    "num_workers": 0, "best_model_criterion": [["valid", "loss", "min"]], "keep_nbest_models": 1,
+}
+
+
+def tone(seconds: float, f0: float, seed: int) -> np.ndarray:
+    """Harmonic tone whose pitch glides, plus a little noise: MFCCs that vary over time."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    f = f0 * (1 + 0.5 * t / seconds)
+    phase = 2 * np.pi * np.cumsum(f) / 16000
+    x = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(3 * t))
+    return (0.2 * x + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from lst.bin.dump_features import main as dump_features
+    from lst.bin.dump_units import main as dump_units
+    from lst.bin.format_wav import main as format_wav
+    from lst.bin.learn_kmeans import main as learn_kmeans
+    from lst.bin.train_hubert import main as train_hubert
+
+    root = tmp_path_factory.mktemp("hubert")
+    sets = {"train": 6, "valid": 2}
+    for name, n in sets.items():
+        (root / "wav" / name).mkdir(parents=True)
+        with open(root / f"{name}.scp", "w") as scp:
+            for i in range(n):
+                path = root / "wav" / name / f"{name}{i}.wav"
+                soundfile.write(path, tone(1.0 + 0.2 * i, 110 + 30 * i, i), 16000)
+                scp.write(f"{name}{i} {path}\n")
+        format_wav(["--wav_scp", str(root / f"{name}.scp"), "--out_dir", str(root / "raw" / name)])
+        dump_features(["--wav_scp", str(root / "raw" / name / "wav.scp"),
+                       "--out_dir", str(root / "mfcc" / name)])
+    learn_kmeans(["--feats_dir", str(root / "mfcc" / "train"), "--n_clusters", "8",
+                  "--out_dir", str(root / "km0")])
+    for name in sets:
+        dump_units(["--feats_dir", str(root / "mfcc" / name), "--km_dir", str(root / "km0"),
+                    "--out_dir", str(root / "units0" / name)])
+        train_hubert(["prepare", "--raw_dir", str(root / "raw" / name),
+                      "--units_dir", str(root / "units0" / name),
+                      "--out_dir", str(root / "exp" / "data" / name)])
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    d = root / "exp" / "data"
+    train_hubert(["train", "--config", str(config), "--output_dir", str(root / "exp"),
+                  "--token_list", str(d / "train" / "token_list"), "--ngpu", "0", "--seed", "0",
+                  "--train_data_path_and_name_and_type", f"{d}/train/wav.scp,speech,sound",
+                  "--train_data_path_and_name_and_type", f"{d}/train/text,text,text_int",
+                  "--train_shape_file", f"{d}/train/speech_shape",
+                  "--train_shape_file", f"{d}/train/text_shape",
+                  "--valid_data_path_and_name_and_type", f"{d}/valid/wav.scp,speech,sound",
+                  "--valid_data_path_and_name_and_type", f"{d}/valid/text,text,text_int",
+                  "--valid_shape_file", f"{d}/valid/speech_shape",
+                  "--valid_shape_file", f"{d}/valid/text_shape"])
+    return root
+
+
+def test_prepare_writes_espnet_inputs(trained):
+    d = trained / "exp" / "data" / "train"
+    tokens = (d / "token_list").read_text().split("\n")
+    assert tokens[:8] == [str(i) for i in range(8)] and tokens[8] == "<unk>"
+    shapes = dict(line.split() for line in (d / "speech_shape").read_text().splitlines())
+    units = dict(line.split(maxsplit=1) for line in (d / "text").read_text().splitlines())
+    for utt, n in shapes.items():
+        assert len(units[utt].split()) == num_frames_50hz(int(n))
+
+
+def test_training_ran_and_num_classes_follows_the_token_list(trained):
+    exp = trained / "exp"
+    assert (exp / "valid.loss.best.pth").exists() and (exp / "config.yaml").exists()
+    conf = yaml.safe_load((exp / "config.yaml").read_text())
+    assert conf["loss"][0]["conf"]["num_classes"] == 9  # 8 units + <unk>
+    import torch
+    state = torch.load(exp / "valid.loss.best.pth", map_location="cpu")
+    assert state["losses.0.decoder.label_embeddings.weight"].shape[0] == 9
+
+
+def test_checkpoint_feeds_the_unit_extractor(trained):
+    from lst.bin.dump_features import main as dump_features
+    from lst.bin.dump_units import main as dump_units
+    from lst.bin.learn_kmeans import main as learn_kmeans
+    from lst.units.ssl import EspnetSslExtractor
+
+    ckpt = str(trained / "exp" / "valid.loss.best.pth")
+    ext = EspnetSslExtractor(ckpt, layer=1)
+    wav = tone(1.3, 150, 9)
+    feats = ext(wav)
+    assert feats.shape == (num_frames_50hz(len(wav)), 32)
+    states = ext.hidden_states(wav)
+    assert len(states) == 3  # input of block 1, outputs of blocks 1 and 2
+    np.testing.assert_allclose(states[1][: len(feats)], feats, atol=1e-5)
+    assert not np.allclose(states[0][: len(feats)], feats)
+
+    raw = trained / "raw" / "train"
+    dump_features(["--wav_scp", str(raw / "wav.scp"), "--out_dir", str(trained / "it1" / "train"),
+                   "--feature_type", "espnet_ssl", "--ssl_ckpt", ckpt, "--ssl_layer", "1"])
+    info = json.loads((trained / "it1" / "train" / "feat_info.json").read_text())
+    assert info["feature_type"] == "espnet_ssl" and info["dim"] == 32 and info["ssl_layer"] == 1
+    learn_kmeans(["--feats_dir", str(trained / "it1" / "train"), "--n_clusters", "4",
+                  "--out_dir", str(trained / "km1")])
+    dump_units(["--feats_dir", str(trained / "it1" / "train"), "--km_dir", str(trained / "km1"),
+                "--out_dir", str(trained / "units1" / "train")])
+    unit_info = json.loads((trained / "units1" / "train" / "unit_info.json").read_text())
+    assert unit_info["unit_rate_hz"] == 50 and unit_info["n_units"] == 4
+    assert unit_info["ssl_ckpt"] == os.path.abspath(ckpt) and unit_info["ssl_layer"] == 1
+    lines = (trained / "units1" / "train" / "units").read_text().splitlines()
+    assert len(lines) == 6 and all(0 <= int(u) < 4 for line in lines for u in line.split()[1:])
+
+
+def test_extractor_errors_name_the_problem(trained, tmp_path):
+    from lst.units.features import FeatureError, build_extractor
+
+    ckpt = str(trained / "exp" / "valid.loss.best.pth")
+    with pytest.raises(FeatureError, match="out of range.*0..2"):
+        build_extractor("espnet_ssl", ckpt, 5)
+    with pytest.raises(FeatureError, match="needs --ssl_ckpt and --ssl_layer"):
+        build_extractor("espnet_ssl", ckpt, None)
+    lone = tmp_path / "model.pth"
+    lone.write_bytes(b"")
+    with pytest.raises(FeatureError, match="config.*not found"):
+        build_extractor("espnet_ssl", str(lone), 1)
