@@ -72,3 +72,27 @@ def test_token_lm_formula_matches_flop_counter():
     parts = model.flops_per_sequence(seq, lens, seg)
     assert float(parts["global"]) == pytest.approx(TRAIN_FACTOR * float(sum(p["linear"] + p["attn"]
                                                                             for p in d.values())), rel=1e-12)
+
+
+def test_model_info_paper_1b_layouts(capsys):
+    """The paper's 1B configs, built on the meta device: parameter counts next to the spec's
+    figures (LST ~1.53B, baseline ~1.42B, spec 2.1), and the CLI prints them."""
+    from pathlib import Path
+
+    import yaml
+
+    from lst.bin.model_info import main
+    from lst.models.info import model_info
+
+    conf_dir = Path(__file__).resolve().parents[1] / "egs/storycloze/lst1/conf"
+    lst = yaml.safe_load((conf_dir / "paper_1b_lst.yaml").read_text())
+    info = model_info(lst["model"], lst["model_conf"], speech_fracs=(0.0, 0.77))
+    p = info["params"]
+    assert abs(p["total"] / 1e9 - 1.53) < 0.01 and abs(p["global"] / 1e9 - 1.285) < 0.001
+    assert p["global"] + p["local_encoder"] + p["local_decoder"] + p["embeddings_and_head"] == p["total"]
+    # interleaved speech: static 4 makes ~0.43 global positions per token; text: one per token
+    assert info["flops"][0.0]["global_positions_per_token"] == 1.0
+    assert 0.4 < info["flops"][0.77]["global_positions_per_token"] < 0.45
+    assert main(["--config", str(conf_dir / "paper_1b_token_lm.yaml"), "--speech_frac", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "1,417.8 M" in out and "total" in out
