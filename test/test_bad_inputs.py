@@ -483,11 +483,11 @@ def test_stage_before_its_inputs_names_the_stage(tmp_path):
     for name in ("lst.sh", "path.sh", "utils"):  # the TEMPLATE files the recipe links to
         os.symlink(REPO / "egs/TEMPLATE/lst1" / name, recipe / name)
     p = subprocess.run(["bash", "run.sh", "--stage", "7", "--stop_stage", "7"], cwd=recipe, capture_output=True,
-                       text=True, env={**os.environ, "LST_ROOT": str(REPO)}, timeout=120)
+                       text=True, env={**os.environ, "LST_ROOT": str(REPO)}, timeout=900)
     assert p.returncode != 0
     errors = [ln for ln in (p.stdout + p.stderr).splitlines() if "Error" in ln]
     assert len(errors) == 1, p.stdout + p.stderr
-    assert "data/bpe/bpe.model not found" in errors[0] and "stage 6" in errors[0] and "--stage 6" in errors[0]
+    assert "bpe.model not found" in errors[0] and "stage 6" in errors[0] and "--stage 6" in errors[0]
     assert not (recipe / "corpus").exists()  # nothing half-made
 
 
@@ -542,3 +542,142 @@ def test_rerunning_make_token_list_gives_identical_bpe_model(formatted, units, t
     before = (tokens / "bpe/bpe.model").read_bytes()
     _rerun_make_token_list(raw, units, tokens)
     assert (tokens / "bpe/bpe.model").read_bytes() == before
+
+
+# ---- issue 16: ids that collide after sanitising ------------------------------------------
+
+
+def test_format_wav_ids_that_would_collide_keep_their_own_audio(audio, tmp_path, caplog):
+    """``a/b`` and ``a_b`` used to share raw/wav/a_b.wav: a/b silently got a_b's audio."""
+    d = tmp_path / "data"
+    d.mkdir()
+    w = audio / "wav"
+    (d / "wav.scp").write_text(f"a/b {w / 'a_good1.wav'}\na_b {w / 'a_good2.wav'}\na%2Fb {w / 'a_good3.wav'}\n")
+    rc, err, log = _cli(caplog, "format_wav", ["--wav_scp", str(d / "wav.scp"), "--out_dir", str(tmp_path / "o")])
+    assert rc == 0, err
+    scp = dict(line.split(" ", 1) for line in (tmp_path / "o/wav.scp").read_text().splitlines())
+    assert len(set(scp.values())) == 3  # injective
+    for utt, src in (("a/b", "a_good1"), ("a_b", "a_good2"), ("a%2Fb", "a_good3")):
+        got, _ = sf.read(scp[utt])
+        want, _ = sf.read(w / f"{src}.wav")
+        assert len(got) == len(want), utt  # each id has its own audio
+
+
+def test_utt_file_name_is_injective_and_bounded():
+    from lst.data.kaldi_dir import utt_file_name
+
+    ids = ["a/b", "a_b", "a%2Fb", "a%b", "a%252Fb", ".", "..", "x" * 300, "x" * 299 + "y", "spk/utt/1"]
+    names = [utt_file_name(u) for u in ids]
+    assert len(set(names)) == len(ids)
+    assert all("/" not in n and n not in (".", "..") and len(n.encode()) <= 200 for n in names)
+
+
+# ---- issue 16: degenerate model configs ------------------------------------------------------
+
+
+@pytest.mark.parametrize("model,conf,names", [
+    ("token_lm", {"d_model": 0}, ["d_model: 0", ">= 1"]),
+    ("token_lm", {"n_layers": 0}, ["n_layers: 0", ">= 1"]),
+    ("token_lm", {"n_heads": 0}, ["n_heads: 0"]),
+    ("token_lm", {"max_len": 0}, ["max_len: 0"]),
+    ("token_lm", {"d_model": 10, "n_heads": 4}, ["d_model: 10", "n_heads: 4", "divisible"]),
+    ("token_lm", {"dropout": 1.0}, ["dropout: 1.0", "[0.0, 1.0)"]),
+    ("token_lm", {"d_model": "8"}, ["d_model: '8'"]),
+    ("lst", {"patch_vectors": 0}, ["patch_vectors: 0"]),
+    ("lst", {"window": 0}, ["window: 0"]),
+    ("lst", {"decoder_window": 0}, ["decoder_window: 0"]),
+    ("lst", {"patch_size": 0}, ["patch_size: 0"]),
+    ("lst", {"local_d_model": 12, "local_heads": 4}, ["local_d_model: 12", "local_heads: 4"]),
+    ("lst", {"d_model": 24, "n_heads": 4, "local_heads": 5}, ["cannot build --model lst", "local_heads"]),
+    ("lst", {"patching": "nonsense"}, ["patching", "nonsense"]),
+])
+def test_degenerate_model_conf_is_one_line_naming_key_value_range(tiny_token_list, model, conf, names):
+    import argparse
+
+    from lst.tasks.lst import LSTTask
+    from lst.train.config_check import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        LSTTask.build_model(argparse.Namespace(token_list=list(tiny_token_list), model=model, model_conf=conf))
+    msg = str(e.value)
+    assert "\n" not in msg
+    for name in names:
+        assert name in msg, msg
+
+
+def test_valid_model_confs_still_build(tiny_token_list):
+    import argparse
+
+    from lst.tasks.lst import LSTTask
+
+    for model, conf in (("token_lm", {"d_model": 8, "n_layers": 1, "n_heads": 2}),
+                        ("lst", {"d_model": 16, "n_layers": 1, "n_heads": 2, "local_d_model": 8, "local_heads": 2,
+                                 "window": 4, "patch_size": 2, "max_patch_len": 4})):
+        LSTTask.build_model(argparse.Namespace(token_list=list(tiny_token_list), model=model, model_conf=conf))
+
+
+def test_max_len_shorter_than_the_data_names_the_sequence(tmp_path):
+    """Shape files (collect-stats) longer than the token baseline's positions: one line naming the
+    longest sequence, unless --max_seq_len cuts them (the data layer may also cut to max_len)."""
+    from lst.train.config_check import ConfigError, check_lengths
+
+    (tmp_path / "seq_shape").write_text("s2t_a 9\nspeech_b 41\ntext_c 5\n")
+    with pytest.raises(ConfigError) as e:
+        check_lengths("token_lm", {"max_len": 32}, [tmp_path / "seq_shape"])
+    msg = str(e.value)
+    assert "max_len: 32 is shorter than sequence speech_b (41 tokens" in msg and "--max_seq_len <= 33" in msg
+    check_lengths("token_lm", {"max_len": 32}, [tmp_path / "seq_shape"], max_seq_len=33)
+    check_lengths("token_lm", {"max_len": 40}, [tmp_path / "seq_shape"])
+    check_lengths("token_lm", {}, [tmp_path / "seq_shape"], default_max_len=2048)
+
+
+def test_max_len_exceeded_in_training_is_one_line(tmp_path, monkeypatch):
+    """The data layer cuts sequences to the model's max_len; should a sequence still reach a
+    model longer than it allows (an LST global or local length), lst_train says so in one line."""
+    from lst.bin.lst_train import main
+    from lst.tasks.lst import LSTTask
+    from lst.tasks.toy import write_toy_experiment
+
+    argv = write_toy_experiment(tmp_path, n_train=8, n_valid=4, max_epoch=1, batch_size=4, d_model=8)
+
+    def too_long(cmd=None):
+        raise ValueError("sequence length 50 exceeds max_len 3")
+
+    monkeypatch.setattr(LSTTask, "main", too_long)
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--output_dir", str(tmp_path / "exp")])
+    msg = str(e.value.code)
+    assert msg.startswith("lst_train: a training sequence is longer than the model allows (sequence length 50 "
+                          "exceeds max_len 3)") and "\n" not in msg
+
+
+def test_empty_training_corpus_is_one_line(tmp_path):
+    from lst.bin.lst_train import main
+    from lst.tasks.toy import write_toy_experiment
+
+    argv = write_toy_experiment(tmp_path, n_train=8, n_valid=4, max_epoch=1, batch_size=4, d_model=8)
+    (tmp_path / "train").write_text("")
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--output_dir", str(tmp_path / "exp")])
+    assert str(e.value.code) == f"lst_train: train data {tmp_path}/train is empty (no sequences); rerun stage 7 " \
+                                "(corpus build) and check its log for skipped utterances"
+
+
+# ---- issue 16: a full disk while writing ----------------------------------------------------
+
+
+def test_enospc_while_writing_is_one_line_and_keeps_the_old_output(formatted, units, tmp_path, monkeypatch):
+    """The real command line, with the writer failing as on a full disk."""
+    script = ("import errno, sys, lst.bin.dump_units as D\n"
+              "def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+              "D.format_ints = full\nfrom lst.units.io import run_tool\nrun_tool(D.main, sys.argv[1:])\n")
+    out = tmp_path / "u"
+    shutil.copytree(units / "units", out)
+    before = _tree_bytes(out)
+    p = subprocess.run([sys.executable, "-c", script, "--feats_dir", str(units / "feats"), "--km_dir",
+                        str(units / "km"), "--out_dir", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 1
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "flash" not in ln.lower()
+             and " INFO: " not in ln and " WARNING: " not in ln]
+    assert len(lines) == 1 and "disk full (ENOSPC)" in lines[0] and str(out) in lines[0], p.stderr
+    assert _tree_bytes(out) == before

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lst.stage_io import MARKER, TRAIN_INPUTS, write_file_marker
-from lst.train.toy import write_toy_corpus, write_toy_experiment
+from lst.tasks.toy import write_toy_corpus, write_toy_experiment
 
 
 def _train(argv, out, *extra):

@@ -17,7 +17,7 @@ from pathlib import Path
 from lst.stage_io import (MARKER, TRAIN_INPUTS, StageError, changed_inputs, experiment_inputs, marker_dict,
                           read_train_inputs, remove_marker, tree_files, write_file_marker, write_json_atomic)
 from lst.tasks.lst import LSTTask
-from lst.train.config_check import ConfigError
+from lst.train.config_check import ConfigError, check_lengths
 
 TOOL = "lst_train"
 
@@ -53,6 +53,9 @@ def guard_experiment(args) -> dict:
         for p in paths:
             if not Path(p).is_file():
                 raise StageError(f"{TOOL}: {role} data {p} not found (made by stage 7: corpus build)")
+            if not Path(p).read_bytes()[:1 << 16].strip():
+                raise StageError(f"{TOOL}: {role} data {p} is empty (no sequences); rerun stage 7 (corpus build) "
+                                 "and check its log for skipped utterances")
     current = experiment_inputs(tokens, data, vars(args))
     old = read_train_inputs(out)
     if old is not None and _has_checkpoints(out):
@@ -83,10 +86,30 @@ def mark_done(args, inputs) -> None:
                           lineage=inputs["lineage"])
 
 
+def check_max_len(args) -> None:
+    """The longest training/validation sequence must fit the model (token baseline: exact,
+    from the shape files of the collect-stats stage)."""
+    if getattr(args, "collect_stats", False):
+        return
+    import inspect
+
+    from lst.tasks.lst import model_choices
+
+    try:
+        model_class = model_choices.get_class(args.model)
+    except Exception:  # noqa: BLE001 - ESPnet reports an unknown --model itself
+        return
+    default = inspect.signature(model_class.__init__).parameters.get("max_len")
+    default = None if default is None else default.default
+    shapes = list(getattr(args, "train_shape_file", None) or []) + list(getattr(args, "valid_shape_file", None) or [])
+    check_lengths(args.model, args.model_conf, shapes, getattr(args, "max_seq_len", 0) or 0, default)
+
+
 def main(cmd=None):
     try:
         args = LSTTask.get_parser().parse_args(cmd)
         distributed_child = getattr(args, "dist_rank", None) not in (None, 0)
+        check_max_len(args)
         inputs = None if distributed_child else guard_experiment(args)
         LSTTask.main(cmd=cmd)
         if inputs is not None:
@@ -94,6 +117,11 @@ def main(cmd=None):
     except (ConfigError, StageError) as e:
         msg = str(e)
         sys.exit(msg if msg.startswith(f"{TOOL}:") else f"{TOOL}: {msg}")
+    except ValueError as e:  # RoPE: "sequence length N exceeds max_len M" in the first long batch
+        if "exceeds max_len" not in str(e):
+            raise
+        sys.exit(f"{TOOL}: a training sequence is longer than the model allows ({e}); raise model_conf "
+                 f"max_len, set --max_seq_len to cut longer sequences, or rebuild the corpus with a length limit")
 
 
 if __name__ == "__main__":
