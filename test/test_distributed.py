@@ -15,12 +15,12 @@ import sys
 
 import pytest
 
-from lst.train.toy import epoch_losses, subprocess_env, write_toy_experiment
+from lst.tasks.toy import epoch_losses, subprocess_env, write_toy_experiment
 
 pytestmark = pytest.mark.slow  # three training launches, ~1-2 min on the 2-core CPU machine
 
 
-def _run(cmd, timeout=400):
+def _run(cmd, timeout=900):
     p = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     return p.stdout + p.stderr
@@ -63,7 +63,7 @@ def test_espnet_launcher_flags_with_ranks_seeing_different_kinds(tmp_path):
         for rank in (0, 1)
     ]
     try:
-        outs = [p.communicate(timeout=400)[0] for p in procs]
+        outs = [p.communicate(timeout=900)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
