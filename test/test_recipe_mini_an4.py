@@ -1,5 +1,6 @@
 """End to end: the mini_an4 recipe in a temporary copy, both model choices (slow)."""
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -108,3 +109,43 @@ def test_pretrain_and_pack_packs_a_trained_recipe(recipe):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     packed = load_packed(str(work.parent / "packed" / "lst.zip"))
     assert type(packed.model).__name__ == "LSTModel"
+
+
+def comparable_files(root: Path, expdir: str):
+    """{relative path: bytes} of a dump dir, without logs and job work dirs, with the dump and exp
+    dir names masked (paths in scp/json files name them); a completion marker contributes its
+    file names (its hashes and input fingerprints cover files that name the dump dir)."""
+    import json
+
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if not p.is_file() or p.suffix == ".log" or any(".split" in part for part in rel.parts):
+            continue
+        data = p.read_bytes()
+        if p.name == ".done.json":
+            m = json.loads(data)
+            data = json.dumps(sorted(m.get("files", {}))).encode()
+        for name, mask in ((root.name, b"DUMP/"), (expdir, b"EXP/")):
+            data = re.sub(rb"(^|[\s/\"])" + re.escape(name.encode()) + b"/", rb"\1" + mask, data, flags=re.M)
+        out[str(rel)] = data
+    return out
+
+
+def test_sharded_data_stages_match_one_job(recipe):
+    """Stages 2-7 with --nj 1 and --nj 3 (and the fixture's default --nj 2): identical bytes."""
+    work, _ = recipe
+    for nj in (1, 3):
+        rc, out = run(work, "--stage", "2", "--stop_stage", "7", "--nj", str(nj), "--dumpdir", f"dump_nj{nj}",
+                      "--expdir", f"exp_nj{nj}")
+        assert rc == 0, out[-3000:]
+    one, three = comparable_files(work / "dump_nj1", "exp_nj1"), comparable_files(work / "dump_nj3", "exp_nj3")
+    assert one.keys() == three.keys()
+    assert [k for k in one if one[k] != three[k]] == []
+    two = comparable_files(work / "dump", "exp")
+    assert [k for k in one if one[k] != two.get(k)] == []
+    # the comparison covered every data stage's output
+    for name in ("raw/train/wav.scp", "feats/mfcc_50hz/train/feats.ark", "feats/mfcc_50hz/train/feats.scp",
+                 "units/mfcc_50hz_km32/test/units", "corpus/mfcc_50hz_km32_bpe40/train/seqs"):
+        assert name in one, name
+    assert (work / "dump_nj3/feats/mfcc_50hz/train.split3/log/dump_features.3.log").is_file()

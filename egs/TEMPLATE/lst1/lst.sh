@@ -35,7 +35,7 @@ nj=2                   # jobs (shards) of the data stages, dispatched by ${train
 python=python3         # the python that runs the lst tools
 dumpdir=dump           # prepared data: raw audio, features, units, corpus
 expdir=exp             # experiments: k-means, stats, models
-print_paths=false      # print the output paths these options give (name=value) and exit
+print_paths=false      # print the output paths (and unit settings) these options give, as name=value, and exit
 # Data
 local_data_opts=""     # options of local/data.sh
 train_set=train        # training set (data/<set>)
@@ -67,8 +67,7 @@ collect_stats_args=""  # extra options of the collect-stats run
 eval_model=valid.loss.best.pth  # checkpoint evaluated (stage 10) and packed (stage 11)
 
 help_message="Usage: $0 --lst_config conf/train.yaml [options]"
-. utils/parse_options.sh
-[ $# -eq 0 ] || die "unexpected arguments: $*"
+parse_options "$@"
 
 # ---- names: every output path, from the settings (the one place that computes them) ----
 feat_tag=${feature_type}
@@ -106,15 +105,12 @@ lst_exp=${expdir}/lst_${lst_tag}_${corpus_tag}
 packed=${lst_exp}/packed.zip
 if [ "${print_paths}" = true ]; then
   print_paths raw_dir feats_dir km_dir units_dir token_dir token_list bpe_model corpus_dir stats_dir \
-    lst_exp packed unit_tag corpus_tag lst_tag
+    lst_exp packed unit_tag corpus_tag lst_tag feature_type frame_rate_hz ssl_ckpt ssl_layer n_clusters nbpe
   exit 0
 fi
 [ -n "${lst_config}" ] || die "--lst_config is required"
 
-# shellcheck disable=SC1091
-. ./path.sh
-if [ -f cmd.sh ]; then . ./cmd.sh; fi
-log "${lst_command_line}"
+recipe_env
 all_sets="${train_set} ${valid_set} ${test_sets}"
 
 if run_stage 1; then
@@ -194,7 +190,7 @@ if run_stage 7; then
     require "${units_dir}/${dset}/units" "stage 5 (unit dump)"
     ctm=()
     [ -f "${raw_dir}/${dset}/word_ctm" ] && ctm=("${raw_dir}/${dset}/word_ctm")
-    shard_run --sorted seqs "${nj}" "${units_dir}/${dset}" "units ${raw_dir}/${dset}/text ${ctm[*]+${ctm[*]}}" \
+    shard_run --sorted "seqs docs" "${nj}" "${units_dir}/${dset}" "units ${raw_dir}/${dset}/text ${ctm[*]+${ctm[*]}}" \
       "unit_info.json" "${corpus_dir}/${dset}" build_corpus \
       ${python} -m lst.bin.build_corpus --units SHARD_IN/units --unit_info SHARD_IN/unit_info.json \
       --text SHARD_IN/text --bpe_model "${bpe_model}" --kinds "${corpus_kinds}" --out SHARD_OUT/seqs \

@@ -26,6 +26,19 @@ die() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINE
 min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
 
 opts_begin() { __lst_vars_before=$(compgen -v); }
+# parse_options "$@": the options after the defaults (utils/parse_options.sh); no positional arguments
+parse_options() {
+  . utils/parse_options.sh
+  [ $# -eq 0 ] || die "unexpected arguments: $*"
+}
+# recipe_env: the recipe's environment (path.sh: python venv; cmd.sh: job dispatch), then log
+# the command line
+recipe_env() {
+  # shellcheck disable=SC1091
+  . ./path.sh
+  if [ -f cmd.sh ]; then . ./cmd.sh; fi
+  log "${lst_command_line}"
+}
 
 run_stage() {  # run_stage N: is stage N selected?
   [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ] || return 1

@@ -26,7 +26,7 @@ fi
 
 __lst_is_option() {  # __lst_is_option NAME
   if [ -n "${__lst_vars_before+set}" ]; then
-    printf '%s\n' "${__lst_option_names}" | grep -qx -- "$1"
+    [[ $'\n'"${__lst_option_names}"$'\n' == *$'\n'"$1"$'\n'* ]]
   else
     [ -n "${!1+set}" ]
   fi
@@ -36,19 +36,19 @@ __lst_print_help() {
   echo "${help_message:-Usage: $0 [options]}"
   [ -n "${__lst_option_names}" ] || return 0
   echo "Options, with their value in brackets (the default, or as set before --help):"
-  local name files comment ordered
-  files="$0 ${__lst_option_files:-}"
+  local __lst_n __lst_files __lst_comment __lst_ordered
+  __lst_files="${__lst_option_files:-} $0"
   # in the order the script defines them, then any other option
   # shellcheck disable=SC2086
-  ordered=$( { grep -h -o -E '^[a-z][a-z0-9_]*=' ${files} 2>/dev/null | tr -d '=' ; printf '%s\n' "${__lst_option_names}"; } \
-            | awk 'NF && !seen[$0]++' | grep -x -F -f <(printf '%s\n' "${__lst_option_names}") )
-  while read -r name; do
-    [ -n "${name}" ] || continue
+  __lst_ordered=$( { grep -h -o -E '^[a-z][a-z0-9_]*=' ${__lst_files} 2>/dev/null | tr -d '=' ; printf '%s\n' "${__lst_option_names}"; } \
+            | awk 'NF && !seen[$0]++' | grep -x -F -f <(printf '%s\n' "${__lst_option_names}") || true)
+  while read -r __lst_n; do
+    [ -n "${__lst_n}" ] || continue
     # the comment after "name=default" in the script (or a file of shared options) is the help text
     # shellcheck disable=SC2086
-    comment=$(grep -h -m1 -E "^${name}=" ${files} 2>/dev/null | sed -n -E 's/.*[[:space:]]#[[:space:]]*(.*)$/\1/p' | head -1)
-    printf '  --%-24s [%s]%s\n' "${name}" "${!name}" "${comment:+  ${comment}}"
-  done <<< "${ordered}"
+    __lst_comment=$(grep -h -m1 -E "^${__lst_n}=" ${__lst_files} 2>/dev/null | sed -n -E 's/.*[[:space:]]#[[:space:]]*(.*)$/\1/p' | head -1 || true)
+    printf '  --%-24s [%s]%s\n' "${__lst_n}" "${!__lst_n}" "${__lst_comment:+  ${__lst_comment}}"
+  done <<< "${__lst_ordered}"
 }
 
 __lst_positional=()

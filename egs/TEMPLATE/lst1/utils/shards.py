@@ -68,8 +68,9 @@ def split(args) -> None:
     lines = read_lines(first)
     others = {}
     for path in files[1:]:
-        if path.is_file():
-            others[path.name] = read_lines(path)
+        if not path.is_file():
+            fail(f"{path} not found")
+        others[path.name] = read_lines(path)
     # the pieces are cut from the union of the keys of all --files (first file's order, then
     # keys only the others have), so an utterance missing from one of them is still seen (and
     # counted as such) by exactly one job

@@ -6,19 +6,21 @@
 #   python -m lst.bin.ctc_align align --model_dir <this recipe>/exp/ctc_align \
 #       --data_dir dump/raw/train --out dump/raw/train/word_ctm
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
+. utils/lib.sh
 
+opts_begin
 dumpdir=dump
 out_dir=exp/ctc_align
 max_minutes=5      # training time budget (CPU)
 max_utts=300       # stories used for training (cut into sentences)
 score_set=test     # held-out stories in the held-out voice
-. ./path.sh
-. utils/parse_options.sh
+parse_options "$@"
+recipe_env
 
 for d in train valid "${score_set}"; do
-  [ -f "${dumpdir}/raw/${d}/wav.scp" ] || { log "Error: ${dumpdir}/raw/${d}/wav.scp not found; run ./run.sh --stop_stage 2 first"; exit 1; }
+  require "${dumpdir}/raw/${d}/wav.scp" "stage 2 (audio format) of ./run.sh"
 done
+save_command "${out_dir}"
 log "Training the CTC aligner (${max_minutes} min budget) -> ${out_dir}"
 python3 -m lst.bin.ctc_align train --data_dir "${dumpdir}/raw/train" --valid_dir "${dumpdir}/raw/valid" \
   --out_dir "${out_dir}" --max_minutes "${max_minutes}" --max_utts "${max_utts}" \

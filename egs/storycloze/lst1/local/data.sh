@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # StoryCloze data preparation (stage 1 of lst.sh):
 #   1. copy the StoryCloze csv files from the shared data dir into downloads/
-#   2. speak the stories with espeak-ng (lst.bin.synth_stories): wavs in dump/synth/<set>/,
+#   2. speak the stories with espeak-ng (local/synth_stories.py): wavs in dump/synth/<set>/,
 #      kaldi dirs data/{train,valid,test} with word_ctm (word timings from espeak-ng itself),
 #      held-out labelled stories in data/eval_stories.jsonl (for the story-completion eval).
 # Options (all passed on to synth_stories): --n_stories N --voices a,b --heldout_voices c
@@ -39,7 +39,7 @@ for f in cloze_val.csv cloze_test.csv; do
 done
 
 log "Speaking stories: ${n_stories} train stories x voices ${voices} x rates ${rates}; held-out voice(s) ${heldout_voices}"
-python3 -m lst.bin.synth_stories --csv downloads/cloze_val.csv --out_dir data --wav_dir dump/synth \
+python3 local/synth_stories.py --csv downloads/cloze_val.csv --out_dir data --wav_dir dump/synth \
   --eval_stories_out data/eval_stories.jsonl \
   --n_stories "${n_stories}" --n_valid_stories "${n_valid_stories}" --n_test_stories "${n_test_stories}" \
   --voices "${voices}" --heldout_voices "${heldout_voices}" --rates "${rates}" --nj "${nj}"
