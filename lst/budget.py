@@ -1,12 +1,19 @@
-"""Compute- and data-controlled training: give every model the same training FLOPs (or the
-same number of training sequences), measured by the model's own accounting.
+"""Compute- and data-controlled training under two compute protocols (``--control``):
+
+* ``flops``: every model gets the same total training FLOPs, measured by the model's own
+  accounting, local encoder/decoder included (``--flop_budget``);
+* ``steps`` (the paper's, spec 5): every model makes the same number of optimizer updates
+  (``--step_budget``) with the same number of global positions per update, i.e. packed rows
+  of ``pack_len`` positions (``--pack_len``/``--pack_rows``, lst/data/packing.py): baseline
+  tokens = LST patches per update; local-model FLOPs are not counted, so LST sees more data;
+* data-controlled (``--seq_budget``): the same number of training sequences (documents).
 
 FLOPs of one update = sum over the batch's sequences of ``model.flops_per_sequence(seq,
 seq_lengths, seg_start)`` (global + local encoder + local decoder; training = 3 x forward,
 see ``lst/models/flops.py``). Two parts:
 
-1. **Plan** (:func:`plan_training`): mean FLOPs per training sequence over the training
-   corpus (for curriculum patching averaged over the whole schedule, i.e. each sampled
+1. **Plan** (:func:`plan_training`; ``steps``: the update count is the budget itself): mean
+   FLOPs per training sequence over the training corpus (for curriculum patching averaged over the whole schedule, i.e. each sampled
    batch is planned at a step spread uniformly over training) x batch size -> updates
    ``N = floor(budget / (mean_flops_per_seq * batch_size))`` (data-controlled:
    ``N = ceil(seq_budget / batch_size)``). ESPnet's trainer gets ``--max_epoch E
@@ -31,6 +38,7 @@ training (every rank must run the same number of steps).
         --corpus corpus/train/seqs --flop_budget 1e14 [--target_epochs 4]
     python -m lst.budget train --flop_budget 1e14 <lst.bin.lst_train arguments>
     python -m lst.budget train --seq_budget 20000 <lst.bin.lst_train arguments>
+    python -m lst.budget train --step_budget 500 --pack_len 512 --pack_rows 4 <lst.bin.lst_train arguments>
 """
 import argparse
 import copy
@@ -65,17 +73,18 @@ def batch_flops(model, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
 class BudgetLedger:
     """Running totals per epoch in ``<output_dir>/budget_ledger.json``."""
 
-    KEYS = ("flops", "updates", "sequences", "tokens", "units")
+    KEYS = ("flops", "updates", "sequences", "tokens", "units", "positions")
 
-    def __init__(self, path: Path, flop_budget: Optional[float], seq_budget: Optional[int]):
+    def __init__(self, path: Path, flop_budget: Optional[float], seq_budget: Optional[int],
+                 step_budget: Optional[int] = None):
         self.path = Path(path)
-        self.data = {"flop_budget": flop_budget, "seq_budget": seq_budget, "epochs": {}}
+        self.data = {"flop_budget": flop_budget, "seq_budget": seq_budget, "step_budget": step_budget, "epochs": {}}
         if self.path.exists():
             old = json.loads(self.path.read_text())
-            if (old.get("flop_budget"), old.get("seq_budget")) != (flop_budget, seq_budget):
-                raise RuntimeError(f"{self.path}: written for budget flops={old.get('flop_budget')} "
-                                   f"seqs={old.get('seq_budget')}, now {flop_budget}/{seq_budget}; "
-                                   "use a new output_dir")
+            was = (old.get("flop_budget"), old.get("seq_budget"), old.get("step_budget"))
+            if was != (flop_budget, seq_budget, step_budget):
+                raise RuntimeError(f"{self.path}: written for budget flops/seqs/steps={was}, now "
+                                   f"{(flop_budget, seq_budget, step_budget)}; use a new output_dir")
             self.data = old
 
     def totals_before(self, epoch: int) -> Dict:
@@ -83,6 +92,12 @@ class BudgetLedger:
         if prev:
             return copy.deepcopy(self.data["epochs"][str(max(prev))])
         return {k: 0 for k in self.KEYS} | {"flops_parts": {}, "stopped": False}
+
+    @staticmethod
+    def fill_missing(totals: Dict) -> Dict:
+        for k in BudgetLedger.KEYS:
+            totals.setdefault(k, 0)
+        return totals
 
     def record(self, epoch: int, totals: Dict) -> None:
         self.data["epochs"][str(epoch)] = totals
@@ -93,18 +108,36 @@ class BudgetLedger:
         os.replace(tmp, self.path)
 
 
-class BudgetIterFactory(AbsIterFactory):
-    """Training iterator that ends when the next batch would exceed the FLOP / sequence budget."""
+def batch_sequences(keys: List[str], batch: Dict[str, torch.Tensor]) -> int:
+    """Training sequences (documents) in a batch: packed rows name their documents 'a+b+c'."""
+    if "doc_ids" in batch:
+        return sum(len(k.split("+")) for k in keys)
+    return len(keys)
 
-    def __init__(self, inner: AbsIterFactory, model, ledger: BudgetLedger, unit_offset: int):
-        self.inner, self.model, self.ledger, self.unit_offset = inner, model, ledger, unit_offset
+
+def batch_positions(batch: Dict[str, torch.Tensor], count) -> int:
+    """Global positions of a batch (lst.data.packing.PositionCounter per row)."""
+    if count is None:
+        return 0
+    seq, seg, lens = batch["seq"].numpy(), batch.get("seg_start"), batch["seq_lengths"].tolist()
+    seg = seg.numpy() if seg is not None else None
+    return sum(count(seq[i, :n], seg[i, :n] if seg is not None else None) for i, n in enumerate(lens))
+
+
+class BudgetIterFactory(AbsIterFactory):
+    """Training iterator that ends when the next batch would exceed the FLOP / sequence / update
+    budget."""
+
+    def __init__(self, inner: AbsIterFactory, model, ledger: BudgetLedger, unit_offset: int, count=None):
+        self.inner, self.model, self.ledger, self.unit_offset, self.count = inner, model, ledger, unit_offset, count
 
     def build_iter(self, epoch: int, shuffle: bool = None) -> Iterator:
         return self._iterate(epoch, self.inner.build_iter(epoch, shuffle))
 
     def _iterate(self, epoch: int, it) -> Iterator:
-        t = self.ledger.totals_before(epoch)
+        t = BudgetLedger.fill_missing(self.ledger.totals_before(epoch))
         fb, sb = self.ledger.data["flop_budget"], self.ledger.data["seq_budget"]
+        ub = self.ledger.data.get("step_budget")
         t0 = time.time()
         try:
             if t.get("stopped"):
@@ -112,13 +145,14 @@ class BudgetIterFactory(AbsIterFactory):
                 return
             for keys, batch in it:
                 parts = batch_flops(self.model, batch)
-                f, n = sum(parts.values()), len(keys)
-                if (fb is not None and t["flops"] + f > fb) or (sb is not None and t["sequences"] + n > sb):
+                f, n = sum(parts.values()), batch_sequences(keys, batch)
+                if (fb is not None and t["flops"] + f > fb) or (sb is not None and t["sequences"] + n > sb) \
+                        or (ub is not None and t["updates"] + 1 > ub):
                     t["stopped"] = True
                     t["next_batch_flops"], t["next_batch_sequences"] = f, n
                     logging.info(f"budget: stop before update {t['updates'] + 1}: spent {t['flops']:.4g} FLOPs, "
                                  f"{t['sequences']} sequences; the next batch ({f:.4g} FLOPs, {n} seqs) exceeds "
-                                 f"the budget (flops {fb}, sequences {sb})")
+                                 f"the budget (flops {fb}, sequences {sb}, updates {ub})")
                     return
                 t["flops"] += f
                 for k, v in parts.items():
@@ -130,6 +164,7 @@ class BudgetIterFactory(AbsIterFactory):
                 seq = batch["seq"]
                 valid = torch.arange(seq.shape[1])[None] < lens[:, None]
                 t["units"] += int(((seq >= self.unit_offset) & valid).sum())
+                t["positions"] += batch_positions(batch, self.count)
                 yield keys, batch
         finally:
             t["train_seconds"] = t.get("train_seconds", 0.0) + time.time() - t0
@@ -137,7 +172,7 @@ class BudgetIterFactory(AbsIterFactory):
 
 
 class BudgetLSTTask(LSTTask):
-    """LSTTask whose training iterator stops at ``--flop_budget`` / ``--seq_budget``."""
+    """LSTTask whose training iterator stops at ``--flop_budget`` / ``--seq_budget`` / ``--step_budget``."""
 
     _model = None
 
@@ -147,6 +182,8 @@ class BudgetLSTTask(LSTTask):
         group = parser.add_argument_group(description="Budget")
         group.add_argument("--flop_budget", type=float, default=None, help="training FLOPs (model accounting)")
         group.add_argument("--seq_budget", type=int, default=None, help="training sequences (data-controlled)")
+        group.add_argument("--step_budget", type=int, default=None,
+                           help="optimizer updates (the paper's compute control, with --pack_len/--pack_rows)")
 
     @classmethod
     def build_model(cls, args: argparse.Namespace):
@@ -159,7 +196,7 @@ class BudgetLSTTask(LSTTask):
         factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
         if mode != "train" or getattr(args, "collect_stats", False):
             return factory
-        if args.flop_budget is None and args.seq_budget is None:
+        if args.flop_budget is None and args.seq_budget is None and args.step_budget is None:
             return factory
         if distributed_option.distributed:
             logging.warning("budget: distributed training -> the stop hook is off; the planned "
@@ -167,11 +204,16 @@ class BudgetLSTTask(LSTTask):
             return factory
         if getattr(args, "accum_grad", 1) != 1:
             raise RuntimeError("budget: accum_grad must be 1 (one batch = one update)")
+        from lst.data.packing import PositionCounter
         from lst.vocab import SpeechTextVocab
 
         vocab = SpeechTextVocab(cls._token_list(args))
-        ledger = BudgetLedger(Path(args.output_dir) / LEDGER, args.flop_budget, args.seq_budget)
-        return BudgetIterFactory(factory, cls._model, ledger, vocab.unit_offset)
+        if args.step_budget is not None and not getattr(args, "pack_len", 0):
+            logging.warning("budget: --step_budget without --pack_len: equal updates, but the global positions "
+                            "per update are not fixed (the paper's protocol packs rows)")
+        ledger = BudgetLedger(Path(args.output_dir) / LEDGER, args.flop_budget, args.seq_budget, args.step_budget)
+        count = PositionCounter(args.model, getattr(args, "model_conf", None), vocab.unit_offset)
+        return BudgetIterFactory(factory, cls._model, ledger, vocab.unit_offset, count)
 
 
 # ------------------------------------------------------------------------- planning
@@ -187,12 +229,15 @@ def build_model_from_config(config: Dict, token_list: List[str]):
 
 
 def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: int = 0, max_seqs: int = 1000,
-                            batch_size: int = 32) -> Dict:
+                            batch_size: int = 32, config: Optional[Dict] = None) -> Dict:
     """Mean training FLOPs per sequence (per part) over (an evenly spaced sample of) the corpus.
     The model is in training mode; batch i of n is evaluated at step (i + 0.5) / n of the
-    curriculum schedule (if any), so a curriculum model gets its schedule-average cost."""
-    from lst.data.batch import SequencePreprocessor, collate_sequences
+    curriculum schedule (if any), so a curriculum model gets its schedule-average cost. A docs
+    corpus is drawn as in validation (epoch 0) with the config's stream_mix/interleave_conf."""
+    from lst.data.batch import DocumentPreprocessor, collate_sequences
     from lst.data.kaldi_dir import read_kaldi_map
+    from lst.data.packing import PositionCounter
+    from lst.vocab import SpeechTextVocab
 
     lines = list(read_kaldi_map(corpus).items())
     if not lines:
@@ -200,13 +245,18 @@ def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: i
     if max_seqs and len(lines) > max_seqs:
         idx = np.linspace(0, len(lines) - 1, max_seqs).round().astype(int)
         lines = [lines[i] for i in idx]
-    pre = SequencePreprocessor(token_list, max_seq_len=max_seq_len, where=f"{corpus}: ")
+    config = config or {}
+    pre = DocumentPreprocessor(token_list, interleave_conf=config.get("interleave_conf"),
+                               stream_mix=config.get("stream_mix", "paper"), seed=int(config.get("seed", 0)),
+                               max_len=max_seq_len, where=f"{corpus}: ")
+    count = PositionCounter(config.get("model", "token_lm"), config.get("model_conf"),
+                            SpeechTextVocab(token_list).unit_offset)
     chunks = [lines[i : i + batch_size] for i in range(0, len(lines), batch_size)]
     total_steps = None
     patcher = getattr(model, "patcher", None)
     if patcher is not None and patcher.curriculum_steps is not None:
         total_steps = max(1, int(round(patcher.curriculum_steps[1] * 1.5)))  # end of the middle third
-    sums, n_seq, n_tok = {}, 0, 0
+    sums, n_seq, n_tok, n_pos = {}, 0, 0, 0
     was = model.training
     model.train()
     try:
@@ -214,6 +264,7 @@ def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: i
             if total_steps is not None and hasattr(model, "step"):
                 model.step.fill_(int((i + 0.5) / len(chunks) * total_steps))
             _, batch = collate_sequences([(k, pre(k, {"seq": v})) for k, v in chunk])
+            n_pos += batch_positions(batch, count)
             with torch.no_grad():
                 for k, v in batch_flops(model, batch).items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -225,29 +276,38 @@ def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: i
         model.train(was)
     parts = {k: v / n_seq for k, v in sums.items()}
     return {"flops_per_seq": sum(parts.values()), "parts": parts, "tokens_per_seq": n_tok / n_seq,
-            "sampled_sequences": n_seq}
+            "positions_per_seq": n_pos / n_seq, "sampled_sequences": n_seq}
 
 
 def plan_training(config: Dict, token_list: List[str], corpus, flop_budget: Optional[float] = None,
                   seq_budget: Optional[int] = None, target_epochs: int = 4, slack: float = 0.05,
-                  max_seqs: int = 1000) -> Dict:
+                  max_seqs: int = 1000, step_budget: Optional[int] = None) -> Dict:
     """-> plan dict: updates, max_epoch, num_iters_per_epoch, flops_per_seq, params, and the
-    config overrides to pass to the trainer (incl. curriculum_total_steps)."""
-    if (flop_budget is None) == (seq_budget is None):
-        raise ValueError("give exactly one of flop_budget / seq_budget")
-    bs = int(config.get("batch_size", 20))
-    if config.get("batch_type", "folded") not in ("sorted", "unsorted", "folded"):
-        logging.warning(f"batch_type {config.get('batch_type')}: batches are not {bs} sequences; the plan "
-                        "assumes they are (the stop hook is exact anyway)")
+    config overrides to pass to the trainer (incl. curriculum_total_steps). Exactly one budget:
+    ``flop_budget`` (control flops), ``step_budget`` (control steps) or ``seq_budget`` (data).
+    With packing (``pack_len`` in the config) an update is ``pack_rows`` rows of ``pack_len``
+    global positions, i.e. about ``pack_rows * pack_len / positions_per_seq`` sequences."""
+    if sum(b is not None for b in (flop_budget, seq_budget, step_budget)) != 1:
+        raise ValueError("give exactly one of flop_budget / seq_budget / step_budget")
     model = build_model_from_config(config, token_list)
-    est = mean_flops_per_sequence(model, corpus, token_list, int(config.get("max_seq_len", 0)), max_seqs)
+    max_len = int(config.get("max_seq_len", 0) or (config.get("model_conf") or {}).get("max_len", 0) or 0)
+    est = mean_flops_per_sequence(model, corpus, token_list, max_len, max_seqs, config=config)
+    if config.get("pack_len"):
+        bs = int(config.get("pack_rows", 8)) * int(config["pack_len"]) / max(1e-9, est["positions_per_seq"])
+    else:
+        bs = int(config.get("batch_size", 20))
+        if config.get("batch_type", "folded") not in ("sorted", "unsorted", "folded"):
+            logging.warning(f"batch_type {config.get('batch_type')}: batches are not {bs} sequences; the plan "
+                            "assumes they are (the stop hook is exact anyway)")
     per_update = est["flops_per_seq"] * bs
     if flop_budget is not None:
         updates = int(flop_budget // per_update)
+    elif step_budget is not None:
+        updates = int(step_budget)
     else:
         updates = int(seq_budget // bs)
     if updates < 1:
-        raise ValueError(f"budget too small: one update costs {per_update:.3g} FLOPs / {bs} sequences")
+        raise ValueError(f"budget too small: one update costs {per_update:.3g} FLOPs / {bs:.3g} sequences")
     epochs = max(1, min(target_epochs, updates))
     iters = int(math.ceil(updates * (1 + slack) / epochs))
     overrides = {"max_epoch": epochs, "num_iters_per_epoch": iters}
@@ -258,7 +318,8 @@ def plan_training(config: Dict, token_list: List[str], corpus, flop_budget: Opti
     return {"updates": updates, "batch_size": bs, "max_epoch": epochs, "num_iters_per_epoch": iters,
             "flops_per_update": per_update, "planned_flops": updates * per_update,
             "params": sum(p.numel() for p in model.parameters()), "estimate": est,
-            "flop_budget": flop_budget, "seq_budget": seq_budget, "overrides": overrides}
+            "flop_budget": flop_budget, "seq_budget": seq_budget, "step_budget": step_budget,
+            "overrides": overrides}
 
 
 def apply_overrides(config: Dict, overrides: Dict) -> Dict:
@@ -281,6 +342,7 @@ def main(argv=None) -> int:
     p.add_argument("--corpus", required=True, help="training corpus (corpus/train/seqs)")
     p.add_argument("--flop_budget", type=float, default=None)
     p.add_argument("--seq_budget", type=int, default=None)
+    p.add_argument("--step_budget", type=int, default=None)
     p.add_argument("--target_epochs", type=int, default=4)
     p.add_argument("--max_seqs", type=int, default=1000)
     a = p.parse_args(argv[1:])
@@ -288,7 +350,7 @@ def main(argv=None) -> int:
 
     config = yaml.safe_load(Path(a.config).read_text())
     plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
-                         a.target_epochs, max_seqs=a.max_seqs)
+                         a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)
     print(json.dumps(plan, indent=1))
     return 0
 

@@ -114,3 +114,57 @@ def test_seq_budget_data_controlled(tmp_path):
     final = led["final"]
     assert final["sequences"] <= 50 < final["sequences"] + final["next_batch_sequences"]
     assert optimizer_steps(tmp_path / "exp_data") == final["updates"]
+
+
+@pytest.mark.parametrize("model_conf", [
+    {"model": "token_lm"},
+    {"model": "lst", "model_conf": {"d_model": 16, "n_layers": 1, "n_heads": 2, "local_d_model": 8,
+                                    "local_heads": 2, "patching": "static", "patch_size": 4}},
+])
+def test_step_budget_equal_updates_and_positions(tmp_path, model_conf):
+    """--control steps (the paper's protocol): the same number of updates, each of pack_rows
+    rows of at most pack_len global positions, whatever the model."""
+    toy_setup(tmp_path)
+    conf = dict(CONFIG, max_epoch=3, num_iters_per_epoch=3, pack_len=40, pack_rows=2, **model_conf)
+    (tmp_path / "steps.yaml").write_text(yaml.safe_dump(conf))
+    cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(tmp_path / "steps.yaml"),
+           "--token_list", str(tmp_path / "tokens.txt"), "--ngpu", "0", "--num_workers", "0",
+           "--train_data_path_and_name_and_type", f"{tmp_path}/train,seq,text",
+           "--valid_data_path_and_name_and_type", f"{tmp_path}/valid,seq,text",
+           "--train_shape_file", str(tmp_path / "train_shape"), "--valid_shape_file", str(tmp_path / "valid_shape"),
+           "--output_dir", str(tmp_path / "exp"), "--step_budget", "7"]
+    r = subprocess.run(cmd, env=subprocess_env(threads=1), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    led = json.loads((tmp_path / "exp" / "budget_ledger.json").read_text())
+    final = led["final"]
+    assert final["updates"] == 7 and final["stopped"] is True  # 9 planned iterations, stopped at 7
+    assert optimizer_steps(tmp_path / "exp") == 7
+    assert 0.6 * 7 * 2 * 40 < final["positions"] <= 7 * 2 * 40  # fixed capacity, rows well filled
+    assert final["sequences"] > 7 * 2  # several documents per packed row
+    plan = plan_training(conf, read_token_list(tmp_path / "tokens.txt"), tmp_path / "train", step_budget=7)
+    assert plan["updates"] == 7 and plan["estimate"]["positions_per_seq"] > 0
+
+
+def test_compare_models_labels_the_protocol_of_every_row():
+    import argparse
+
+    from lst.bin.compare_models import control_label, results_markdown, with_packing
+
+    assert control_label(flop_budget=1e12) == "flops"
+    assert control_label(step_budget=100) == "steps"
+    assert control_label() == "data"
+    assert with_packing({"model": "lst"}, 256, 4, "c.yaml") == {"model": "lst", "pack_len": 256, "pack_rows": 4}
+    with pytest.raises(SystemExit, match="pack_len=128"):
+        with_packing({"pack_len": 128}, 256, 4, "c.yaml")
+    ev = {"all": {"raw": {"accuracy": 0.5, "ci95": [0.4, 0.6], "n": 10},
+                  "norm": {"accuracy": 0.6, "ci95": [0.5, 0.7], "n": 10}}}
+    row = dict(name="lst_static", model="lst", patching="static", params=1e6, flops=1e12, flops_parts={},
+               updates=50, sequences=400, tokens=9000, units=5000, positions=6400, wall_s=10.0, eval=ev)
+    rows = [dict(row, control="steps"), dict(row, name="token_lm_data", control="data")]
+    args = argparse.Namespace(benchmark="b.jsonl", data_reference="lst_static", control="steps", steps=50,
+                              pack_rows=4, pack_len=32)
+    md = results_markdown(rows, args)
+    assert "`--control steps`" in md and "50 optimizer updates of 4 packed rows x 32 global positions" in md
+    assert "| lst_static | static | steps |" in md and "| token_lm_data | static | data |" in md
+    args.control = "flops"
+    assert "FLOP budget 2e+12" in results_markdown([dict(row, control="flops")], args, 2e12)

@@ -10,11 +10,19 @@ train each under the same budget, score each on the story benchmark, write RESUL
         --data_controlled token_lm --data_reference lst_curriculum \
         --results exp/RESULTS.md --plot exp/compare_accuracy_vs_flops.png
 
-Budget: ``--flop_budget F`` (training FLOPs, model accounting), or ``--flop_budget_epochs X``:
-F = X epochs of the *first* config (the baseline) over the training corpus, i.e.
-X x (its mean FLOPs per sequence) x (number of training sequences). Each run is planned by
-``lst.budget.plan_training`` and trained by ``python -m lst.budget train`` (ESPnet's trainer
-with the budget stop hook), so every compute-controlled run ends within one update of F.
+Two compute protocols (``--control``; every row of RESULTS.md / rows.json names its own):
+
+* ``flops`` (default): equal total training FLOPs, local models counted. Budget ``--flop_budget
+  F``, or ``--flop_budget_epochs X``: F = X epochs of the *first* config (the baseline) over the
+  training corpus, i.e. X x (its mean FLOPs per sequence) x (number of training sequences).
+  Every run ends within one update of F.
+* ``steps`` (the paper's, spec 5): equal optimizer updates (``--steps N``) and equal global
+  positions per update: every config is trained on packed rows, ``--pack_rows`` rows of
+  ``--pack_len`` global positions (baseline tokens = LST patches); local-model FLOPs are not
+  counted, so LST sees more data.
+
+Each run is planned by ``lst.budget.plan_training`` and trained by ``python -m lst.budget train``
+(ESPnet's trainer with the budget stop hook).
 
 Data-controlled variant: each run named in ``--data_controlled`` is trained again on as many
 training sequences as the ``--data_reference`` run saw under the FLOP budget (the paper's
@@ -67,7 +75,7 @@ def call(cmd: List[str], log_file: Path, env) -> float:
     return time.time() - t0
 
 
-def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=None) -> Dict:
+def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=None, step_budget=None) -> Dict:
     from lst.budget import LEDGER, apply_overrides, plan_training
     from lst.vocab import read_token_list
 
@@ -79,9 +87,9 @@ def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=N
         plan = json.loads(plan_file.read_text())
     else:
         plan = plan_training(config, read_token_list(args.token_list), args.train, flop_budget, seq_budget,
-                             args.target_epochs, max_seqs=args.plan_max_seqs)
+                             args.target_epochs, max_seqs=args.plan_max_seqs, step_budget=step_budget)
         plan_file.write_text(json.dumps(plan, indent=1))
-    logging.info("%s: %d updates planned (%.3g FLOPs/update, %s epochs x %s iters)", name, plan["updates"],
+    logging.info("%s: %d updates planned (~%.3g FLOPs/update, %s epochs x %s iters)", name, plan["updates"],
                  plan["flops_per_update"], plan["max_epoch"], plan["num_iters_per_epoch"])
     train_conf = apply_overrides(config, plan["overrides"])
     (d / "train.yaml").write_text(yaml.safe_dump(train_conf, sort_keys=False))
@@ -89,8 +97,12 @@ def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=N
     wall_file = d / "train_wall_seconds"
     model_file = d / args.eval_model
     if not (model_file.exists() and ledger_file.exists() and wall_file.exists()):
-        budget_args = ["--flop_budget", repr(float(flop_budget))] if flop_budget is not None else \
-            ["--seq_budget", str(int(seq_budget))]
+        if flop_budget is not None:
+            budget_args = ["--flop_budget", repr(float(flop_budget))]
+        elif step_budget is not None:
+            budget_args = ["--step_budget", str(int(step_budget))]
+        else:
+            budget_args = ["--seq_budget", str(int(seq_budget))]
         cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(d / "train.yaml"),
                "--token_list", args.token_list, "--ngpu", str(args.ngpu), "--num_workers", "0", "--resume", "true",
                "--train_data_path_and_name_and_type", f"{args.train},seq,text",
@@ -110,11 +122,30 @@ def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=N
     ev = json.loads(eval_file.read_text())
     return {"name": name, "model": config.get("model", "token_lm"),
             "patching": (config.get("model_conf") or {}).get("patching", "-") if config.get("model") == "lst" else "-",
-            "control": "compute" if flop_budget is not None else "data",
+            "control": control_label(flop_budget, step_budget),
+            "pack": [config.get("pack_rows"), config.get("pack_len")] if config.get("pack_len") else None,
             "params": plan["params"], "flops": ledger["flops"], "flops_parts": ledger.get("flops_parts", {}),
+            "positions": ledger.get("positions", 0),
             "updates": ledger["updates"], "sequences": ledger["sequences"], "tokens": ledger["tokens"],
             "units": ledger["units"], "budget_reached": ledger.get("stopped", False),
             "wall_s": float(wall_file.read_text()), "eval": ev["results"]}
+
+
+def control_label(flop_budget=None, step_budget=None) -> str:
+    """The protocol of a run: "flops" (equal FLOPs), "steps" (equal updates and positions per
+    update) or "data" (equal training sequences)."""
+    if flop_budget is not None:
+        return "flops"
+    return "steps" if step_budget is not None else "data"
+
+
+def with_packing(config: Dict, pack_len: int, pack_rows: int, name: str) -> Dict:
+    """--control steps: every run packs the same rows x positions per update."""
+    for key, want in (("pack_len", pack_len), ("pack_rows", pack_rows)):
+        if config.get(key) not in (None, want):
+            raise SystemExit(f"compare_models: {name} sets {key}={config[key]} but --control steps uses {want} "
+                             "for every run (equal global positions per update)")
+    return dict(config, pack_len=pack_len, pack_rows=pack_rows)
 
 
 def fmt_acc(entry) -> str:
@@ -124,18 +155,26 @@ def fmt_acc(entry) -> str:
     return f"{100 * entry['accuracy']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}]"
 
 
-def results_markdown(rows: List[Dict], args, flop_budget: float) -> str:
+def results_markdown(rows: List[Dict], args, flop_budget: float = None) -> str:
     groups = [f"{f}/{m}" for f in FORMS for m in MODES if any(f"{f}/{m}" in r["eval"] for r in rows)]
     n_items = {g: next((r["eval"][g]["n"] for r in rows if g in r["eval"]), 0) for g in groups}
+    control = getattr(args, "control", "flops")
+    if control == "steps":
+        protocol = [f"- compute protocol `steps` (the paper's): every `steps` row made {args.steps} optimizer updates "
+                    f"of {args.pack_rows} packed rows x {args.pack_len} global positions (baseline: tokens, LST: "
+                    "patches and text tokens); local-model FLOPs are not counted, so the FLOPs column differs"]
+    else:
+        protocol = [f"- compute protocol `flops`: FLOP budget {flop_budget:.4g} training FLOPs (model accounting: "
+                    "global + local encoder + local decoder, training = 3 x forward); every `flops` row stops "
+                    "within one update of it"]
     lines = [
-        "# Story completion: compute-controlled comparison",
+        f"# Story completion: compute-controlled comparison (`--control {control}`)",
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S')}; benchmark `{args.benchmark}` "
         f"({', '.join(f'{g}: {n_items[g]}' for g in groups)} items)",
-        f"- FLOP budget: {flop_budget:.4g} training FLOPs (model accounting: global + local encoder + local "
-        "decoder, training = 3 x forward); every compute-controlled run stops within one update of it",
-        "- data-controlled runs: as many training sequences as the reference run "
-        f"`{args.data_reference}` saw under the FLOP budget",
+        *protocol,
+        "- data-controlled runs (control `data`): as many training sequences as the reference run "
+        f"`{args.data_reference}` saw under the `{control}` protocol",
         "- accuracy in %, [95% Wilson CI]; an exact tie counts 0.5. Chance = 50.",
         "- tokens seen = sequence positions trained on (text tokens + speech units + markers); "
         "wall time = training only, on this machine",
@@ -153,12 +192,12 @@ def results_markdown(rows: List[Dict], args, flop_budget: float) -> str:
                 + "".join(f" {fmt_acc(r['eval'].get(g, {}).get(rule))} |" for g in groups)
                 + f" {fmt_acc(r['eval']['all'][rule])} |")
         lines.append("")
-    lines += ["## FLOPs by part", "", "| model | control | global | local encoder | local decoder | sequences | speech units |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["## FLOPs by part", "", "| model | control | global | local encoder | local decoder | sequences | speech units "
+              "| global positions |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         p = r["flops_parts"]
         lines.append(f"| {r['name']} | {r['control']} | {p.get('global', 0):.3g} | {p.get('local_enc', 0):.3g} | "
-                     f"{p.get('local_dec', 0):.3g} | {r['sequences']} | {r['units']} |")
+                     f"{p.get('local_dec', 0):.3g} | {r['sequences']} | {r['units']} | {r.get('positions', 0)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +221,8 @@ def plot(rows: List[Dict], path: str, rule: str = "raw") -> None:
                 if not e or e.get("accuracy") is None:
                     continue
                 acc, (lo, hi) = 100 * e["accuracy"], e["ci95"]
-                ax.errorbar([r["flops"]], [acc], yerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="o" if r["control"] ==
-                            "compute" else "s", color=colors[k % len(colors)], capsize=3, label=f"{r['name']}")
+                ax.errorbar([r["flops"]], [acc], yerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="s" if r["control"] ==
+                            "data" else "o", color=colors[k % len(colors)], capsize=3, label=f"{r['name']}")
             ax.axhline(50, color="grey", lw=0.8, ls="--")
             ax.set_xscale("log")
             fl = [r["flops"] for r in rows if r["flops"] > 0]
@@ -211,6 +250,11 @@ def get_parser():
     p.add_argument("--stats_dir", required=True, help="collect_stats output (train/seq_shape, valid/seq_shape)")
     p.add_argument("--benchmark", required=True)
     p.add_argument("--configs", nargs="+", required=True, help="first = the baseline")
+    p.add_argument("--control", default="flops", choices=["flops", "steps"],
+                   help="compute protocol: equal FLOPs (flops) or equal updates x positions per update (steps)")
+    p.add_argument("--steps", type=int, default=None, help="--control steps: optimizer updates per run")
+    p.add_argument("--pack_len", type=int, default=512, help="--control steps: global positions per packed row")
+    p.add_argument("--pack_rows", type=int, default=4, help="--control steps: packed rows per update")
     p.add_argument("--flop_budget", type=float, default=None)
     p.add_argument("--flop_budget_epochs", type=float, default=None, help="budget = X epochs of the first config")
     p.add_argument("--target_epochs", type=int, default=2, help="validation/checkpoint points per run")
@@ -235,8 +279,11 @@ def main(argv=None) -> int:
                  f"{args.stats_dir}/valid/seq_shape", *args.configs]:
         if not Path(path).exists():
             raise SystemExit(f"compare_models: {path} not found")
-    if (args.flop_budget is None) == (args.flop_budget_epochs is None):
-        raise SystemExit("compare_models: give exactly one of --flop_budget / --flop_budget_epochs")
+    if args.control == "flops" and (args.flop_budget is None) == (args.flop_budget_epochs is None):
+        raise SystemExit("compare_models: --control flops needs exactly one of --flop_budget / --flop_budget_epochs")
+    if args.control == "steps" and (args.steps is None or args.flop_budget is not None
+                                    or args.flop_budget_epochs is not None):
+        raise SystemExit("compare_models: --control steps needs --steps N (and no FLOP budget)")
     configs = {}
     for c in args.configs:
         conf = yaml.safe_load(Path(c).read_text())
@@ -249,9 +296,11 @@ def main(argv=None) -> int:
         name = run_name(c)
         if name in configs:
             raise SystemExit(f"compare_models: two configs named {name}")
+        if args.control == "steps":
+            conf = with_packing(conf, args.pack_len, args.pack_rows, c)
         configs[name] = conf
     flop_budget = args.flop_budget
-    if flop_budget is None:
+    if args.control == "flops" and flop_budget is None:
         from lst.budget import build_model_from_config, mean_flops_per_sequence
         from lst.data.kaldi_dir import read_kaldi_map
         from lst.vocab import read_token_list
@@ -259,14 +308,17 @@ def main(argv=None) -> int:
         base = configs[run_name(args.configs[0])]
         tl = read_token_list(args.token_list)
         est = mean_flops_per_sequence(build_model_from_config(base, tl), args.train, tl,
-                                      int(base.get("max_seq_len", 0)), args.plan_max_seqs)
+                                      int(base.get("max_seq_len", 0)), args.plan_max_seqs, config=base)
         flop_budget = args.flop_budget_epochs * est["flops_per_seq"] * len(read_kaldi_map(args.train))
         logging.info("FLOP budget = %.3g (%.2f epochs of %s)", flop_budget, args.flop_budget_epochs,
                      run_name(args.configs[0]))
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     rows = []
     for name, conf in configs.items():
-        rows.append(train_and_eval(name, conf, args, flop_budget=flop_budget))
+        if args.control == "steps":
+            rows.append(train_and_eval(name, conf, args, step_budget=args.steps))
+        else:
+            rows.append(train_and_eval(name, conf, args, flop_budget=flop_budget))
     for name in [n for n in args.data_controlled.split(",") if n]:
         ref = next((r for r in rows if r["name"] == args.data_reference), None)
         if ref is None or name not in configs:
@@ -279,7 +331,7 @@ def main(argv=None) -> int:
     norm_plot = str(Path(args.plot).with_name(Path(args.plot).stem + "_norm.png"))
     plot(rows, norm_plot, "norm")
     text += f"\nPlots: `{args.plot}` (raw), `{norm_plot}` (normalised): accuracy vs training FLOPs, " \
-            "circles = compute-controlled, squares = data-controlled, bars = 95% CI.\n"
+            f"circles = compute-controlled ({args.control}), squares = data-controlled, bars = 95% CI.\n"
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text, encoding="utf-8")
     (Path(args.out_dir) / "rows.json").write_text(json.dumps(rows, indent=1))
