@@ -131,7 +131,7 @@ def recipe_data(tmp_path_factory):
 
 
 def test_training_data_never_uses_the_heldout_voice(recipe_data):
-    from lst.bin.synth_stories import speaker_id
+    from lst.tts.speak import speaker_id
 
     d = recipe_data / "data"
     held = speaker_id(HELDOUT_VOICE, HELDOUT_RATE).split("-")[0]

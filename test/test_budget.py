@@ -11,7 +11,7 @@ import yaml
 
 from lst.budget import build_model_from_config, mean_flops_per_sequence, plan_training
 from lst.data.sequence_format import parse_sequence
-from lst.train.toy import WORDS, subprocess_env, write_toy_corpus
+from lst.tasks.toy import WORDS, subprocess_env, write_toy_corpus
 from lst.vocab import SpeechTextVocab, build_token_list, read_token_list, write_token_list
 
 CONFIG = {

@@ -70,8 +70,21 @@ def test_unknown_voice(syn):
         syn.set_voice("xx-nonexistent")
 
 
+def load_recipe_tool(path):
+    """A recipe's local/*.py tool as a module (recipes run them as scripts)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_synth_stories_cli(tmp_path):
-    from lst.bin.synth_stories import main, split_of
+    from conftest import REPO_ROOT
+
+    tool = load_recipe_tool(REPO_ROOT / "egs" / "storycloze" / "lst1" / "local" / "synth_stories.py")
+    main, split_of = tool.main, tool.split_of
     from lst.data.timings import read_ctm, read_text
 
     csv = SHARED / "data" / "storycloze" / "cloze_val.csv"

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lst.data.timings import WordTiming
+from lst.audio import load_audio
+from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.timings import WordTiming, read_ctm
 
 logging.getLogger("ctc_segmentation").setLevel(logging.WARNING)  # it logs every utterance at INFO
 
@@ -95,32 +97,6 @@ class CharCTC(nn.Module):
         return self.out(h).transpose(1, 2).log_softmax(-1), self.out_lengths(lengths)
 
 
-def read_scp(path) -> Dict[str, str]:
-    out = {}
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{lineno}: expected 'utt value'")
-        out[parts[0]] = parts[1].strip()
-    return out
-
-
-def load_audio(path: str, utt: str = "?") -> np.ndarray:
-    import soundfile as sf
-
-    if path.endswith("|"):
-        raise ValueError(f"utterance {utt}: piped wav.scp entries are not supported ({path!r}); use the recipe's dump/raw")
-    audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    audio = audio.mean(1)
-    if sr != SAMPLE_RATE:
-        import librosa
-
-        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
-    return audio
-
-
 @dataclass
 class Example:
     utt: str
@@ -152,8 +128,8 @@ def load_examples(data_dir, max_utts: Optional[int] = None, seed: int = 0, chunk
     training converge in far fewer steps than whole multi-sentence utterances.
     """
     data_dir = Path(data_dir)
-    wavs = read_scp(data_dir / "wav.scp")
-    texts = read_scp(data_dir / "text")
+    wavs = read_kaldi_map(data_dir / "wav.scp")
+    texts = read_kaldi_map(data_dir / "text")
     utts = sorted(set(wavs) & set(texts))
     missing = sorted(set(texts) ^ set(wavs))
     if missing:
@@ -162,13 +138,11 @@ def load_examples(data_dir, max_utts: Optional[int] = None, seed: int = 0, chunk
         utts = sorted(random.Random(seed).sample(utts, max_utts))
     ctm = None
     if chunk_sentences and (data_dir / "word_ctm").exists():
-        from lst.data.timings import read_ctm
-
         ctm = read_ctm(data_dir / "word_ctm")
     out = []
     for utt in utts:
         words = texts[utt].split()
-        audio = load_audio(wavs[utt], utt)
+        audio = load_audio(wavs[utt], SAMPLE_RATE)
         if ctm is not None and utt in ctm and [w.word for w in ctm[utt]] == words:
             for i, (a, b, s, e) in enumerate(sentence_chunks(ctm[utt])):
                 seg = audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)]

@@ -23,6 +23,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from lst.align import ctc_align as ca
+from lst.audio import AudioError, load_audio
+from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.timings import read_ctm, write_ctm
 
 
 def get_parser():
@@ -57,11 +63,6 @@ def get_parser():
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (ctc_align) %(levelname)s: %(message)s")
-    import torch
-
-    from lst.align import ctc_align as ca
-    from lst.data.timings import read_ctm, write_ctm
-
     torch.set_num_threads(getattr(args, "threads", 2))
     if args.cmd == "train":
         ca.train(
@@ -79,8 +80,8 @@ def main(argv=None) -> int:
 
     aligner = ca.Aligner(args.model_dir)
     data_dir = Path(args.data_dir)
-    wavs = ca.read_scp(data_dir / "wav.scp")
-    texts = ca.read_scp(data_dir / "text")
+    wavs = read_kaldi_map(data_dir / "wav.scp")
+    texts = read_kaldi_map(data_dir / "text")
     if args.cmd == "align":
         from tqdm import tqdm
 
@@ -90,8 +91,8 @@ def main(argv=None) -> int:
                 skipped.append((utt, "not in wav.scp"))
                 continue
             try:
-                out[utt] = aligner.align(ca.load_audio(wavs[utt], utt), texts[utt].split(), utt)
-            except (ValueError, RuntimeError, OSError) as e:
+                out[utt] = aligner.align(load_audio(wavs[utt], ca.SAMPLE_RATE), texts[utt].split(), utt)
+            except (AudioError, ValueError, RuntimeError, OSError) as e:
                 skipped.append((utt, str(e)))
                 logging.warning("%s: %s; skipped", utt, e)
         write_ctm(args.out, out)
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
     es, ee = [], []
     audio_s = 0.0
     for utt in utts:
-        audio = ca.load_audio(wavs[utt], utt)
+        audio = load_audio(wavs[utt], ca.SAMPLE_RATE)
         audio_s += len(audio) / ca.SAMPLE_RATE
         hyp = aligner.align(audio, texts[utt].split(), utt)
         s, e = ca.boundary_errors(ref[utt], hyp)

@@ -12,7 +12,7 @@ keeps the first N stories / HellaSwag items, and N BLiMP pairs taken round-robin
 paradigms. Item format and builders: ``lst/eval/benchmark.py``.
 
 Speech: every distinct text (context, each candidate) is one utterance, spoken once
-(``lst.bin.make_story_benchmark.speak_and_unitize``: espeak-ng with word timings ->
+(``lst.tts.speak.speak_and_unitize``: espeak-ng with word timings ->
 ``format_wav`` -> ``dump_features`` -> ``dump_units`` with the training k-means model); the
 voice and rate must be neither a training voice nor a training rate (``lst.tts.voices``).
 A rerun with the same texts reuses ``--work_dir``.
@@ -41,7 +41,7 @@ def read_map(path) -> Dict[str, str]:
 
 def spoken_parts(texts: Dict[str, str], args) -> Dict[str, Dict]:
     """{utt: text} -> {utt: spoken part}; synthesizes and unitizes what the work dir lacks."""
-    from lst.bin.make_story_benchmark import speak_and_unitize
+    from lst.tts.speak import speak_and_unitize
     from lst.data.timings import read_ctm
     from lst.tts.espeak import tokenize_for_speech
     import json

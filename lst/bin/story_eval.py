@@ -29,7 +29,7 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="config.yaml of the trained model")
     p.add_argument("--model_file", required=True, help="checkpoint (.pth)")
-    p.add_argument("--benchmark", required=True, help="benchmark JSONL (lst.bin.make_story_benchmark)")
+    p.add_argument("--benchmark", required=True, help="benchmark JSONL (egs/storycloze/lst1/local/story_benchmark.sh)")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--ci", default="wilson", choices=["wilson", "bootstrap"])
     p.add_argument("--out", default=None, help="also write the JSON here")

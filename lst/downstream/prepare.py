@@ -1,12 +1,4 @@
-r"""Helpers the downstream (ASR / TTS) recipe stages call.
-
-    python -m lst.downstream.prepare unpack --model packed.zip --out_dir exp/pretrained
-    python -m lst.downstream.prepare units --model exp/pretrained --wav_scp dump/raw/test/wav.scp \
-        --out_dir dump/units/test
-    python -m lst.downstream.prepare finetune_config --model exp/pretrained --conf conf/finetune.yaml \
-        --out exp/asr_lst/ft_config.yaml
-    python -m lst.downstream.prepare espnet_token_list --bpe_model exp/pretrained/bpe.model \
-        --out data/espnet_token_list/tokens.txt
+"""Helpers the downstream (ASR / TTS) recipe stages call (command line: ``lst.bin.prepare_downstream``).
 
 ``units`` labels audio with the *package's* features + k-means, so the fine-tuning data and
 inference see exactly the units the backbone was pretrained on. ``finetune_config`` takes
@@ -16,29 +8,25 @@ conf, except model/model_conf/token_list, which must match the weights).
 ``espnet_token_list`` writes the token list ESPnet's ASR task expects for the same BPE model
 (``<blank> <unk> pieces... <sos/eos>``), so the ESPnet baseline and the LM share the text units.
 """
-import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import yaml
+
+from lst.audio import AudioError, load_audio
+from lst.data.kaldi_dir import read_kaldi_map
+from lst.pack import load_packed, unpack
 
 ARCH_KEYS = ("model", "model_conf", "token_list")
 
 
 def cmd_unpack(args):
-    from lst.pack import unpack
-
     meta = unpack(args.model, args.out_dir)
     logging.info(f"{args.model} -> {args.out_dir}: model={meta['model']}")
 
 
 def cmd_units(args):
-    from lst.audio import AudioError, load_audio
-    from lst.data.kaldi_dir import read_kaldi_map
-    from lst.pack import load_packed
-
     pk = load_packed(args.model, load_model=False)
     wavs = read_kaldi_map(args.wav_scp)
     out = Path(args.out_dir)
@@ -89,34 +77,3 @@ def cmd_espnet_token_list(args):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
     logging.info(f"{args.out}: {len(tokens)} tokens")
-
-
-def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("unpack")
-    s.add_argument("--model", required=True)
-    s.add_argument("--out_dir", required=True)
-    s = sub.add_parser("units")
-    s.add_argument("--model", required=True, help="packed model (archive or unpacked directory)")
-    s.add_argument("--wav_scp", required=True)
-    s.add_argument("--out_dir", required=True)
-    s = sub.add_parser("finetune_config")
-    s.add_argument("--model", required=True, help="unpacked package directory")
-    s.add_argument("--conf", required=True)
-    s.add_argument("--out", required=True)
-    s = sub.add_parser("espnet_token_list")
-    s.add_argument("--bpe_model", required=True)
-    s.add_argument("--out", required=True)
-    return p
-
-
-def main(argv=None):
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (prepare) %(levelname)s: %(message)s")
-    {"unpack": cmd_unpack, "units": cmd_units, "finetune_config": cmd_finetune_config,
-     "espnet_token_list": cmd_espnet_token_list}[args.cmd](args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

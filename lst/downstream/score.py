@@ -1,17 +1,7 @@
-r"""Scoring for the downstream recipes: WER/CER (jiwer), unit error rate (editdistance), and
-the markdown tables that go into RESULTS.md.
-
-    python -m lst.downstream.score wer --ref data/test/text --hyp exp/asr_lst/decode_test_greedy/text \
-        --out exp/asr_lst/decode_test_greedy/score.json
+"""Scoring for the downstream recipes: WER/CER (jiwer), unit error rate (editdistance), and
+the markdown tables that go into RESULTS.md. Command line: ``lst.bin.score_wer``.
 """
-import argparse
-import json
-import logging
-import sys
-from pathlib import Path
 from typing import Dict, List, Sequence
-
-from lst.data.kaldi_dir import read_kaldi_map
 
 
 def normalize(text: str) -> str:
@@ -54,21 +44,3 @@ def md_table(header: Sequence[str], rows: List[Sequence]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("wer")
-    s.add_argument("--ref", required=True)
-    s.add_argument("--hyp", required=True)
-    s.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (score) %(levelname)s: %(message)s")
-    res = wer_cer(read_kaldi_map(args.ref, allow_empty_value=True), read_kaldi_map(args.hyp, allow_empty_value=True))
-    Path(args.out).write_text(json.dumps(res, indent=2))
-    logging.info(f"{args.hyp}: WER {res['wer']:.2f} CER {res['cer']:.2f} ({res['n_utts']} utts)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -72,7 +72,7 @@ class TextItem:
 
 # ----------------------------------------------------------------------------- sources
 def story_id(first_sentence: str) -> str:
-    """Story id from its first sentence (same rule as lst.bin.synth_stories)."""
+    """Story id from its first sentence (same rule as the StoryCloze recipe's local/synth_stories.py)."""
     return "sc" + hashlib.sha256(first_sentence.strip().lower().encode("utf-8")).hexdigest()[:10]
 
 
@@ -131,7 +131,7 @@ def storycloze_items(stories: Sequence[Dict]) -> List[TextItem]:
 def topic_items(stories: Sequence[Dict], seed: int = 0) -> List[TextItem]:
     """Topic form (TWIST's tStoryCloze): the right ending vs the right ending of another story
     drawn with ``random.Random(seed)``; the right ending's position is drawn with the same
-    generator (the same draw as ``lst.bin.make_story_benchmark.topic_pairs``)."""
+    generator (the same draw as ``topic_pairs`` in the StoryCloze recipe's local/make_story_benchmark.py)."""
     if len(stories) < 2:
         raise BenchmarkFormatError("topic form needs at least 2 stories")
     rng = random.Random(seed)

@@ -1,6 +1,6 @@
 """Story-completion scoring: which ending does a speech-text LM find more likely?
 
-Benchmark file (JSON lines, one item per line; written by ``lst.bin.make_story_benchmark``)::
+Benchmark file (JSON lines, one item per line; written by the StoryCloze recipe's ``local/make_story_benchmark.py``)::
 
     {"id": "sc935e0b73a5-cloze-S2T", "form": "cloze", "mode": "S->T",
      "context": "<s> 12 12 45 | 45 67 ...",
@@ -94,7 +94,7 @@ def read_benchmark(path) -> List[StoryItem]:
     """Reads and checks a benchmark file; errors name the file, line and item id."""
     path = Path(path)
     if not path.exists():
-        raise BenchmarkError(f"{path}: not found (make it with lst.bin.make_story_benchmark)")
+        raise BenchmarkError(f"{path}: not found (make it with egs/storycloze/lst1/local/story_benchmark.sh)")
     items, seen = [], set()
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -17,7 +17,7 @@ Word timing rule (exact, no acoustic estimation):
   "of the"; ~2.7% of StoryCloze words). The tokens after the first one then get no event of
   their own; the joined span is split at the phoneme onset (a PHONEME event, still an exact
   synthesizer time) nearest to the letter-proportional split point. These words are counted
-  (``n_split_words``) and reported by ``lst.bin.synth_stories``.
+  (``n_split_words``) and reported by the corpus builders (``lst.tts.speak``).
 * espeak-ng sometimes repeats a stale text position at a sentence start; events whose text
   position points backwards are ignored (the right event follows a few ms later).
 

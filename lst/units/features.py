@@ -23,6 +23,8 @@ from typing import Tuple
 import librosa
 import numpy as np
 
+from lst.compat import S3PRL_PLACEHOLDERS, espnet_placeholders
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -114,8 +116,6 @@ class SslExtractor:
 
     def __init__(self, ckpt: str, layer: int, upstream: str = "hubert", device: str = "cpu"):
         import torch
-
-        from lst.compat import S3PRL_PLACEHOLDERS, espnet_placeholders
 
         if ckpt.startswith(("http://", "https://")) or not os.path.isfile(ckpt):
             raise FeatureError(f"SSL checkpoint {ckpt} is not a local file "

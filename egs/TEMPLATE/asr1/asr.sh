@@ -116,9 +116,9 @@ if run_stage 2; then
     require "${pm}" "stage 0 (pretrain + pack)"
     log "Stage 2: unpack ${pm} and dump its units"
     rm -rf "${expdir}/pretrained_${m}"
-    ${python} -m lst.downstream.prepare unpack --model "${pm}" --out_dir "${expdir}/pretrained_${m}"
+    ${python} -m lst.bin.prepare_downstream unpack --model "${pm}" --out_dir "${expdir}/pretrained_${m}"
     for dset in ${all_sets}; do
-      ${python} -m lst.downstream.prepare units --model "${expdir}/pretrained_${m}" \
+      ${python} -m lst.bin.prepare_downstream units --model "${expdir}/pretrained_${m}" \
         --wav_scp "dump/raw/${dset}/wav.scp" --out_dir "dump/units_${m}/${dset}"
     done
   done
@@ -148,7 +148,7 @@ if run_stage 4; then
     log "Stage 4: fine-tune ${m} on s2t -> ${ft} (log: ${ft}/train.log)"
     require "corpus/${m}/${train_set}/seqs" "stage 3 (corpus)"
     mkdir -p "${ft}"
-    ${python} -m lst.downstream.prepare finetune_config --model "${expdir}/pretrained_${m}" \
+    ${python} -m lst.bin.prepare_downstream finetune_config --model "${expdir}/pretrained_${m}" \
       --conf "${finetune_config}" --out "${ft}/ft_config.yaml"
     ${python} -m lst.bin.lst_train --collect_stats true --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 \
       --train_data_path_and_name_and_type "corpus/${m}/${train_set}/seqs,seq,text" \
@@ -187,7 +187,7 @@ if run_stage 5; then
           --ref_text "dump/raw/${dset}/text" ${inference_args}
       done
     done
-    ${python} -m lst.downstream.results asr_lm --exp "${ft}" --sets "${valid_set} ${test_sets}" \
+    ${python} -m lst.bin.downstream_results asr_lm --exp "${ft}" --sets "${valid_set} ${test_sets}" \
       --out "${ft}/RESULTS.md"
     stage_done 5
   done
@@ -201,7 +201,7 @@ if ${run_espnet} && run_stage 6; then
   require "${bpemodel}" "stage 2 (unpack)"
   token_list=data/espnet_token_list/bpe/tokens.txt
   log "Stage 6: ESPnet ASR baseline (${espnet_asr_config}) -> ${es} (log: ${es}/train.log)"
-  ${python} -m lst.downstream.prepare espnet_token_list --bpe_model "${bpemodel}" --out "${token_list}"
+  ${python} -m lst.bin.prepare_downstream espnet_token_list --bpe_model "${bpemodel}" --out "${token_list}"
   common=(--use_preprocessor true --bpemodel "${bpemodel}" --token_type bpe --token_list "${token_list}"
           --non_linguistic_symbols none --cleaner none --g2p none --frontend default --frontend_conf fs=16k
           --ngpu 0 --num_workers 0
@@ -239,7 +239,7 @@ if ${run_espnet} && run_stage 7; then
       --asr_train_config "${es}/config.yaml" --asr_model_file "${es}/${espnet_model}" \
       --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" --key_file "dump/raw/${dset}/wav.scp" \
       --output_dir "${es}/decode_${dset}" --ngpu 0 --batch_size 1 --lm_weight 0 ${espnet_inference_args}
-    ${python} -m lst.downstream.score wer --ref "dump/raw/${dset}/text" --hyp "${es}/decode_${dset}/1best_recog/text" \
+    ${python} -m lst.bin.score_wer --ref "dump/raw/${dset}/text" --hyp "${es}/decode_${dset}/1best_recog/text" \
       --out "${es}/decode_${dset}/score.json"
   done
   stage_done 7
@@ -250,7 +250,7 @@ if run_stage 8; then
   models=""
   for pm in ${pretrained_model}; do models+=" $(model_name "${pm}")"; done
   log "Stage 8: comparison table -> ${expdir}/RESULTS.md"
-  ${python} -m lst.downstream.results asr_compare --expdir "${expdir}" --models "${models}" \
+  ${python} -m lst.bin.downstream_results asr_compare --expdir "${expdir}" --models "${models}" \
     --sets "${valid_set} ${test_sets}" --out "${expdir}/RESULTS.md"
   cat "${expdir}/RESULTS.md"
   stage_done 8

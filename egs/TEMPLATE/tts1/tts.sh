@@ -115,9 +115,9 @@ if run_stage 2; then
     require "${pm}" "stage 0 (pretrain + pack)"
     log "Stage 2: unpack ${pm}, reference units"
     rm -rf "${expdir}/pretrained_${m}"
-    ${python} -m lst.downstream.prepare unpack --model "${pm}" --out_dir "${expdir}/pretrained_${m}"
+    ${python} -m lst.bin.prepare_downstream unpack --model "${pm}" --out_dir "${expdir}/pretrained_${m}"
     for dset in ${all_sets}; do
-      ${python} -m lst.downstream.prepare units --model "${expdir}/pretrained_${m}" \
+      ${python} -m lst.bin.prepare_downstream units --model "${expdir}/pretrained_${m}" \
         --wav_scp "dump/raw/${dset}/wav.scp" --out_dir "dump/units_${m}/${dset}"
     done
   done
@@ -145,7 +145,7 @@ if run_stage 4; then
     log "Stage 4: fine-tune ${m} on t2s -> ${ft} (log: ${ft}/train.log)"
     require "corpus/${m}/${train_set}/seqs" "stage 3 (corpus)"
     mkdir -p "${ft}"
-    ${python} -m lst.downstream.prepare finetune_config --model "${expdir}/pretrained_${m}" \
+    ${python} -m lst.bin.prepare_downstream finetune_config --model "${expdir}/pretrained_${m}" \
       --conf "${finetune_config}" --out "${ft}/ft_config.yaml"
     ${python} -m lst.bin.lst_train --collect_stats true --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 \
       --train_data_path_and_name_and_type "corpus/${m}/${train_set}/seqs,seq,text" \
@@ -184,7 +184,7 @@ if run_stage 6; then
   require "${expdir}/vocoder/vocoder.pth" "stage 5 (vocoder)"
   for dset in ${test_sets}; do
     log "Stage 6: reference-unit resynthesis of ${dset}"
-    ${python} -m lst.vocoder.synth --vocoder "${expdir}/vocoder/vocoder.pth" \
+    ${python} -m lst.bin.vocode_units --vocoder "${expdir}/vocoder/vocoder.pth" \
       --units "dump/units_${first_m}/${dset}/units" --output_dir "${expdir}/tts_reference/decode_${dset}" \
       --griffin_lim_iters "${griffin_lim_iters}"
     for m in ${models}; do
@@ -217,7 +217,7 @@ if run_stage 7; then
       (cd "${asr_root}" && ${python} -m lst.bin.espnet_asr_inference --asr_train_config "${asr_abs}/config.yaml" \
         --asr_model_file "${asr_abs}/${asr_model}" --data_path_and_name_and_type "${d}/wav.scp,speech,sound" \
         --key_file "${d}/wav.scp" --output_dir "${d}/asr" --ngpu 0 --batch_size 1 --lm_weight 0 ${asr_inference_args})
-      ${python} -m lst.downstream.score wer --ref "dump/raw/${dset}/text" --hyp "${d}/asr/1best_recog/text" \
+      ${python} -m lst.bin.score_wer --ref "dump/raw/${dset}/text" --hyp "${d}/asr/1best_recog/text" \
         --out "${d}/asr_score.json"
     done
   done
@@ -227,7 +227,7 @@ fi
 if run_stage 8; then
   stage_timer
   log "Stage 8: RESULTS.md"
-  ${python} -m lst.downstream.results tts --expdir "${expdir}" --models "${models}" --sets "${test_sets}" \
+  ${python} -m lst.bin.downstream_results tts --expdir "${expdir}" --models "${models}" --sets "${test_sets}" \
     --out "${expdir}/RESULTS.md"
   stage_done 8
 fi

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from lst.bin.synth_stories import init_synth_worker, speaker_id, synth_job, write_kaldi_dir
+from lst.tts.speak import init_synth_worker, speaker_id, synth_job, write_kaldi_dir
 from lst.eval.benchmark import read_storycloze
 from lst.tts.espeak import espeak_available, INSTALL_HINT, tokenize_for_speech
 from lst.tts.voices import HELDOUT_RATE, HELDOUT_VOICE, TRAINING_RATES, TRAINING_VOICES, check_training_voices

@@ -1,7 +1,7 @@
 """A tiny, deterministic training setup (corpus, token list, config, command line) for the
 reliability tests (resume after kill -9, multi-process training) and quick manual checks.
 
-    from lst.train.toy import write_toy_experiment
+    from lst.tasks.toy import write_toy_experiment
     argv = write_toy_experiment(tmp_dir, n_train=300)   # lst_train arguments, stats collected
 """
 import os
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
+
+from lst.vocab import build_token_list, write_token_list
 
 WORDS = ["▁a", "▁b", "▁the", "▁cat", "s", "▁yes"]
 N_UNITS = 10
@@ -49,8 +51,6 @@ def write_toy_experiment(work: Path, n_train: int = 300, n_valid: int = 16, max_
                          extra_config: Optional[dict] = None) -> List[str]:
     """Writes corpus, token list, config and collected stats under ``work``; returns the
     ``lst_train`` arguments for training (add ``--output_dir``)."""
-    from lst.vocab import build_token_list, write_token_list
-
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     write_token_list(build_token_list(["<unk>"] + WORDS, n_units=N_UNITS), work / "tokens.txt")
@@ -69,10 +69,11 @@ def write_toy_experiment(work: Path, n_train: int = 300, n_valid: int = 16, max_
               "--ngpu", "0", "--num_workers", "0",
               "--train_data_path_and_name_and_type", f"{work}/train,seq,text",
               "--valid_data_path_and_name_and_type", f"{work}/valid,seq,text"]
-    from lst.bin.lst_train import main  # collect-stats in-process: only shapes, no training
+    from lst.tasks.lst import LSTTask  # deferred: espnet's AbsTask is heavy, and test_budget needs only WORDS
 
-    main([*common, "--collect_stats", "true", "--train_shape_file", str(work / "train"),
-          "--valid_shape_file", str(work / "valid"), "--output_dir", str(work / "stats")])
+    # collect-stats in-process (ESPnet's own stage: only shapes, no training)
+    LSTTask.main(cmd=[*common, "--collect_stats", "true", "--train_shape_file", str(work / "train"),
+                      "--valid_shape_file", str(work / "valid"), "--output_dir", str(work / "stats")])
     return common + ["--train_shape_file", str(work / "stats/train/seq_shape"),
                      "--valid_shape_file", str(work / "stats/valid/seq_shape")]
 

@@ -1,11 +1,11 @@
 """Build the story-completion benchmarks (S->S, T->T, S->T, T->S; cloze and topic forms) from
 the held-out StoryCloze stories.
 
-    python -m lst.bin.make_story_benchmark --eval_stories data/eval_stories.jsonl \
+    python local/make_story_benchmark.py --eval_stories data/eval_stories.jsonl \
         --bpe_model data/bpe/bpe.model --km_dir exp/kmeans_mfcc_25hz_100 \
         --feature_type mfcc --frame_rate_hz 25 --work_dir dump/story_bench --out data/story_bench.jsonl
 
-Input: the held-out stories written by ``lst.bin.synth_stories`` (``data/eval_stories.jsonl``:
+Input: the held-out stories written by ``local/synth_stories.py`` (``data/eval_stories.jsonl``:
 story_id, context [4 sentences], endings [2], label, heldout_voices, rates) - never trained on.
 
 Forms:
@@ -30,16 +30,15 @@ Output: one JSON line per item (format and the context/ending junction rule:
 import argparse
 import json
 import logging
-import multiprocessing as mp
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
-from lst.bin.synth_stories import init_synth_worker, synth_job
 from lst.eval.story import MODES, StoryItem, write_benchmark
+from lst.tts.speak import speak_and_unitize
+
 
 def read_stories(path) -> List[Dict]:
     stories = []
@@ -74,68 +73,9 @@ def topic_pairs(stories: List[Dict], seed: int):
     return out
 
 
-def run(cmd: List[str]) -> None:
-    logging.info("running: %s", " ".join(cmd))
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"make_story_benchmark: {' '.join(cmd[:3])} failed (rc {r.returncode}):\n{r.stderr[-3000:]}")
-
-
-def speak_and_unitize(utts: Dict[str, tuple], args) -> Dict[str, str]:
-    """utts: utt -> (text, voice) -> {utt: speech item string '<s> u u | u ...'}."""
-    from lst.bin.synth_stories import write_kaldi_dir
-    from lst.data.sequence_format import Span, format_sequence
-    from lst.data.timings import read_ctm, unit_segments
-    from lst.tts.espeak import INSTALL_HINT, espeak_available
-
-    if not espeak_available():
-        raise SystemExit(f"make_story_benchmark: espeak-ng not found; install it: {INSTALL_HINT} (or use --modes T->T)")
-    work = Path(args.work_dir)
-    jobs = [(u, t, v, args.rate, str(work / "wav" / f"{u}.wav")) for u, (t, v) in sorted(utts.items())]
-    timings, entries = {}, []
-    with mp.get_context("spawn").Pool(max(1, args.nj), initializer=init_synth_worker, initargs=(16000,)) as pool:
-        for utt, words, _, _, err in pool.imap_unordered(synth_job, jobs, chunksize=4):
-            if err:
-                raise SystemExit(f"make_story_benchmark: synthesis of {utt} failed: {err}")
-            timings[utt] = words
-    for u, t, v, _, wav in jobs:
-        entries.append((u, f"{v}-r{args.rate}", wav, t))
-    write_kaldi_dir(work / "data", entries, timings)
-    py = sys.executable
-    run([py, "-m", "lst.bin.format_wav", "--wav_scp", str(work / "data/wav.scp"), "--out_dir", str(work / "raw"),
-         "--nj", str(args.nj)])
-    feat_cmd = [py, "-m", "lst.bin.dump_features", "--wav_scp", str(work / "raw/wav.scp"), "--out_dir",
-                str(work / "feats"), "--feature_type", args.feature_type, "--frame_rate_hz", str(args.frame_rate_hz),
-                "--nj", str(args.nj)]
-    if args.feature_type == "ssl":
-        feat_cmd += ["--ssl_ckpt", args.ssl_ckpt, "--ssl_layer", str(args.ssl_layer)]
-    run(feat_cmd)
-    run([py, "-m", "lst.bin.dump_units", "--feats_dir", str(work / "feats"), "--km_dir", args.km_dir,
-         "--out_dir", str(work / "units"), "--dedup", "false", "--nj", str(args.nj)])
-    info = json.loads((work / "units/unit_info.json").read_text())
-    rate = float(info["unit_rate_hz"])
-    ctm = read_ctm(work / "data/word_ctm")
-    out = {}
-    with open(work / "units/units", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if not fields:
-                continue
-            units = [int(x) for x in fields[1:]]
-            if not units:
-                raise SystemExit(f"{work}/units/units: utterance {fields[0]} has no units")
-            segs = unit_segments(ctm[fields[0]], len(units), rate, where=f"{work}/data/word_ctm: {fields[0]}")
-            out[fields[0]] = format_sequence([Span("speech", units, segs)])
-    missing = sorted(set(utts) - set(out))
-    if missing:
-        raise SystemExit(f"make_story_benchmark: no units for {len(missing)} utterances, e.g. {missing[:3]} "
-                         f"(see {work}/feats/skipped, {work}/raw/skipped)")
-    return out
-
-
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--eval_stories", required=True, help="held-out stories JSONL (lst.bin.synth_stories)")
+    p.add_argument("--eval_stories", required=True, help="held-out stories JSONL (local/synth_stories.py)")
     p.add_argument("--bpe_model", required=True)
     p.add_argument("--km_dir", default=None, help="training k-means dir (km.pkl); needed for spoken modes")
     p.add_argument("--feature_type", default="mfcc", choices=["mfcc", "ssl"])

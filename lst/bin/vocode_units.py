@@ -1,6 +1,6 @@
 r"""Vocode a units file with a trained unit vocoder (e.g. the reference units of a test set).
 
-    python -m lst.vocoder.synth --vocoder exp/vocoder/vocoder.pth --units dump/units/test/units \
+    python -m lst.bin.vocode_units --vocoder exp/vocoder/vocoder.pth --units dump/units/test/units \
         --output_dir exp/tts_reference/decode_test
 
 Writes ``wav/<utt>.wav`` and ``wav.scp``. Unit ids outside the vocoder's range stop the run
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--griffin_lim_iters", type=int, default=32)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (vocoder.synth) %(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (vocode_units) %(levelname)s: %(message)s")
     voc = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
     out = Path(args.output_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)

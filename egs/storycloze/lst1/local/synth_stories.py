@@ -17,7 +17,7 @@ set ``<out_dir>/<set>/{wav.scp,text,utt2spk,spk2utt,word_ctm}``; wavs (16 kHz, 1
 
 Example::
 
-    python -m lst.bin.synth_stories --csv downloads/cloze_val.csv --out_dir data \\
+    python local/synth_stories.py --csv downloads/cloze_val.csv --out_dir data \\
         --wav_dir dump/synth --n_stories 100 --voices en-us,en-us+f3,en,en-gb-scotland+m3 \\
         --heldout_voices en-029+f4 --rates 150,190 --nj 2
 """
@@ -27,15 +27,13 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import re
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List
 
-
-from lst.data.timings import WordTiming, validate_timings, write_ctm
+from lst.tts.speak import init_synth_worker, speaker_id, synth_job, write_kaldi_dir
 
 CONTEXT_COLS = [f"InputSentence{i}" for i in range(1, 5)]
 ENDING_COLS = ["RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2"]
@@ -84,57 +82,6 @@ def read_stories(path) -> List[dict]:
 
 def story_text(story: dict) -> str:
     return " ".join(story["context"] + [story["endings"][story["label"]]])
-
-
-def speaker_id(voice: str, rate: int) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "", voice.replace("+", "x")) + f"-r{rate}"
-
-
-# ---------------------------------------------------------------- workers
-_SYN = None
-
-
-def init_synth_worker(sample_rate):
-    """Pool initializer: one espeak-ng synthesizer per worker process."""
-    global _SYN
-    from lst.tts.espeak import EspeakSynthesizer
-
-    _SYN = EspeakSynthesizer(sample_rate=sample_rate)
-
-
-def synth_job(job):
-    """(utt, text, voice, rate, wav_path) -> (utt, words, duration, n_split_words, error)."""
-    import soundfile as sf
-
-    utt, text, voice, rate, wav_path = job
-    try:
-        _SYN.set_voice(voice, rate)
-        split_before = _SYN.n_split_words
-        res = _SYN.synthesize(text, utt=utt)
-        validate_timings(utt, res.words)
-        Path(wav_path).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(wav_path, res.audio, res.sample_rate, subtype="PCM_16")
-        return utt, res.words, res.duration, _SYN.n_split_words - split_before, None
-    except Exception as e:  # reported and counted by the parent
-        return utt, None, 0.0, 0, f"{type(e).__name__}: {e}"
-
-
-def write_kaldi_dir(d: Path, entries: List[Tuple[str, str, str, str]], timings: Dict[str, List[WordTiming]]):
-    """entries: (utt, spk, wav_path, text) for utterances that were synthesized."""
-    d.mkdir(parents=True, exist_ok=True)
-    entries = sorted(entries)
-    with open(d / "wav.scp", "w") as f:
-        f.writelines(f"{u} {w}\n" for u, _, w, _ in entries)
-    with open(d / "text", "w", encoding="utf-8") as f:
-        f.writelines(f"{u} {t}\n" for u, _, _, t in entries)
-    with open(d / "utt2spk", "w") as f:
-        f.writelines(f"{u} {s}\n" for u, s, _, _ in entries)
-    spk2utt = defaultdict(list)
-    for u, s, _, _ in entries:
-        spk2utt[s].append(u)
-    with open(d / "spk2utt", "w") as f:
-        f.writelines(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items()))
-    write_ctm(d / "word_ctm", {u: timings[u] for u, _, _, _ in entries})
 
 
 def get_parser():
