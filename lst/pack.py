@@ -121,6 +121,9 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
             "frame_rate_hz": km_info.get("frame_rate_hz"),
             "ssl_layer": km_info.get("ssl_layer"),
             "sources": {"config": os.path.abspath(config), "model_file": os.path.abspath(model_file)},
+            # the k-means / token-list fingerprints the model and its units descend from
+            # (lst.stage_io): inference refuses units dumped with another codebook
+            "lineage": _lineage(config, model_file, km_dir, unit_info),
             "files": {f: _sha256(t / f) for f in files},
         }
         (t / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -146,6 +149,23 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
             if partial.exists():
                 partial.unlink()
     return meta
+
+
+def _lineage(config, model_file, km_dir, unit_info) -> Dict:
+    from lst.stage_io import StageError, fingerprint, lineage_of, merge_lineage, read_marker, read_train_inputs
+
+    named = {}
+    try:
+        record = read_train_inputs(Path(config).parent, Path(model_file).resolve().parent)
+        if record:
+            named[f"the training data of {config}"] = record.get("lineage", {})
+        named[unit_info] = lineage_of(unit_info)
+        km_marker = read_marker(km_dir)
+        if km_marker is not None:
+            named[km_dir] = {"learn_kmeans": fingerprint(km_dir)}
+        return merge_lineage(named)
+    except StageError as e:
+        raise PackError(f"pack_model: {e}") from None
 
 
 def _check_consistency(tokens: List[str], km_info: Dict, unit_info: Dict, where: str):

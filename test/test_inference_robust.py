@@ -192,3 +192,31 @@ def test_damaged_package_is_one_line_error(short_model, tmp_path, caplog, how):
               "bad_meta_json": "meta.json is not valid JSON", "meta_without_files": "no 'files' map",
               "corrupt_model_matching_checksum": "model.pth", "garbage_model_matching_checksum": "model.pth"}[how]
     assert expect in err, err
+
+
+def test_asr_inference_refuses_units_from_another_codebook(short_model, tmp_path, caplog):
+    """pack_model records the k-means lineage; units dumped with another codebook are refused."""
+    from lst.bin.asr_inference import main
+    from lst.bin.pack_model import main as pack_main
+    from lst.stage_io import fingerprint, marker_dict, tree_files, write_file_marker, write_json_atomic
+
+    d, src, _ = short_model
+    km = Path(src["km_dir"])
+    write_json_atomic(km / ".done.json", marker_dict("learn_kmeans", km, tree_files(km)))
+    try:
+        packed = tmp_path / "p.zip"
+        assert pack_main(["--config", src["config"], "--model_file", src["model_file"], "--bpe_model",
+                          src["bpe_model"], "--km_dir", src["km_dir"], "--unit_info", src["unit_info"],
+                          "--out", str(packed)]) == 0
+    finally:
+        (km / ".done.json").unlink()
+    with zipfile.ZipFile(packed) as z:
+        assert json.loads(z.read("meta.json"))["lineage"] == {"learn_kmeans": fingerprint(km)}
+    for name, lineage, rc in (("same", {"learn_kmeans": fingerprint(km)}, 0), ("other", {"learn_kmeans": "x"}, 1)):
+        u = tmp_path / name
+        u.mkdir()
+        (u / "units").write_text("a 1 2 3\n")
+        write_file_marker(u, "dump_units", [u / "units"], lineage=lineage)
+        assert main(["--model", str(packed), "--units", str(u / "units"), "--output_dir", str(tmp_path / f"o{name}"),
+                     "--max_len", "2"]) == rc
+    assert "was dumped with another learn_kmeans output" in _errors(caplog)[-1]

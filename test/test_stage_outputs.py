@@ -197,3 +197,18 @@ def test_staged_dir_without_complete_leaves_nothing(tmp_path):
         with staged_dir(tmp_path / "out", "x") as s:
             (s.path / "f").write_text("half")
     assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
+
+
+def test_stage_check_cli_for_recipes(pipeline, tmp_path):
+    from lst.stage_io import main
+
+    assert main([str(pipeline / "units"), "--made_by", "stage 5"]) == 0
+    (tmp_path / "hand").mkdir()
+    assert main([str(tmp_path / "hand")]) == 0  # hand-made: accepted with a warning
+    assert main([str(tmp_path / "hand"), "--require"]) == 1
+    import shutil
+
+    shutil.copytree(pipeline / "units", tmp_path / "u")
+    with open(tmp_path / "u/units", "a") as f:
+        f.write("extra 1 2 3\n")
+    assert main([str(tmp_path / "u"), "--made_by", "stage 5"]) == 1

@@ -65,6 +65,15 @@ def main(argv=None) -> int:
     except PackError as e:
         logging.error(str(e))
         return 1
+    if args.units:
+        from lst.stage_io import lineage_conflicts, lineage_of
+
+        bad = lineage_conflicts(pk.meta.get("lineage") or {}, lineage_of(args.units))
+        if bad:
+            logging.error(f"{args.units} was dumped with another {bad[0]} output than {args.model} was trained on; "
+                          f"dump the units with the package's k-means (or give --wav_scp)")
+            pk.close()
+            return 1
     out = Path(args.output_dir)
     info, hyps, failed, unit_lines = {}, {}, {}, {}
 

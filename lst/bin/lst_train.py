@@ -117,6 +117,10 @@ def main(cmd=None):
     except (ConfigError, StageError) as e:
         msg = str(e)
         sys.exit(msg if msg.startswith(f"{TOOL}:") else f"{TOOL}: {msg}")
+    except OSError as e:
+        from lst.stage_io import io_error_message
+
+        sys.exit(f"{TOOL}: {io_error_message(getattr(e, 'filename', None) or '?', e)}")
     except ValueError as e:  # RoPE: "sequence length N exceeds max_len M" in the first long batch
         if "exceeds max_len" not in str(e):
             raise
