@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# ESPnet's own ASR on AN4 as ESPnet's egs2/an4/asr1 trains it (fbank, CTC/attention transformer,
+# BPE 30, speed perturbation 0.9/1.0/1.1, beam 10, CTC weight 0.3, no LM), through the
+# repository's wrappers (lst.bin.espnet_asr_train / espnet_asr_inference). Run from egs/an4/asr1.
+#   stage 1: data/<set> (local/data.sh) -> 16 kHz PCM dump/raw/<set>
+#   stage 2: speed perturbation of the train set                 -> dump/raw/<train>_sp<factors>
+#   stage 3: BPE (sentencepiece unigram) on the train text        -> data/token_list/bpe_unigram<N>/
+#   stage 4: collect stats + train (resumable)                    -> <asr_exp>/ (train.log, train_seconds)
+#   stage 5: decode <valid> + <test_sets>, WER/CER                -> <asr_exp>/decode_<set>_<tag>/score.json
+#   stage 6: rows {system, decode, set, wer, cer, params_m, train_s, rtf} -> exp/RESULTS.json, exp/RESULTS.md
+# The experiment dir is named by its settings: exp/asr_<config>_bpe<N>[_sp].
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}:${BASH_LINENO[0]}) $*"; }
+
+stage=1
+stop_stage=100
+python=python3
+train_set=train
+valid_set=dev
+test_sets="test"
+nbpe=30
+speed_perturb_factors="0.9 1.0 1.1"   # empty: no speed perturbation
+asr_config=conf/espnet_transformer_cpu.yaml
+asr_args=""
+asr_exp=""                 # default: exp/asr_<config>_bpe<N>[_sp]
+inference_model=valid.acc.ave.pth
+beam_size=10
+ctc_weight=0.3
+inference_args=""
+local_data_opts=""
+. utils/parse_options.sh
+[ $# -eq 0 ] || { log "Error: unexpected arguments: $*"; exit 2; }
+# shellcheck disable=SC1091
+. ./path.sh
+
+sp_tag=""; [ -n "${speed_perturb_factors}" ] && sp_tag=_sp
+[ -n "${asr_exp}" ] || asr_exp=exp/asr_$(basename "${asr_config}" .yaml)_bpe${nbpe}${sp_tag}
+train_dump=dump/raw/${train_set}
+[ -n "${speed_perturb_factors}" ] && train_dump=dump/raw/${train_set}_sp$(echo ${speed_perturb_factors} | tr ' ' '_')
+bpedir=data/token_list/bpe_unigram${nbpe}
+decode_tag=beam${beam_size}_ctc${ctc_weight}_$(basename "${inference_model}" .pth)
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+  log "stage 1: data preparation + 16 kHz PCM dump"
+  # shellcheck disable=SC2086
+  local/data.sh ${local_data_opts}
+  for dset in ${train_set} ${valid_set} ${test_sets}; do
+    ${python} -m lst.bin.validate_data_dir "data/${dset}"
+    ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" --out_dir "dump/raw/${dset}" --nj 1
+  done
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ] && [ -n "${speed_perturb_factors}" ]; then
+  log "stage 2: speed perturbation ${speed_perturb_factors} -> ${train_dump}"
+  # shellcheck disable=SC2086
+  ${python} local/speed_perturb.py "dump/raw/${train_set}" "${train_dump}" --factors ${speed_perturb_factors}
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "stage 3: BPE unigram ${nbpe} on dump/raw/${train_set}/text -> ${bpedir}"
+  mkdir -p "${bpedir}"
+  cut -d' ' -f2- "dump/raw/${train_set}/text" > "${bpedir}/train.txt"
+  ${python} -c "import sentencepiece as spm, sys; spm.SentencePieceTrainer.train(input=sys.argv[1], \
+model_prefix=sys.argv[2], vocab_size=int(sys.argv[3]), model_type='unigram', character_coverage=1.0, \
+minloglevel=2)" "${bpedir}/train.txt" "${bpedir}/bpe" "${nbpe}"
+  ${python} -m lst.bin.prepare_downstream espnet_token_list --bpe_model "${bpedir}/bpe.model" --out "${bpedir}/tokens.txt"
+fi
+
+common=(--use_preprocessor true --bpemodel "${bpedir}/bpe.model" --token_type bpe --token_list "${bpedir}/tokens.txt"
+        --non_linguistic_symbols none --cleaner none --g2p none --frontend default --frontend_conf fs=16k
+        --ngpu 0 --num_workers 0
+        --train_data_path_and_name_and_type "${train_dump}/wav.scp,speech,sound"
+        --train_data_path_and_name_and_type "${train_dump}/text,text,text"
+        --valid_data_path_and_name_and_type "dump/raw/${valid_set}/wav.scp,speech,sound"
+        --valid_data_path_and_name_and_type "dump/raw/${valid_set}/text,text,text")
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  mkdir -p "${asr_exp}"
+  if [ ! -f "${asr_exp}/stats/train/feats_stats.npz" ]; then
+    log "stage 4: collect stats -> ${asr_exp}/stats"
+    ${python} -m lst.bin.espnet_asr_train --collect_stats true --config "${asr_config}" "${common[@]}" \
+      --train_shape_file "${train_dump}/wav.scp" --valid_shape_file "dump/raw/${valid_set}/wav.scp" \
+      --output_dir "${asr_exp}/stats" > "${asr_exp}/stats.log" 2>&1
+    n_tok=$(wc -l < "${bpedir}/tokens.txt")
+    for d in train valid; do
+      awk -v N="${n_tok}" '{ print $0 "," N }' "${asr_exp}/stats/${d}/text_shape" > "${asr_exp}/stats/${d}/text_shape.bpe"
+    done
+  fi
+  log "stage 4: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log; resumes from checkpoint.pth)"
+  t0=$(date +%s)
+  # shellcheck disable=SC2086
+  ${python} -m lst.bin.espnet_asr_train --config "${asr_config}" "${common[@]}" --resume true \
+    --normalize global_mvn --normalize_conf "stats_file=${asr_exp}/stats/train/feats_stats.npz" \
+    --train_shape_file "${asr_exp}/stats/train/speech_shape" --train_shape_file "${asr_exp}/stats/train/text_shape.bpe" \
+    --valid_shape_file "${asr_exp}/stats/valid/speech_shape" --valid_shape_file "${asr_exp}/stats/valid/text_shape.bpe" \
+    --output_dir "${asr_exp}" ${asr_args} >> "${asr_exp}/train.log" 2>&1
+  # accumulated over resumed runs
+  prev=$(cat "${asr_exp}/train_seconds" 2>/dev/null || echo 0)
+  echo $(( prev + $(date +%s) - t0 )) > "${asr_exp}/train_seconds"
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  for dset in ${valid_set} ${test_sets}; do
+    dir=${asr_exp}/decode_${dset}_${decode_tag}
+    log "stage 5: decode ${dset} (${decode_tag}) -> ${dir}"
+    rm -rf "${dir}"
+    # shellcheck disable=SC2086
+    ${python} -m lst.bin.espnet_asr_inference --timing_out "${dir}/timing.json" \
+      --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
+      --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" --key_file "dump/raw/${dset}/wav.scp" \
+      --output_dir "${dir}" --ngpu 0 --batch_size 1 --lm_weight 0 --beam_size "${beam_size}" \
+      --ctc_weight "${ctc_weight}" ${inference_args} > "${dir}.log" 2>&1
+    ${python} -m lst.bin.score_wer --ref "dump/raw/${dset}/text" --hyp "${dir}/1best_recog/text" \
+      --out "${dir}/score.json"
+    cat "${dir}/score.json"
+  done
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  log "stage 6: results rows -> exp/RESULTS.json, exp/RESULTS.md"
+  ${python} local/make_results.py --exp "${asr_exp}" --system espnet_asr --out_json exp/RESULTS.json --out_md exp/RESULTS.md
+fi
+log "Successfully finished. [elapsed=${SECONDS}s]"

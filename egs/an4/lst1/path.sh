@@ -1,0 +1,1 @@
+../../TEMPLATE/lst1/path.sh

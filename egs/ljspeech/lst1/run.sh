@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# LJ Speech (one read-speech speaker; db.sh: the shared 385-clip subset by default): the LST
+# pipeline on MFCC units (50 Hz, K=100) + BPE text: speech, text, s2t and t2s sequences.
+# Split (local/data.sh): train 325 / valid 20 / test 40 clips in id order. Its packed models
+# are what ../tts1 fine-tunes (tts1's stage 0 runs this recipe in a private copy).
+# Pass any lst.sh option after, e.g. ./run.sh --stage 5 --stop_stage 6
+set -euo pipefail
+
+lst_config=conf/train_lst_debug.yaml
+
+./lst.sh \
+    --train_set train \
+    --valid_set valid \
+    --test_sets "test" \
+    --feature_type mfcc \
+    --frame_rate_hz 50 \
+    --n_clusters 100 \
+    --nbpe 200 \
+    --corpus_kinds "speech text s2t t2s" \
+    --lst_config "${lst_config}" \
+    "$@"

@@ -1,0 +1,1 @@
+../../lst1/local/data_prep.py
