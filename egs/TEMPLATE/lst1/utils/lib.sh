@@ -37,7 +37,7 @@ recipe_env() {
   # shellcheck disable=SC1091
   . ./path.sh
   if [ -f cmd.sh ]; then . ./cmd.sh; fi
-  log "${lst_command_line}"
+  echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}) ${lst_command_line}"
 }
 
 run_stage() {  # run_stage N: is stage N selected?
@@ -68,14 +68,7 @@ require() {
   fi
   if [ -d "${path}" ]; then dir=${path}; else dir=$(dirname "${path}"); fi
   if [ -f "${dir}/.done.json" ]; then
-    "${python:-python3}" - "${dir}" "${made_by}" <<'EOF' || exit 1
-import sys
-from lst.stage_io import StageError, check_stage
-try:
-    check_stage(sys.argv[1], sys.argv[2])
-except StageError as e:
-    sys.exit(f"Error: {e}")
-EOF
+    "${python:-python3}" -m lst.stage_io "${dir}" --made_by "${made_by}" || exit 1
   fi
 }
 
