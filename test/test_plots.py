@@ -85,11 +85,15 @@ def test_sweep_runs_and_budgets():
     # steps only: LST curriculum still trains under flops when it is the data reference
     first, _ = sw.plan_runs(sizes[:1], ["token_lm", "lst_static", "lst_curriculum"], ["steps"], True)
     assert [r.id for r in first] == ["s/token_lm_flops", "s/lst_curriculum_flops"]
-    ledgers = {"s/token_lm_flops": {"sequences": 320, "flops": 1e12}, "s/lst_curriculum_flops": {"sequences": 480}}
+    ledgers = {"s/token_lm_flops": {"sequences": 320, "updates": 20, "flops": 1e12},
+               "s/lst_curriculum_flops": {"sequences": 480, "updates": 30}}
     run = {r.id: r for r in second}
     assert sw.run_budget(first[0], ledgers, {"s": 1e12}) == {"flop_budget": 1e12}
     assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}) == {"seq_budget": 320}
     assert sw.run_budget(run["s/token_lm_data"], ledgers, {"s": 1e12}) == {"seq_budget": 480}
+    # with lst.budget's --step_budget: the baseline's update count; data control stays sequences
+    assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}, step_budget=True) == {"step_budget": 20}
+    assert sw.run_budget(run["s/token_lm_data"], ledgers, {"s": 1e12}, step_budget=True) == {"seq_budget": 480}
     with pytest.raises(RuntimeError, match="needs the finished run"):
         sw.run_budget(run["m/lst_static_steps"], ledgers, {"m": 1e12})
     with pytest.raises(SystemExit):

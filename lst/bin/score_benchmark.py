@@ -8,7 +8,8 @@ lines; print a table and write JSON.
 Output JSON: {"config", "model_file", "model", "patching", "params", "benchmarks", "n_items",
 "eval_seconds", "scoring", "results": {"<benchmark>/<mode>": {"n", "chance", "raw": {"accuracy",
 "ci95", ...}, "norm": {...}}}, "breakdown": {...per BLiMP field / paradigm...},
-"heldout": {"speech": nats/unit, "text": nats/token, ...}}. Scoring rules:
+"heldout": {"speech": nats/unit, "text": nats/token, ...}, "heldout_by_model_file": {path: {...}}}.
+Scoring rules:
 ``lst/eval/scorer.py``.
 """
 import argparse
@@ -27,6 +28,8 @@ def get_parser():
     p.add_argument("--model_file", required=True, help="checkpoint (.pth)")
     p.add_argument("--benchmark", nargs="*", default=[], help="item files (lst.bin.make_benchmark)")
     p.add_argument("--heldout", default=None, help="corpus file (id + items per line) for held-out NLL")
+    p.add_argument("--heldout_model_files", nargs="*", default=[],
+                   help="more checkpoints of the same model: held-out NLL of each too (one process for a curve)")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--max_tokens", type=int, default=8192, help="padded positions per batch (0: no cap)")
     p.add_argument("--out", default=None, help="also write the JSON here")
@@ -42,7 +45,11 @@ def main(argv=None) -> int:
     if not args.benchmark and not args.heldout:
         logging.error("nothing to score: give --benchmark and/or --heldout")
         return 1
-    for path in [args.config, args.model_file, *args.benchmark] + ([args.heldout] if args.heldout else []):
+    if args.heldout_model_files and not args.heldout:
+        logging.error("--heldout_model_files needs --heldout")
+        return 1
+    for path in [args.config, args.model_file, *args.benchmark, *args.heldout_model_files] + \
+            ([args.heldout] if args.heldout else []):
         if not Path(path).exists():
             logging.error(f"{path} not found")
             return 1
@@ -81,6 +88,14 @@ def main(argv=None) -> int:
             result["heldout"]["corpus"] = args.heldout
             print(f"held-out NLL ({args.heldout}): speech {result['heldout']['speech']} nats/unit, "
                   f"text {result['heldout']['text']} nats/token")
+            lines = read_kaldi_map(args.heldout)
+            by_file = {args.model_file: result["heldout"]}
+            for f in args.heldout_model_files:
+                if f not in by_file:
+                    m, _ = LSTTask.build_model_from_file(args.config, f, device=args.device)
+                    by_file[f] = heldout_nll(m.eval(), vocab, lines, args.batch_size, args.max_tokens)
+                    print(f"held-out NLL of {f}: speech {by_file[f]['speech']}, text {by_file[f]['text']}")
+            result["heldout_by_model_file"] = by_file
     except BenchmarkFormatError as e:
         logging.error(str(e))
         return 1

@@ -19,6 +19,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from lst.eval.benchmark import BENCHMARKS, MODES
+from lst.patching import Patcher
+
 CONTROL_STYLE = {"flops": "-", "steps": "--", "data": ":"}
 CONTROL_MARKER = {"flops": "o", "steps": "^", "data": "s"}
 CLASS_COLOR = {("token_lm", "none"): "#444444", ("lst", "static"): "#1f77b4", ("lst", "curriculum"): "#d62728",
@@ -94,7 +97,7 @@ def plot_nll_curves(rows: Sequence[Dict], path, title: str = "") -> None:
         handles, labels = axes[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title or "held-out NLL against training compute", fontsize=11)
-    fig.tight_layout(rect=(0, 0.14, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.04 + 0.045 * ((len(labels) + 2) // 3), 1, 0.95))
     _save(fig, path)
 
 
@@ -104,14 +107,16 @@ def plot_accuracy(rows: Sequence[Dict], path, normalised: bool = False, title: s
     acc = [r for r in rows if r["benchmark"] != "heldout" and r["normalised"] == normalised]
     if not acc:
         raise ValueError("plot_accuracy: no accuracy rows")
-    from lst.eval.benchmark import BENCHMARKS, MODES
-
     panels = sorted({(r["benchmark"], r["mode"]) for r in acc}, key=lambda g: (BENCHMARKS.index(g[0]),
                                                                               MODES.index(g[1])))
     ncol = min(4, len(panels))
     nrow = (len(panels) + ncol - 1) // ncol
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 3.1 * nrow + 0.9), squeeze=False)
     keys = sorted({run_key(r) for r in acc})
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    xs = [r["train_flops"] for r in acc if r["train_flops"] > 0]
+    xlim = (min(xs) / 2, max(xs) * 2) if xs else None
     for ax, (bench, mode) in zip(axes.flat, panels):
         for j, key in enumerate(keys):
             pts = sorted((r["train_flops"], r["acc"], r["ci_low"], r["ci_high"]) for r in acc
@@ -123,11 +128,20 @@ def plot_accuracy(rows: Sequence[Dict], path, normalised: bool = False, title: s
             color = CLASS_COLOR.get(key[:2])
             ax.errorbar(x, 100 * y, yerr=[100 * (y - lo), 100 * (hi - y)], fmt=CONTROL_MARKER.get(key[2], "o"),
                         color=color, ms=4, capsize=2, lw=1, label=run_label(key))
-            ax.annotate(f"{100 * y[-1]:.1f}", (x[-1], 100 * y[-1]), textcoords="offset points", xytext=(4, 0),
+            ax.annotate(f"{100 * y[-1]:.1f}", (x[-1], 100 * y[-1]), textcoords="offset points",
+                        xytext=(4, 7 * (j % 3) - 7),
                         fontsize=6, color=color, va="center")
         ax.axhline(100 * CHANCE.get(bench, 0.5), color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
-        ax.margins(x=0.15)
+        if xlim:
+            ax.set_xlim(*xlim)
+        ticks = sorted({float(f"{x:.2g}") for x in xs})
+        if len(ticks) > 4:
+            ticks = list(np.geomspace(ticks[0], ticks[-1], 4))
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         n = next(r["n"] for r in acc if (r["benchmark"], r["mode"]) == (bench, mode))
         ax.set_title(f"{bench} {mode} (n={n})", fontsize=9)
         ax.set_xlabel("training FLOPs", fontsize=8)
@@ -138,9 +152,10 @@ def plot_accuracy(rows: Sequence[Dict], path, normalised: bool = False, title: s
         ax.axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    legend_h = 0.25 * ((len(labels) + 2) // 3) + 0.2  # inches
     rule = "length-normalised (mean log-prob per unit/token)" if normalised else "summed log-likelihood (raw)"
     fig.suptitle(title or f"accuracy against training compute, {rule}; bars: 95 % Wilson interval", fontsize=10)
-    fig.tight_layout(rect=(0, 0.9 / (3.1 * nrow + 0.9) + 0.04, 1, 0.95))
+    fig.tight_layout(rect=(0, legend_h / (3.1 * nrow + 0.9), 1, 0.95))
     _save(fig, path)
 
 
@@ -166,8 +181,6 @@ def patchings_of(units: Sequence[int], seg_start: Sequence[int], patchings: Sequ
                  max_patch_len: Optional[int] = 16, silence_units: Sequence[int] = ()) -> Dict[str, List[int]]:
     """{patching: patch lengths} of one speech span, as the model patches it at evaluation
     (curriculum resolves to its evaluation patching). The one call into lst.patching."""
-    from lst.patching import Patcher
-
     out = {}
     rng = np.random.default_rng(0)
     for name in patchings:

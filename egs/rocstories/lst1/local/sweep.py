@@ -120,14 +120,27 @@ def sized_config(base: Dict, size: Size) -> Dict:
     return conf
 
 
-def run_budget(run: Run, ledgers: Dict[str, Dict], flop_budget: Dict[str, float]) -> Dict:
-    """{"flop_budget": F} or {"seq_budget": N} of a run, from the size budget or the ledger of
-    the run it depends on (steps: the baseline's sequences = its updates x batch size)."""
+def native_step_budget() -> bool:
+    """Does lst.budget take --step_budget (the paper's steps protocol, with packing)?"""
+    import inspect
+
+    from lst.budget import plan_training
+
+    return "step_budget" in inspect.signature(plan_training).parameters
+
+
+def run_budget(run: Run, ledgers: Dict[str, Dict], flop_budget: Dict[str, float], step_budget: bool = False) -> Dict:
+    """The budget of a run: flops -> {"flop_budget": the size's F}; steps -> the baseline's
+    update count ({"step_budget": updates} where lst.budget has it, else the same number of
+    sequences, i.e. the same updates of the same batch size); data -> {"seq_budget": the
+    sequences the reference run saw}."""
     if run.control == "flops":
         return {"flop_budget": flop_budget[run.size.name]}
     led = ledgers.get(run.depends)
     if led is None:
         raise RuntimeError(f"sweep: {run.id} needs the finished run {run.depends}")
+    if run.control == "steps" and step_budget:
+        return {"step_budget": int(led["updates"])}
     return {"seq_budget": int(led["sequences"])}
 
 
@@ -194,20 +207,21 @@ class Sweep:
 
         d = self.out / run.id
         d.mkdir(parents=True, exist_ok=True)
-        budget = run_budget(run, self.ledgers, self.flop_budget)
+        budget = run_budget(run, self.ledgers, self.flop_budget, native_step_budget())
         conf = sized_config(self.base_config(run.cls), run.size)
         plan_file = d / "plan.json"
         if plan_file.exists():
             plan = json.loads(plan_file.read_text())
         else:
+            kw = {"step_budget": budget["step_budget"]} if "step_budget" in budget else {}
             plan = plan_training(conf, read_token_list(self.a.token_list), self.a.train, budget.get("flop_budget"),
-                                 budget.get("seq_budget"), self.a.target_epochs, max_seqs=self.a.plan_max_seqs)
+                                 budget.get("seq_budget"), self.a.target_epochs, max_seqs=self.a.plan_max_seqs, **kw)
             plan_file.write_text(json.dumps(plan, indent=1))
         (d / "train.yaml").write_text(yaml.safe_dump(apply_overrides(conf, plan["overrides"]), sort_keys=False))
         wall_file = d / "train_wall_seconds"
         if not wall_file.exists():
-            b = ["--flop_budget", repr(float(budget["flop_budget"]))] if "flop_budget" in budget else \
-                ["--seq_budget", str(budget["seq_budget"])]
+            (key, value), = budget.items()
+            b = [f"--{key}", repr(float(value)) if key == "flop_budget" else str(int(value))]
             cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(d / "train.yaml"),
                    "--token_list", self.a.token_list, "--ngpu", str(self.a.ngpu), "--num_workers", "0",
                    "--resume", "true", "--train_data_path_and_name_and_type", f"{self.a.train},seq,text",
@@ -221,7 +235,7 @@ class Sweep:
         return {"plan": plan, "ledger": ledger}
 
     def evaluate(self, run: Run, trained: Dict) -> None:
-        """Held-out NLL at every kept epoch checkpoint, benchmarks at the last one."""
+        """Held-out NLL at every kept epoch checkpoint, benchmarks at the last one (one process)."""
         d = self.out / run.id
         ev = d / "eval"
         ev.mkdir(exist_ok=True)
@@ -230,19 +244,26 @@ class Sweep:
         ckpts = [(e, d / f"{e}epoch.pth") for e in epochs if (d / f"{e}epoch.pth").exists()]
         if not ckpts:
             raise RuntimeError(f"{run.id}: no epoch checkpoint kept (keep_nbest_models in {CLASSES[run.cls][0]}?)")
-        for e, ck in ckpts:
-            out = ev / f"heldout_ep{e}.json"
-            if not out.exists():
-                call([sys.executable, "-m", "lst.bin.score_benchmark", "--config", str(d / "config.yaml"),
-                      "--model_file", str(ck), "--heldout", self.a.heldout, "--device", dev, "--out", str(out),
-                      "--batch_size", str(self.a.eval_batch_size)], ev / "eval.log", self.env)
+        todo = [(e, ck) for e, ck in ckpts if not (ev / f"heldout_ep{e}.json").exists()]
         last_e, last = ckpts[-1]
         out = ev / "bench.json"
-        if self.a.benchmarks and not out.exists():
-            call([sys.executable, "-m", "lst.bin.score_benchmark", "--config", str(d / "config.yaml"),
-                  "--model_file", str(last), "--benchmark", *self.a.benchmarks, "--device", dev, "--out", str(out),
-                  "--scores_out", str(ev / "bench_scores.jsonl"), "--batch_size", str(self.a.eval_batch_size)],
-                 ev / "eval.log", self.env)
+        need_bench = bool(self.a.benchmarks) and not out.exists()
+        if todo or need_bench:  # one process: held-out NLL of every checkpoint, benchmarks of the last
+            main_ck = last if need_bench else todo[-1][1]
+            cmd = [sys.executable, "-m", "lst.bin.score_benchmark", "--config", str(d / "config.yaml"),
+                   "--model_file", str(main_ck), "--heldout", self.a.heldout, "--device", dev,
+                   "--out", str(ev / "scores.json"), "--batch_size", str(self.a.eval_batch_size)]
+            if todo:
+                cmd += ["--heldout_model_files", *[str(ck) for _, ck in todo]]
+            if need_bench:
+                cmd += ["--benchmark", *self.a.benchmarks, "--scores_out", str(ev / "bench_scores.jsonl")]
+            call(cmd, ev / "eval.log", self.env)
+            res = json.loads((ev / "scores.json").read_text())
+            for e, ck in todo:
+                (ev / f"heldout_ep{e}.json").write_text(json.dumps({"model_file": str(ck),
+                                                                     "heldout": res["heldout_by_model_file"][str(ck)]}))
+            if need_bench:
+                out.write_text(json.dumps(res, indent=1))
         (ev / "last_epoch").write_text(f"{last_e}\n")
 
     def do(self, run: Run) -> Optional[str]:

@@ -26,13 +26,16 @@ heldout=""              # default <corpus_dir>/test/seqs (held-out stories, held
 parallel=2
 threads=1
 ngpu=0
-out_dir=exp/sweep
+out_dir=""              # default exp/sweep_e<budget_epochs> (or _f<flop_budget>): a new budget never reuses old runs
 results_dir=.           # RESULTS.md, RESULTS.json and plots/ go here
 note=""                 # a paragraph for the top of RESULTS.md
 . ./path.sh
 . utils/parse_options.sh
 
 [ -n "${heldout}" ] || heldout=${corpus_dir}/test/seqs
+if [ -z "${out_dir}" ]; then
+  if [ -n "${flop_budget}" ]; then out_dir=exp/sweep_f${flop_budget}; else out_dir=exp/sweep_e${budget_epochs}; fi
+fi
 for f in "${token_list}" "${corpus_dir}/train/seqs" "${corpus_dir}/valid/seqs" "${heldout}" \
          "${stats_dir}/train/seq_shape"; do
   [ -e "${f}" ] || { log "Error: ${f} not found (stages 6-8 of ./run.sh; pass --token_list --corpus_dir --stats_dir)"; exit 1; }
