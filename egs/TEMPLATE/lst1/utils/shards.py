@@ -179,8 +179,7 @@ def merge(args) -> None:
                     counts[k] = counts.get(k, 0) + v if isinstance(v, (int, float)) else v
             lineage = stage_io.merge_lineage({str(d): m.get("lineage", {}) for d, m in zip(shards, markers)})
         inputs = {"shards": hashlib.sha256(json.dumps([m and m["fingerprint"] for m in markers]).encode()).hexdigest()}
-        params = dict(markers[0].get("params", {})) if markers[0] else {}
-        params["nj"] = args.nj
+        params = dict(markers[0].get("params", {})) if markers[0] else {}  # the job count shapes nothing
         staged.complete(counts=counts, params=params, inputs=inputs, lineage=lineage)
 
 
