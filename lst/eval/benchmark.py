@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
+from lst.data.sequence_format import Span, format_sequence
+from lst.data.timings import WordTiming, unit_segments
 from lst.vocab import SPEECH_MARK, TEXT_MARK
 
 BENCHMARKS = ("sc", "tsc", "blimp", "hellaswag")
@@ -284,9 +286,6 @@ def spoken_part(text: str, units: Sequence[int], words, unit_rate_hz: float, aud
                 where: str = "") -> Dict:
     """A spoken part: units + word timings (``WordTiming`` or [word, start, end]) -> the part
     dict, whose ``items`` carry the word/silence segments (``lst.data.timings.unit_segments``)."""
-    from lst.data.sequence_format import Span, format_sequence
-    from lst.data.timings import WordTiming, unit_segments
-
     wt = [w if isinstance(w, WordTiming) else WordTiming(str(w[0]), float(w[1]), float(w[2])) for w in words]
     segs = unit_segments(wt, len(units), unit_rate_hz, where=where)
     return {"text": text, "items": format_sequence([Span("speech", [int(u) for u in units], segs)]),

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from lst.eval.story import MODES, StoryItem, write_benchmark
+from lst.tts.espeak import tokenize_for_speech
 from lst.tts.speak import speak_and_unitize
 
 
@@ -109,8 +110,6 @@ def main(argv=None) -> int:
     if len(stories) < 2:
         raise SystemExit("make_story_benchmark: need at least 2 stories")
     import sentencepiece as spm
-
-    from lst.tts.espeak import tokenize_for_speech
 
     if not Path(args.bpe_model).exists():
         raise SystemExit(f"{args.bpe_model} not found (stage 6 of the recipe makes it)")

@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import List
 
+from lst.tts.espeak import INSTALL_HINT, espeak_available, tokenize_for_speech, voices_available
 from lst.tts.speak import init_synth_worker, speaker_id, synth_job, write_kaldi_dir
 
 CONTEXT_COLS = [f"InputSentence{i}" for i in range(1, 5)]
@@ -96,7 +97,7 @@ def get_parser():
     p.add_argument("--voices", default="en-us,en-us+f3,en,en-gb-scotland+m3", help="comma list of train voices")
     p.add_argument("--heldout_voices", default="en-029+f4", help="comma list of voices used only for test")
     p.add_argument("--rates", default="150,190", help="comma list of speaking rates (words per minute)")
-    p.add_argument("--eval_percent", type=int, default=15, help="% of stories held out for evaluation (by hash)")
+    p.add_argument("--eval_percent", type=int, default=15, help="%% of stories held out for evaluation (by hash)")
     p.add_argument("--valid_percent", type=int, default=5)
     p.add_argument("--sample_rate", type=int, default=16000)
     p.add_argument("--nj", type=int, default=2)
@@ -106,8 +107,6 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s synth_stories %(levelname)s: %(message)s")
-    from lst.tts.espeak import INSTALL_HINT, espeak_available, tokenize_for_speech
-
     if not espeak_available():
         sys.exit(f"synth_stories: espeak-ng library not found. Install it with: {INSTALL_HINT}")
     voices = [v for v in args.voices.split(",") if v]
@@ -117,8 +116,6 @@ def main(argv=None):
         sys.exit(f"synth_stories: held-out voices {sorted(set(voices) & set(held))} are also train voices")
     if not voices or not held or not rates:
         sys.exit("synth_stories: need at least one train voice, one held-out voice and one rate")
-    from lst.tts.espeak import voices_available
-
     bad = [v for v in voices + held if v not in voices_available(voices + held)]
     if bad:
         sys.exit(f"synth_stories: espeak-ng does not know voice(s) {bad}; see `espeak-ng --voices=en`")
