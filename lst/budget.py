@@ -65,7 +65,8 @@ PROVISIONAL_TOTAL_STEPS = 3000  # curriculum schedule length used only to sample
 
 def batch_flops(model, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """Training FLOPs of one batch, per part, from the model's own accounting."""
-    parts = model.flops_per_sequence(batch["seq"], batch["seq_lengths"], batch.get("seg_start"))
+    extra = {"doc_ids": batch["doc_ids"]} if batch.get("doc_ids") is not None else {}
+    parts = model.flops_per_sequence(batch["seq"], batch["seq_lengths"], batch.get("seg_start"), **extra)
     return {k: float(v.double().sum()) for k, v in parts.items()}
 
 

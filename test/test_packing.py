@@ -97,3 +97,11 @@ def test_packed_iterator_epochs_resume_and_workers(workers):
     if workers == 0:
         long = run(1, 0, iters=3 * len(e1) + 1)  # more batches than one pass: further passes follow
         assert len(long) == 3 * len(e1) + 1 and long[: len(e1)] == e1
+
+
+def test_too_few_documents_for_a_batch_is_an_error():
+    vocab, pre, lines = _items(n_docs=3)
+    ds = _DictDataset(lines, pre)
+    f = PackedIterFactory(ds, list(lines), 10_000, 2, PositionCounter("token_lm", {}, vocab.unit_offset))
+    with pytest.raises(RuntimeError, match="fills fewer than pack_rows=2 rows"):
+        list(f.build_iter(1))

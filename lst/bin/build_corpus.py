@@ -124,6 +124,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--docs_out", default=None, help="also write word-level documents here (needs --word_ctm)")
     parser.add_argument("--max_len", type=int, default=0, help="split documents to this many tokens (0: no limit)")
+    parser.add_argument("--draw_stats_epochs", type=int, default=3,
+                        help="log what the paper-mix draws of this many epochs give (0: skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     kinds = args.kinds.replace(",", " ").split()
@@ -194,6 +196,16 @@ def main(argv=None) -> int:
         reasons = ", ".join(f"{n} {r}" for r, n in doc_skips.items()) or "none"
         logging.info(f"{args.docs_out}: {len(used)} utterances, {len(docs)} documents ({n_split} split to "
                      f"max_len {args.max_len}), {sum(doc_skips.values())} skipped ({reasons})")
+        if docs and args.draw_stats_epochs > 0:
+            from lst.data.interleave import PaperInterleaveConfig, draw_statistics, parse_stream_mix
+
+            st = draw_statistics(docs, PaperInterleaveConfig(), parse_stream_mix("paper"),
+                                 range(1, args.draw_stats_epochs + 1))
+            share = ", ".join(f"{k} {100 * v:.1f} %" for k, v in st["stream_share"].items())
+            logging.info(f"{args.docs_out}: draws of epochs 1-{args.draw_stats_epochs} (paper mix, 1:2): {share}; "
+                         f"interleaved speech:text words {st['speech_text_word_ratio']:.3f}, speech units "
+                         f"{100 * st['units_share_of_interleaved']:.1f} % of interleaved unit+piece tokens; "
+                         f"{st['tokens_per_sequence']:.1f} tokens per sequence")
         if not docs:
             logging.error(f"{args.docs_out}: no document written")
             return 1

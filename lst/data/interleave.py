@@ -356,3 +356,31 @@ def draw_rng(seed: int, epoch: int, doc_id: str, sub: int = 0) -> random.Random:
     """The generator of one document's draw: a function of (seed, epoch, pass, doc id) only,
     identical in every process (no salted ``hash``), so a resumed run redraws the same."""
     return random.Random(f"lst-draw:{seed}:{epoch}:{sub}:{doc_id}")
+
+
+def draw_statistics(docs, cfg: PaperInterleaveConfig, mix: Dict[str, float], epochs: Sequence[int] = (1,),
+                    seed: int = 0) -> Dict:
+    """What the draws give over ``docs`` and ``epochs``: stream shares (of aligned documents),
+    the speech:text word ratio of interleaved sequences, speech units and text pieces there,
+    and tokens per sequence (markers and <sos/eos> included)."""
+    kinds = {k: 0 for k in KINDS}
+    sw = tw = units = pieces = tokens = n = 0
+    for epoch in epochs:
+        for doc in docs:
+            rng = draw_rng(seed, epoch, doc.doc_id)
+            kind = draw_kind(doc, mix, rng)
+            spans, plan = draw_spans(doc, kind, cfg, rng, return_plan=True)
+            if doc.aligned:
+                kinds[kind] += 1
+            tokens += 2 + sum(1 + len(s.items) for s in spans)
+            n += 1
+            if kind == "inter":
+                sw += sum(b - a for m, a, b in plan if m == "speech")
+                tw += sum(b - a for m, a, b in plan if m == "text")
+                units += sum(len(s.items) for s in spans if s.modality == "speech")
+                pieces += sum(len(s.items) for s in spans if s.modality == "text")
+    n_aligned = max(1, sum(kinds.values()))
+    return {"sequences": n, "stream_share": {k: v / n_aligned for k, v in kinds.items()},
+            "speech_text_word_ratio": sw / tw if tw else float("nan"),
+            "interleaved_units": units, "interleaved_pieces": pieces,
+            "units_share_of_interleaved": units / max(1, units + pieces), "tokens_per_sequence": tokens / max(1, n)}

@@ -4,8 +4,9 @@ A global position is one step of the global transformer: for the token baseline 
 for LST every non-unit token (text piece, marker, ``<sos/eos>``) and every speech patch, counted
 as the model patches (:class:`PositionCounter`, using ``lst.patching``). Each row holds at
 most ``pack_len`` positions; documents are never split across rows (a document longer than a
-row is skipped, counted and logged with its id; a row also holds at most ``max_tokens``
-tokens (the model's ``max_len``, which bounds its local models' token positions); ``lst.bin.build_corpus --max_len`` keeps
+row is skipped, counted and logged with its id; optionally a row also holds at most
+``max_tokens`` tokens; the models run each document of a row on its own, so only documents,
+not rows, must fit the model's ``max_len``); ``lst.bin.build_corpus --max_len`` keeps
 documents shorter than the model's ``max_len``). Rows are filled greedily in the (per-epoch
 shuffled) document order; a batch is ``pack_rows`` rows, so every update sees the same number
 of global positions (``pack_rows x pack_len`` capacity; the fill rate is logged per epoch).
@@ -207,17 +208,19 @@ class PackedIterFactory(AbsIterFactory):
                     if self.num_iters_per_epoch and n_batches >= self.num_iters_per_epoch:
                         self._log(epoch, sub, packer)
                         return
-            self._log(epoch, sub, packer)
-            if not self.num_iters_per_epoch:
-                return
+            self._log(epoch, sub, packer, dropped=len(rows))
             if made == 0:
                 raise RuntimeError(f"packing: one pass over {len(self.keys)} documents fills fewer than "
-                                   f"pack_rows={self.pack_rows} rows of {self.pack_len} positions")
+                                   f"pack_rows={self.pack_rows} rows of {self.pack_len} positions; "
+                                   "lower pack_len or pack_rows")
+            if not self.num_iters_per_epoch:
+                return
             sub += 1
 
-    def _log(self, epoch, sub, packer: Packer) -> None:
+    def _log(self, epoch, sub, packer: Packer, dropped: int = 0) -> None:
         logging.info(f"packing: epoch {epoch} pass {sub}: {packer.rows} rows of {self.pack_len} positions, "
-                     f"fill {100 * packer.fill_rate:.1f} %, {len(packer.skipped)} documents skipped (too long)")
+                     f"fill {100 * packer.fill_rate:.1f} %, {len(packer.skipped)} documents skipped (too long), "
+                     f"{dropped} rows left over (less than a batch of {self.pack_rows})")
 
     def build_iter(self, epoch: int, shuffle: Optional[bool] = None):
         if shuffle is not None:

@@ -119,6 +119,11 @@ class LSTTask(AbsTask):
             help="Pack training documents into rows of this many global positions (0: no packing)",
         )
         group.add_argument("--pack_rows", type=int, default=8, help="Rows per packed batch")
+        group.add_argument(
+            "--train_corpus", type=str, default="seqs", choices=["seqs", "docs"],
+            help="Which corpus file the recipe trains on (lst.sh reads this key): seqs (pre-built sequences) "
+                 "or docs (word-level documents, paper-style sequences drawn every epoch)",
+        )
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
@@ -143,8 +148,26 @@ class LSTTask(AbsTask):
                            kwargs: Optional[dict] = None) -> AbsIterFactory:
         if mode == "train" and getattr(args, "pack_len", 0):
             return cls.build_packed_iter_factory(args, distributed_option, kwargs)
+        cls._check_corpus_kind(args, mode)
         factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
         return EpochIterFactory(factory) if mode == "train" else factory
+
+    @staticmethod
+    def _check_corpus_kind(args, mode: str) -> None:
+        """Log (once per mode) when the data file is not the kind --train_corpus names."""
+        from lst.data.documents import is_document_line
+
+        paths = getattr(args, f"{mode}_data_path_and_name_and_type", None) or []
+        want = getattr(args, "train_corpus", "seqs")
+        for path, _, _ in paths[:1]:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    first = f.readline().split(maxsplit=1)
+            except OSError:
+                return
+            if len(first) == 2 and is_document_line(first[1]) != (want == "docs"):
+                logging.warning(f"{path}: holds {'documents' if want == 'seqs' else 'pre-built sequences'} but "
+                                f"train_corpus is {want} (the recipe chooses the file from that key)")
 
     @classmethod
     def build_packed_iter_factory(cls, args, distributed_option, kwargs=None) -> AbsIterFactory:
@@ -163,7 +186,7 @@ class LSTTask(AbsTask):
                      f"positions per batch ({args.model} positions)")
         return PackedIterFactory(dataset, keys, args.pack_len, args.pack_rows, counter, seed=args.seed,
                                  shuffle=True, num_workers=args.num_workers,
-                                 num_iters_per_epoch=iter_options.num_iters_per_epoch, max_tokens=model_max_len(args))
+                                 num_iters_per_epoch=iter_options.num_iters_per_epoch)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

@@ -9,6 +9,7 @@
 #   stage 5: unit dump                              -> dump/units/<unit_tag>/<set>/units
 #   stage 6: sentencepiece BPE + joint token list   -> data/token_list/bpe<N>_km<K>/{bpe.model,tokens.txt}
 #   stage 7: corpus build (speech/text/s2t/t2s, +interleaved when word_ctm exists) -> dump/corpus/<corpus_tag>/<set>/seqs
+#            (+ word-level documents for the paper's on-the-fly interleaving when word_ctm exists -> <set>/docs)
 #   stage 8: collect stats (ESPnet collect_stats)   -> exp/lst_stats_<corpus_tag>
 #   stage 9: training (ESPnet trainer)              -> exp/lst_<config>[<args>]_<corpus_tag>
 #   stage 10: evaluation: per-kind, per-modality validation loss -> exp/lst_..._<corpus_tag>/RESULTS.md
@@ -43,7 +44,7 @@ valid_set=valid        # validation set
 test_sets="test"       # evaluation sets
 word_aligner=""        # a trained lst.bin.ctc_align model dir: stage 2 writes word_ctm for recorded audio
 # Units
-feature_type=mfcc      # mfcc or ssl
+feature_type=mfcc      # mfcc, ssl (s3prl upstream checkpoint) or espnet_ssl (a HuBERT from egs/*/ssl1)
 ssl_ckpt=""            # local s3prl-loadable checkpoint (feature_type=ssl)
 ssl_layer=9            # SSL layer whose output is clustered
 frame_rate_hz=50       # 50 (native) or 25 (2x pooled)
@@ -59,6 +60,7 @@ corpus_kinds="speech text s2t t2s"  # sequence kinds of the corpus
 interleave=true        # add SpiritLM-style word-level interleaved sequences when word_ctm exists
 interleave_opts=""     # options of lst.bin.build_interleaved
 corpus_tag=""          # name of the corpus setting (default <unit_tag>_<bpe_type><nbpe>[_<kinds>][_nointer])
+doc_max_len=""         # split documents (docs) to this many tokens (default: model_conf.max_len of lst_config, else 2048)
 # Training
 lst_config=""          # training config (required), e.g. conf/train_lst_debug.yaml
 lst_tag=""             # name of the model (default: config name + --lst_args, as ESPnet's asr_tag)
@@ -73,6 +75,8 @@ parse_options "$@"
 feat_tag=${feature_type}
 if [ "${feature_type}" = ssl ]; then
   ckpt=$(basename "${ssl_ckpt:-none}"); feat_tag=ssl_${ckpt%.*}_l${ssl_layer}
+elif [ "${feature_type}" = espnet_ssl ]; then  # named by its training dir (ssl1's exp/hubert_it<i>_<config>)
+  feat_tag=espnet_ssl_$(basename "$(dirname "${ssl_ckpt:-none/none}")")_l${ssl_layer}
 fi
 feat_tag+=_${frame_rate_hz}hz
 km_tag=${feat_tag}_km${n_clusters}
@@ -100,7 +104,18 @@ token_dir=data/token_list/${bpe_tag}_km${n_clusters}
 token_list=${token_dir}/tokens.txt
 bpe_model=${token_dir}/bpe.model
 corpus_dir=${dumpdir}/corpus/${corpus_tag}              # /<set>/seqs
+# training corpus file: the config's train_corpus key (docs: paper-style documents drawn every epoch; seqs: pre-built)
+train_corpus=seqs
+doc_limit=${doc_max_len}
+if [ -n "${lst_config}" ] && [ -f "${lst_config}" ]; then
+  train_corpus=$(sed -n 's/^train_corpus: *\([a-z]*\).*/\1/p' "${lst_config}" | head -n 1)
+  [ -n "${doc_limit}" ] || doc_limit=$(sed -n 's/^ *max_len: *\([0-9]*\).*/\1/p' "${lst_config}" | head -n 1)
+fi
+train_corpus=${train_corpus:-seqs}
+doc_limit=${doc_limit:-2048}
+case "${train_corpus}" in seqs|docs) ;; *) die "${lst_config}: train_corpus must be seqs or docs, got ${train_corpus}" ;; esac
 stats_dir=${expdir}/lst_stats_${corpus_tag}
+[ "${train_corpus}" = seqs ] || stats_dir+=_${train_corpus}
 lst_exp=${expdir}/lst_${lst_tag}_${corpus_tag}
 packed=${lst_exp}/packed.zip
 if [ "${print_paths}" = true ]; then
@@ -141,7 +156,7 @@ fi
 if run_stage 3; then
   stage_begin 3 "${feature_type} features at ${frame_rate_hz} Hz -> ${feats_dir} (${nj} jobs)"
   ssl_opts=()
-  [ "${feature_type}" = ssl ] && ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
+  [ "${feature_type}" = mfcc ] || ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
   for dset in ${all_sets}; do
     require "${raw_dir}/${dset}/wav.scp" "stage 2 (audio format)"
     shard_run "${nj}" "${raw_dir}/${dset}" "wav.scp" "" "${feats_dir}/${dset}" dump_features \
@@ -194,7 +209,7 @@ if run_stage 7; then
       "unit_info.json" "${corpus_dir}/${dset}" build_corpus \
       ${python} -m lst.bin.build_corpus --units SHARD_IN/units --unit_info SHARD_IN/unit_info.json \
       --text SHARD_IN/text --bpe_model "${bpe_model}" --kinds "${corpus_kinds}" --out SHARD_OUT/seqs \
-      ${ctm[*]+--word_ctm SHARD_IN/word_ctm}
+      ${ctm[*]+--word_ctm SHARD_IN/word_ctm --docs_out SHARD_OUT/docs --max_len "${doc_limit}"}
     if [ ${#ctm[@]} -gt 0 ] && [ "${interleave}" = true ]; then
       # one job: the span lengths are drawn from one random stream over the whole set
       # shellcheck disable=SC2086
@@ -209,18 +224,19 @@ if run_stage 7; then
   stage_end 7
 fi
 
-train_data=(--train_data_path_and_name_and_type "${corpus_dir}/${train_set}/seqs,seq,text"
-            --valid_data_path_and_name_and_type "${corpus_dir}/${valid_set}/seqs,seq,text")
+train_data=(--train_data_path_and_name_and_type "${corpus_dir}/${train_set}/${train_corpus},seq,text"
+            --valid_data_path_and_name_and_type "${corpus_dir}/${valid_set}/${train_corpus},seq,text")
 if run_stage 8; then
-  stage_begin 8 "collect stats -> ${stats_dir} (log: ${stats_dir}/collect_stats.log)"
-  require "${corpus_dir}/${train_set}/seqs" "stage 7 (corpus build)"
-  require "${corpus_dir}/${valid_set}/seqs" "stage 7 (corpus build)"
+  stage_begin 8 "collect stats on ${train_corpus} -> ${stats_dir} (log: ${stats_dir}/collect_stats.log)"
+  require "${corpus_dir}/${train_set}/${train_corpus}" "stage 7 (corpus build; docs need word_ctm)"
+  require "${corpus_dir}/${valid_set}/${train_corpus}" "stage 7 (corpus build; docs need word_ctm)"
   require "${token_list}" "stage 6 (token list)"
   save_command "${stats_dir}"
   # shellcheck disable=SC2086
   ${python} -m lst.bin.lst_train --collect_stats true --config "${lst_config}" \
     --token_list "${token_list}" --ngpu 0 --num_workers 0 "${train_data[@]}" \
-    --train_shape_file "${corpus_dir}/${train_set}/seqs" --valid_shape_file "${corpus_dir}/${valid_set}/seqs" \
+    --train_shape_file "${corpus_dir}/${train_set}/${train_corpus}" \
+    --valid_shape_file "${corpus_dir}/${valid_set}/${train_corpus}" \
     --output_dir "${stats_dir}" ${collect_stats_args} 2>&1 | tee "${stats_dir}/collect_stats.log"
   stage_end 8
 fi

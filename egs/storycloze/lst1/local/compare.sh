@@ -11,12 +11,19 @@
 #
 # The budget is --budget_epochs epochs of the token baseline over the train corpus (or an
 # absolute --flop_budget). Finished runs are not redone (delete exp/compare/<run> to redo).
+# --control steps (the paper's protocol): every run makes --steps updates of --pack_rows rows x
+# --pack_len global positions instead (e.g. local/compare.sh --control steps --steps 200
+# --out_dir exp/compare_steps); RESULTS name the protocol of each row.
 set -euo pipefail
 . utils/lib.sh
 
 opts_begin
 budget_epochs=0.5
 flop_budget=""
+control=flops                # flops (equal training FLOPs) or steps (equal updates x global positions per update)
+steps=""                     # --control steps: optimizer updates per run
+pack_len=512                 # --control steps: global positions per packed row
+pack_rows=4                  # --control steps: rows per update
 target_epochs=2
 n_stories=40                 # held-out stories in the benchmark (-1: all)
 models="token_lm lst_static lst_aligned lst_curriculum lst_silence"
@@ -63,7 +70,10 @@ for m in ${models}; do
   [ -f "conf/compare_${m}.yaml" ] || die "conf/compare_${m}.yaml not found"
   configs+=" conf/compare_${m}.yaml"
 done
-if [ -n "${flop_budget}" ]; then budget_opt="--flop_budget ${flop_budget}"; else budget_opt="--flop_budget_epochs ${budget_epochs}"; fi
+if [ "${control}" = steps ]; then
+  [ -n "${steps}" ] || die "--control steps needs --steps N"
+  budget_opt="--control steps --steps ${steps} --pack_len ${pack_len} --pack_rows ${pack_rows}"
+elif [ -n "${flop_budget}" ]; then budget_opt="--flop_budget ${flop_budget}"; else budget_opt="--flop_budget_epochs ${budget_epochs}"; fi
 log "Comparison: ${models} (+ data-controlled ${data_controlled}) -> ${results}"
 # shellcheck disable=SC2086
 python3 -m lst.bin.compare_models --token_list "${token_list}" \
