@@ -27,6 +27,12 @@ Besides interleaved sequences (id prefix ``inter_``) the corpus mixes speech-onl
 the whole utterance as one speech span with its segments) and text-only (``text_``)
 sequences; :func:`assign_kinds` gives each utterance one kind so that the counts match the
 requested ratios exactly (largest-remainder rounding), in a seeded random order.
+
+The second half of this module is the paper's path (spec 4.3), used at batch time on word-level
+documents (``lst/data/documents.py``): :class:`PaperInterleaveConfig` (span rules, speech:text
+word ratio), :func:`parse_stream_mix` (``paper`` / ``spiritlm`` / weights), and the draw
+functions (:func:`draw_kind`, :func:`draw_spans`, :func:`draw_rng`), all functions of
+(seed, epoch, document id) only.
 """
 import math
 import random
