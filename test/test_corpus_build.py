@@ -96,3 +96,29 @@ def test_documents_keep_words_units_and_timings(tmp_path, caplog):
     no_ctm = [c for c in common if c not in ("--word_ctm", str(tmp_path / "word_ctm"))]
     assert build_corpus.main(no_ctm + ["--docs_out", str(tmp_path / "d2")]) == 1
     assert "--docs_out needs --word_ctm" in caplog.text
+
+
+def test_recipe_trains_on_the_configs_train_corpus(tmp_path):
+    """lst.sh reads train_corpus (docs|seqs) and max_len from the training config: docs get their
+    own stats dir, a bad value stops with a message naming the config."""
+    import shutil
+    import subprocess
+
+    from conftest import REPO_ROOT
+
+    work = tmp_path / "lst1"
+    shutil.copytree(REPO_ROOT / "egs" / "mini_an4" / "lst1", work, symlinks=False,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "corpus"))
+
+    def paths(conf_text):
+        (work / "conf" / "x.yaml").write_text(conf_text)
+        r = subprocess.run(["./run.sh", "--lst_config", "conf/x.yaml", "--print_paths", "true"], cwd=work,
+                           capture_output=True, text=True)
+        return r.returncode, dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l), r.stderr
+
+    rc, seqs, _ = paths("model: lst\n")
+    assert rc == 0 and not seqs["stats_dir"].endswith("_docs")
+    rc, docs, _ = paths("model: lst\nmodel_conf:\n    max_len: 512\ntrain_corpus: docs\n")
+    assert rc == 0 and docs["stats_dir"] == seqs["stats_dir"] + "_docs"
+    rc, _, err = paths("train_corpus: words\n")
+    assert rc != 0 and "train_corpus must be seqs or docs" in err
