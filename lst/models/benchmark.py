@@ -67,6 +67,38 @@ def measure_matmul_peak(n: int = 1024, repeats: int = 5) -> float:
     return 2.0 * n ** 3 / best
 
 
+class ModuleTimer:
+    """Wall time spent inside named submodules, forward and backward (module hooks; on a
+    CPU every op is synchronous, so the spans are real). Backward spans run from the
+    moment a module's output gradient is ready to its input gradients, so an op of another
+    branch scheduled in between is counted there too: a close estimate, not a profile."""
+
+    def __init__(self, modules: Dict[str, torch.nn.Module]):
+        self.total: Dict[str, float] = {k: 0.0 for k in modules}
+        self.active = False
+        self._t0: Dict[str, float] = {}
+        self.handles = []
+        for name, m in modules.items():
+            self.handles += [m.register_forward_pre_hook(self._start(name)), m.register_forward_hook(self._stop(name)),
+                             m.register_full_backward_pre_hook(self._start(name)),
+                             m.register_full_backward_hook(self._stop(name))]
+
+    def _start(self, name):
+        def hook(*_):
+            self._t0[name] = time.perf_counter()
+        return hook
+
+    def _stop(self, name):
+        def hook(*_):
+            if self.active and name in self._t0:
+                self.total[name] += time.perf_counter() - self._t0.pop(name)
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
 def _count(seq: torch.Tensor, lens: torch.Tensor, unit_offset: int):
     valid = torch.arange(seq.shape[1])[None] < lens[:, None]
     return int(valid.sum()), int(((seq >= unit_offset) & valid).sum())
@@ -77,7 +109,7 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                         local_enc_layers: int = 1, local_dec_layers: int = 2, window: int = 64, patch_size: int = 4,
                         n_text: int = 1000, n_units: int = 500, speech_frac: float = 0.9, speech_span=(64, 256),
                         lr: float = 3e-4, threads: Optional[int] = 1, seed: int = 0, patch_vectors: int = 2,
-                        decoder_window: int = 512, ffn_multiple_of: int = 256) -> Dict:
+                        decoder_window: int = 512, ffn_multiple_of: int = 256, time_modules: bool = True) -> Dict:
     """Train TokenLM and LSTModel (static, k = patch_size) for `steps` optimizer steps each on
     the same speech-heavy random batches at equal global dims (speech spans of 64-256 units,
     i.e. 2.5-10 s of 25 Hz units, between short text spans). The two models' steps are
@@ -88,6 +120,10 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
     (global / local encoder / local decoder) and achieved FLOP/s (also as a fraction of the
     measured matmul peak, same thread count); plus the LST/TokenLM speech-units/s ratio and
     the TokenLM/LST training-FLOP ratio.
+
+    time_modules: also time LST's modules (global, local encoder, patch encoder, local decoder,
+    head; forward and backward, `ModuleTimer`) -> "lst.time_share.*" and "lst.local_time_share",
+    next to "lst.local_flop_share".
 
     threads: torch intra-op threads during the run (None = leave torch's setting). Default 1:
     on a small shared CPU, intra-op threading makes every op wait for the slowest core, and
@@ -118,9 +154,14 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                                 speech_span=speech_span) for i in range(warmup + steps)]
         res = {k: {"time_s": 0.0, "tokens": 0, "units": 0, "flops": 0.0, "loss_first": None, "loss_last": None,
                    "params_m": sum(p.numel() for p in m.parameters()) / 1e6} for k, m in models.items()}
+        lst = models["lst"]
+        timer = ModuleTimer({"global": lst.glob, "local_enc": lst.local_enc, "patch_enc": lst.patch_enc,
+                             "local_dec": lst.local_dec, "head": lst.head}) if time_modules else None
         for i, (seq, lens, seg) in enumerate(batches):
             for name, model in models.items():
                 model.train()
+                if timer is not None:
+                    timer.active = i >= warmup and name == "lst"
                 t = time.perf_counter()
                 loss, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
                 opts[name].zero_grad(set_to_none=True)
@@ -140,6 +181,8 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                     r["flops"] += float(sum(v.sum() for v in f.values()))
                     for k, v in f.items():
                         r[f"gflops_{k}_per_seq"] = float(v.mean()) / 1e9
+        if timer is not None:
+            timer.remove()
         peak = max(peak, measure_matmul_peak())  # best of before / after: load varies
         cfg = dict(steps=steps, warmup=warmup, batch_size=batch_size, seq_len=seq_len, d_model=d_model,
                    n_layers=n_layers, n_heads=n_heads, local_d_model=models["lst"].local_d,
@@ -159,6 +202,14 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                 "params_m": r["params_m"], "loss_first": r["loss_first"], "loss_last": r["loss_last"],
             }
             out.update({f"{name}.{k}": v for k, v in per.items()})
+        lf = {k[len("lst.gflops_"):-len("_per_seq")]: v for k, v in out.items()
+              if k.startswith("lst.gflops_") and k.endswith("_per_seq")}
+        out["lst.local_flop_share"] = (lf["local_enc"] + lf["local_dec"]) / max(sum(lf.values()), 1e-12)
+        if timer is not None:  # share of the measured LST step time spent in each module
+            for k, v in timer.total.items():
+                out[f"lst.time_share.{k}"] = v / max(res["lst"]["time_s"], 1e-9)
+            out["lst.local_time_share"] = sum(v for k, v in timer.total.items() if k != "global") / max(
+                res["lst"]["time_s"], 1e-9)
         out["speech_units_per_s_ratio"] = out["lst.speech_units_per_s"] / out["token_lm.speech_units_per_s"]
         out["flop_ratio"] = out["token_lm.train_gflops_per_seq"] / out["lst.train_gflops_per_seq"]
         out["target_units_ratio_3x"] = "PASS" if out["speech_units_per_s_ratio"] >= 3.0 else "MISS"

@@ -47,7 +47,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from lst.models.documents import split_documents
 from lst.models.flops import lst_flops
 from lst.models.token_lm import nll_stats, prompt_weights
-from lst.nn import CrossAttention, RMSNorm, Transformer, init_weights
+from lst.nn import CrossAttention, RMSNorm, Transformer, autocast, init_weights
 from lst.patching import Patcher
 
 
@@ -205,7 +205,7 @@ class LSTModel(AbsESPnetModel):
                  curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3), boundary_head: Optional[bool] = None,
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
                  rope_theta: float = 10000.0, ffn_multiple_of: int = 256, init_std: Optional[float] = None,
-                 tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0):
+                 tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0, bf16: bool = False):
         super().__init__()
         if patch_vectors < 1 or decoder_window < 1:
             raise ValueError("patch_vectors and decoder_window must be >= 1")
@@ -213,6 +213,7 @@ class LSTModel(AbsESPnetModel):
         self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
+        self.bf16 = bf16  # bf16 autocast of the batched forward (weights and loss stay fp32)
         k = patch_vectors
         dl = local_d_model or (d_model // k if d_model % k == 0 else d_model // 2)
         lh = local_heads or max(1, n_heads // 2)
@@ -287,11 +288,13 @@ class LSTModel(AbsESPnetModel):
         return dec.reshape(B * T, dl), hf, g
 
     def _targets(self, plan: Plan):
-        dec, hf, _ = self.run(plan)
-        logits = self.head(dec[plan.src])  # (N, V)
+        with autocast(self.bf16, plan.seq.device):
+            dec, hf, _ = self.run(plan)
+            logits = self.head(dec[plan.src])  # (N, V)
+            bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1) if self.use_boundary_head else None
+        logits = logits.float()
         logp = -F.cross_entropy(logits, plan.tgt, reduction="none")
-        bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1) if self.use_boundary_head else None
-        return logp, logits, bd_logits
+        return logp, logits, None if bd_logits is None else bd_logits.float()
 
     # ---- ESPnet interface ---------------------------------------------------------------
     def forward(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
@@ -347,11 +350,12 @@ class LSTModel(AbsESPnetModel):
         (B,) of its last token (0 where it is not a unit or there is no boundary head): the
         no-cache reference path of generation."""
         plan = self.plan(seq, seq_lengths, seg_start, modes, allow_fallback)
-        dec, hf, _ = self.run(plan)
-        logits = self.head(dec[plan.last])
-        bd = torch.zeros(plan.B, dtype=logits.dtype, device=logits.device)
-        if self.use_boundary_head:
-            bd = torch.where(plan.last_is_unit, self.boundary_head(hf[plan.last]).squeeze(-1), bd)
+        with autocast(self.bf16, plan.seq.device):
+            dec, hf, _ = self.run(plan)
+            logits = self.head(dec[plan.last]).float()
+            bd = torch.zeros(plan.B, dtype=logits.dtype, device=logits.device)
+            if self.use_boundary_head:
+                bd = torch.where(plan.last_is_unit, self.boundary_head(hf[plan.last]).squeeze(-1).float(), bd)
         return logits, bd
 
     def _flops(self, plan: Plan) -> Dict[str, torch.Tensor]:

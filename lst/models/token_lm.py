@@ -12,7 +12,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from lst.models.documents import split_documents
 from lst.models.flops import token_lm_flops
-from lst.nn import KVCache, Transformer, init_weights
+from lst.nn import KVCache, Transformer, autocast, init_weights
 from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID
 
 
@@ -75,13 +75,14 @@ class TokenLM(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int, d_model: int = 256, n_layers: int = 4,
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
                  ffn_multiple_of: int = 256, init_std: Optional[float] = None, tie_embeddings: bool = False,
-                 prompt_loss_weight: float = 1.0):
+                 prompt_loss_weight: float = 1.0, bf16: bool = False):
         super().__init__()
         # < 1 for downstream fine-tuning: down-weights the loss on the prompt (everything up
         # to the last modality marker), e.g. 0 trains ASR on the transcript only
         self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
+        self.bf16 = bf16  # bf16 autocast of the forward (weights and loss stay fp32)
         self.embed = nn.Embedding(vocab_size, d_model)
         self.drop = nn.Dropout(dropout)
         self.decoder = Transformer(d_model, n_layers, n_heads, max_len, dropout, rope_theta=rope_theta,
@@ -94,7 +95,8 @@ class TokenLM(AbsESPnetModel):
     # ---- core -------------------------------------------------------------------------
     def logits(self, seq: torch.Tensor, cache: Optional[KVCache] = None) -> torch.Tensor:
         # seq: (B, L) -> (B, L, V); logits[:, t] predicts seq[:, t+1]
-        return self.head(self.decoder(self.drop(self.embed(seq)), cache))
+        with autocast(self.bf16, seq.device):
+            return self.head(self.decoder(self.drop(self.embed(seq)), cache)).float()
 
     def _target_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor):
         logits = self.logits(seq)[:, :-1]  # (B, T-1, V)

@@ -5,7 +5,7 @@ from lst.nn.kv_cache import KVCache, LayerCache
 from lst.nn.mlp import MLP
 from lst.nn.norm import RMSNorm
 from lst.nn.rope import Rotary
-from lst.nn.transformer import Transformer, init_weights
+from lst.nn.transformer import Transformer, autocast, init_weights
 
 __all__ = ["Block", "CrossAttention", "KVCache", "LayerCache", "MLP", "RMSNorm", "Rotary",
-           "SelfAttention", "Transformer", "causal_mask", "init_weights"]
+           "SelfAttention", "Transformer", "autocast", "causal_mask", "init_weights"]

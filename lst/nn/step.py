@@ -112,5 +112,17 @@ def stack_step(stack, x: torch.Tensor, cache: KVCache, kvs: Optional[List[Option
 
 def patch_step(patch_enc, hp: torch.Tensor) -> torch.Tensor:
     """The patch vector of the one patch just closed in decoding: hp (1, L, dl) token
-    states -> (1, d_global); ``PatchEncoder.encode_one``."""
-    return patch_enc.encode_one(hp)
+    states -> (1, d_global), the value of ``PatchEncoder.encode_one`` without index tensors,
+    masks or module calls (every token of the patch is real). Training mode: the module path."""
+    if patch_enc.training:
+        return patch_enc.encode_one(hp)
+    cross, k = patch_enc.cross, patch_enc.k
+    h = hp[0]  # (L, dl)
+    L, dl = h.shape
+    H, hd = cross.n_heads, cross.head_dim
+    q = F.linear(h.amax(0, keepdim=True), patch_enc.init_proj.weight).view(k, dl)  # (k, dl) pooled queries
+    qh = F.linear(_rms(patch_enc.norm_q, q), cross.q.weight).view(k, H, hd).transpose(0, 1)  # (H, k, hd)
+    kv = F.linear(_rms(patch_enc.norm_kv, h), cross.kv.weight).view(L, 2, H, hd).permute(1, 2, 0, 3)  # (2, H, L, hd)
+    y = F.scaled_dot_product_attention(qh, kv[0], kv[1])  # (H, k, hd)
+    z = (q + F.linear(y.transpose(0, 1).reshape(k, dl), cross.out.weight)).reshape(1, k * dl)
+    return F.linear(z, patch_enc.out.weight) if patch_enc.out is not None else z

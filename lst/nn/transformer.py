@@ -39,6 +39,12 @@ class Transformer(nn.Module):
         return self.norm(x)
 
 
+def autocast(bf16: bool, device) -> "torch.autocast":
+    """bf16 autocast on `device` (CUDA or CPU) when `bf16`, else a no-op context. Matmuls and
+    attention run in bf16; norms, softmax statistics and the loss stay fp32 (autocast's rules)."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bool(bf16))
+
+
 def _trunc_normal(w: torch.Tensor, std: float) -> None:
     nn.init.trunc_normal_(w, 0.0, std, -3 * std, 3 * std)
 
