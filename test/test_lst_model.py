@@ -358,3 +358,11 @@ def test_bf16_autocast_matches_fp32(kind):
     loss, _, _ = fast.train()(seq=seq, seq_lengths=lens, seg_start=seg)
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in fast.parameters() if p.grad is not None)
+
+
+def test_old_cross_slots_key_names_its_new_name():
+    from lst.train.config_check import ConfigError, check_model_conf
+
+    with pytest.raises(ConfigError, match="renamed to 'patch_vectors'"):
+        check_model_conf("lst", LSTModel, {"cross_slots": 2})
+    check_model_conf("lst", LSTModel, {"patch_vectors": 2, "decoder_window": 8, "boundary_head": True, "bf16": False})
