@@ -432,7 +432,7 @@ def check_eval_data(record: Mapping, data_paths: Iterable[PathLike], where: str)
         old = recorded.get(str(p.absolute()))
         if old is not None and fingerprint(p) != old:
             raise StageError(f"{p} changed since {where} was trained on it (rebuilt from new units or new "
-                             f"utterances?); retrain into a new experiment (--tag) before evaluating on it")
+                             f"utterances?); retrain into a new experiment (recipes: --lst_tag) before evaluating on it")
 
 
 def main(argv=None) -> int:

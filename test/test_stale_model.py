@@ -65,7 +65,7 @@ def test_resume_after_the_corpus_changed_is_refused(trained, tmp_path):
         train.write_bytes(saved)
     assert "\n" not in msg
     assert f"{exp} holds a model trained on other inputs" in msg and f"train data {train}" in msg
-    assert "--tag" in msg
+    assert "--lst_tag NEW" in msg
 
 
 def test_resume_after_a_model_option_changed_is_refused(trained, tmp_path):

@@ -63,7 +63,7 @@ def guard_experiment(args) -> dict:
         if changes:
             raise StageError(
                 f"{TOOL}: {out} holds a model trained on other inputs (changed: {'; '.join(changes)}); "
-                f"train into a new experiment directory (./run.sh --tag NEW, or another --output_dir), "
+                f"train into a new experiment directory (recipes: ./run.sh --lst_tag NEW; or another --output_dir), "
                 f"or remove {out} to start over")
     elif old is None and _has_checkpoints(out) and getattr(args, "resume", False):
         logging.warning(f"{TOOL}: {out} has checkpoints but no {TRAIN_INPUTS} (made by an older lst): "
