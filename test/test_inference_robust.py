@@ -220,3 +220,18 @@ def test_asr_inference_refuses_units_from_another_codebook(short_model, tmp_path
         assert main(["--model", str(packed), "--units", str(u / "units"), "--output_dir", str(tmp_path / f"o{name}"),
                      "--max_len", "2"]) == rc
     assert "was dumped with another learn_kmeans output" in _errors(caplog)[-1]
+
+
+def test_missing_reference_files_are_one_line(short_model, tmp_path, caplog):
+    from lst.bin.asr_inference import main as asr
+    from lst.bin.tts_inference import main as tts
+
+    _, _, packed = short_model
+    (tmp_path / "units").write_text("a 1 2 3\n")
+    assert asr(["--model", str(packed), "--units", str(tmp_path / "units"), "--output_dir", str(tmp_path / "o"),
+                "--max_len", "2", "--ref_text", str(tmp_path / "no_text")]) == 1
+    assert "--ref_text" in _errors(caplog)[-1] and "no_text not found" in _errors(caplog)[-1]
+    (tmp_path / "text").write_text("a THE CAT\n")
+    assert tts(["--model", str(packed), "--text", str(tmp_path / "text"), "--output_dir", str(tmp_path / "t"),
+                "--max_units", "5", "--ref_units", str(tmp_path / "no_units")]) == 1
+    assert "no_units not found" in _errors(caplog)[-1]

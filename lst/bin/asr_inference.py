@@ -47,6 +47,8 @@ def get_parser():
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    if args.beam < 1 or args.max_len < 1 or args.threads < 1:
+        get_parser().error("--beam, --max_len and --threads must be >= 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (asr_inference) %(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
     from lst.downstream.decode import recognize
@@ -152,7 +154,12 @@ def main(argv=None) -> int:
     if args.ref_text:
         from lst.downstream.score import wer_cer
 
-        refs = read_kaldi_map(args.ref_text, allow_empty_value=True)
+        try:
+            refs = read_kaldi_map(args.ref_text, allow_empty_value=True)
+        except DataDirError as e:
+            logging.error(f"--ref_text: {e}")
+            pk.close()
+            return 1
         refs = {u: r for u, r in refs.items() if u in items}
         score = wer_cer(refs, hyps)
         (out / "score.json").write_text(json.dumps(score, indent=2))

@@ -154,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", required=True)
     parser.add_argument("--batch_size", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch_size must be >= 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     from lst.stage_io import StageError
 

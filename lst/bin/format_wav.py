@@ -94,6 +94,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if args.target_sr < 1000:
+        raise ToolError(f"{TOOL}: --target_sr {args.target_sr}: must be a sample rate in Hz (>= 1000)")
     require_file(TOOL, args.wav_scp, "the data preparation stage")
     src_dir = os.path.dirname(os.path.abspath(args.wav_scp))
     if os.path.isfile(os.path.join(src_dir, "segments")):

@@ -68,6 +68,8 @@ def score_robustly(model, vocab, items, batch_size: int, where: str, skipped: li
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    if args.batch_size < 1:
+        get_parser().error("--batch_size must be >= 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (story_eval) %(levelname)s: %(message)s")
     for path in (args.config, args.model_file, args.benchmark):
         if not Path(path).exists():

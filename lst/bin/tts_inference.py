@@ -55,6 +55,8 @@ def get_parser():
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    if args.max_units < 1 or args.min_units < 0 or args.max_units_per_token <= 0 or args.threads < 1:
+        get_parser().error("--max_units and --threads must be >= 1, --min_units >= 0, --max_units_per_token > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (tts_inference) %(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
     import soundfile
@@ -144,8 +146,13 @@ def main(argv=None) -> int:
     if args.ref_units:
         from lst.downstream.score import unit_error_rate
 
-        refs = {u: [int(x) for x in v.split()] for u, v in read_kaldi_map(args.ref_units, True).items()
-                if u in texts}
+        try:
+            refs = {u: [int(x) for x in v.split()] for u, v in read_kaldi_map(args.ref_units, True).items()
+                    if u in texts}
+        except (DataDirError, ValueError) as e:
+            logging.error(f"--ref_units {args.ref_units}: {e}")
+            pk.close()
+            return 1
         score = {"unit_error_rate": unit_error_rate(refs, gen_units), "n_utts": len(refs)}
         (out / "score.json").write_text(json.dumps(score, indent=2))
         summary["unit_error_rate"] = score["unit_error_rate"]

@@ -51,7 +51,10 @@ def read_kaldi_map(path, allow_empty_value: bool = False) -> "OrderedDict[str, s
     path = Path(path)
     if not path.exists():
         raise DataDirError(f"{path} not found")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataDirError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
     out: "OrderedDict[str, str]" = OrderedDict()
     for lineno, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
