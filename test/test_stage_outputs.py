@@ -212,3 +212,26 @@ def test_stage_check_cli_for_recipes(pipeline, tmp_path):
     with open(tmp_path / "u/units", "a") as f:
         f.write("extra 1 2 3\n")
     assert main([str(tmp_path / "u"), "--made_by", "stage 5"]) == 1
+
+
+def test_make_token_list_disk_full_is_one_line_and_leaves_no_marker(pipeline, tmp_path, monkeypatch, caplog):
+    from lst.bin import make_token_list
+
+    argv = ["--text", str(pipeline / "raw/text"), "--unit_info", str(pipeline / "units/unit_info.json"),
+            "--bpe_prefix", str(tmp_path / "bpe/bpe"), "--token_list", str(tmp_path / "tl/tokens.txt"), "--nbpe", "20"]
+    assert make_token_list.main(argv) == 0
+    before = (tmp_path / "tl/tokens.txt").read_bytes()
+    real = make_token_list.atomic_write_file
+
+    def full(path, *a, **k):
+        if str(path).endswith("tokens.txt"):
+            _enospc()
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(make_token_list, "atomic_write_file", full)
+    assert make_token_list.main(argv) == 1
+    err = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][-1]
+    assert "disk full (ENOSPC)" in err and "tokens.txt" in err and "\n" not in err
+    assert (tmp_path / "tl/tokens.txt").read_bytes() == before  # the old list, whole
+    assert not (tmp_path / "tl" / MARKER).exists()  # but no longer marked complete
+    assert not list((tmp_path / "tl").glob(".*partial*"))

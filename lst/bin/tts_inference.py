@@ -146,6 +146,14 @@ def main(argv=None) -> int:
     if args.ref_units:
         from lst.downstream.score import unit_error_rate
 
+        from lst.stage_io import lineage_conflicts, lineage_of
+
+        bad = lineage_conflicts(pk.meta.get("lineage") or {}, lineage_of(args.ref_units))
+        if bad:
+            logging.error(f"--ref_units {args.ref_units} was dumped with another {bad[0]} output than {args.model}: "
+                          "its unit ids are not comparable")
+            pk.close()
+            return 1
         try:
             refs = {u: [int(x) for x in v.split()] for u, v in read_kaldi_map(args.ref_units, True).items()
                     if u in texts}
