@@ -151,3 +151,62 @@ def test_extractor_errors_name_the_problem(trained, tmp_path):
     lone.write_bytes(b"")
     with pytest.raises(FeatureError, match="config.*not found"):
         build_extractor("espnet_ssl", str(lone), 1)
+
+
+def test_native_25hz_upstream_lands_on_the_50hz_grid():
+    """mHuBERT-25Hz-style upstreams give half the frames: each covers two 50 Hz frames, and
+    --frame_rate_hz 25 pools them back to the model's own frames."""
+    import torch
+
+    from lst.units.features import SslExtractor, extract
+
+    ext = object.__new__(SslExtractor)  # no checkpoint needed: only the frame bookkeeping
+    ext.layer, ext.dim = 0, 2
+    wav = np.zeros(16000, np.float32)  # 49 frames at 50 Hz
+    native = torch.arange(25 * 2, dtype=torch.float32).reshape(1, 25, 2)
+    ext._hidden_states = lambda w: [native]
+    feats = ext(wav)
+    assert feats.shape == (num_frames_50hz(len(wav)), 2)
+    np.testing.assert_array_equal(feats[0], feats[1])
+    pooled, _ = extract(ext, wav, frame_rate_hz=25)
+    np.testing.assert_array_equal(pooled, native[0].numpy())
+
+
+@pytest.mark.slow
+def test_ssl1_recipe_two_iterations(tmp_path):
+    """egs/an4/ssl1 stages 1-6 on 8 AN4 + 8 LJ utterances and 6 synthetic ones: MFCC targets,
+    two HuBERT iterations (the second on the first one's layer units), unit metrics."""
+    import shutil
+    import subprocess
+
+    from conftest import REPO_ROOT, SHARED
+    from lst.tts.espeak import espeak_available
+
+    if not (SHARED / "data" / "an4" / "an4_sphere.tar.gz").exists() or not espeak_available():
+        pytest.skip("needs the shared AN4 archive and espeak-ng")
+    recipe = REPO_ROOT / "egs" / "an4" / "ssl1"
+    work = tmp_path / "ssl1"
+    work.mkdir()
+    for name in ("run.sh", "conf"):
+        src = recipe / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    for name in ("hubert.sh", "path.sh", "utils", "local", "db.sh"):
+        (work / name).symlink_to((recipe / name).resolve())
+    env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), OMP_NUM_THREADS="1")
+    cmd = ["./run.sh", "--hubert_config", "conf/train_hubert_debug.yaml", "--iterations", "1 2",
+           "--local_data_opts", "--max_utts 8 --n_synth 6", "--n_clusters_it0", "8",
+           "--n_clusters", "8", "--ssl_layer", "1", "--nj", "1"]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    rows = json.loads((work / "exp" / "unit_metrics" / "RESULTS.json").read_text())
+    assert [r["units"] for r in rows] == ["it0_mfcc_km8", "it1_l1_km8", "it2_l1_km8"]
+    for r in rows:
+        assert r["eval_set"] == "synth_eval" and 0 <= r["pnmi"] <= 1 and r["units_per_s"] == 50
+    it2 = yaml.safe_load((work / "exp" / "hubert_it2_train_hubert_debug" / "config.yaml").read_text())
+    assert "it1_l1_km8" not in str(it2)  # targets are copied into the iteration's data dir
+    info = json.loads((work / "dump" / "units" / "it2_l1_km8" / "synth_eval" / "unit_info.json").read_text())
+    assert info["ssl_ckpt"].endswith("hubert_it2_train_hubert_debug/valid.loss.best.pth")
+    text1 = (work / "exp" / "hubert_it1_train_hubert_debug" / "data" / "train" / "text").read_text()
+    text2 = (work / "exp" / "hubert_it2_train_hubert_debug" / "data" / "train" / "text").read_text()
+    units1 = (work / "dump" / "units" / "it1_l1_km8" / "train" / "units").read_text()
+    assert text2 == units1 and text1 != text2

@@ -86,8 +86,11 @@ def test_unit_metrics_cli_and_collect(tmp_path):
     assert row["units"] == "toy" and row["eval_set"] == "ev" and row["n_utts"] == 2  # u3 skipped
     assert row["pnmi"] == pytest.approx(0.75) and row["phone_purity"] == pytest.approx(0.875)
     assert row["units_per_s"] == 50 and row["dedup_length_ratio"] == pytest.approx(0.5)
-    main(["collect", "--in_dir", str(tmp_path / "rows"), "--out_json", str(tmp_path / "R.json")])
+    main(["collect", "--in_dir", str(tmp_path / "rows"), "--out_json", str(tmp_path / "R.json"),
+          "--out_md", str(tmp_path / "R.md")])
     assert json.loads((tmp_path / "R.json").read_text()) == [row]
+    table = (tmp_path / "R.md").read_text().splitlines()
+    assert table[0].startswith("| units | eval_set | pnmi") and table[2].startswith("| toy | ev | 0.75 |")
 
 
 def test_unit_metrics_dedup_units_are_expanded(tmp_path):
@@ -133,3 +136,14 @@ def test_espeak_phone_labels_line_up_with_audio_frames():
     s_frames = energy[labels == "s"]
     assert len(s_frames) >= 5 and np.median(s_frames) - np.median(inner_sil) > 20
     assert phone_label("I2") == "I" and phone_label("_:") == "sil" and phone_label(";") is None
+
+
+def test_speed_reports_real_time_factors(tmp_path, capsys):
+    from lst.bin.unit_metrics import main
+
+    out = tmp_path / "speed.json"
+    main(["speed", "--feature_type", "mfcc", "--seconds", "4", "--out_json", str(out)])
+    row = json.loads(out.read_text())
+    assert row["audio_s"] == 4.0 and row["feature_type"] == "mfcc"
+    assert row["x_realtime_cpu"] > 0 and row["x_realtime_wall"] > 0
+    assert row["x_realtime_wall"] == pytest.approx(row["audio_s"] / row["wall_s"], rel=0.05)

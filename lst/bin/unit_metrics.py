@@ -6,6 +6,12 @@ r"""Unit quality against frame-level phone labels: PNMI, phone/cluster purity, r
 
     python -m lst.bin.unit_metrics collect --in_dir exp/unit_metrics --out_json RESULTS.json
 
+    # extraction speed (x real time, wall and CPU) of an extractor, or of a model shape with
+    # random weights (--random_config: an ESPnet SSL training config)
+    python -m lst.bin.unit_metrics speed --feature_type espnet_ssl --ssl_ckpt exp/.../valid.loss.best.pth \
+        --ssl_layer 4 [--seconds 60] [--threads 1]
+    python -m lst.bin.unit_metrics speed --random_config conf/train_hubert_base_gpu.yaml --ssl_layer 6
+
 ``--units_dir`` is a lst.bin.dump_units output (``units``, ``unit_info.json``, and
 ``durations`` when deduplicated: frame-level units are restored first). ``--phone_ctm`` has
 word_ctm's format with phones for words (``utt phone start end``; made from espeak-ng
@@ -88,17 +94,77 @@ def collect(in_dir: str) -> list:
     return sorted(rows, key=lambda r: (r.get("eval_set", ""), r.get("units", "")))
 
 
+def speed_main(argv) -> None:
+    import tempfile
+
+    import torch
+
+    from lst.units.features import FeatureError, build_extractor
+    from lst.units.ssl import extraction_speed, random_checkpoint
+
+    p = argparse.ArgumentParser(prog="unit_metrics speed")
+    p.add_argument("--feature_type", choices=["mfcc", "ssl", "espnet_ssl"], default="espnet_ssl")
+    p.add_argument("--ssl_ckpt", default=None)
+    p.add_argument("--ssl_layer", type=int, default=None)
+    p.add_argument("--ssl_upstream", default="hubert")
+    p.add_argument("--random_config", default=None,
+                   help="ESPnet SSL config: time a randomly initialised model of this shape")
+    p.add_argument("--seconds", type=float, default=60.0, help="audio to extract")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--out_json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt, feature_type = args.ssl_ckpt, args.feature_type
+        if args.random_config:
+            ckpt, feature_type = random_checkpoint(args.random_config, 501, tmp), "espnet_ssl"
+        try:
+            extractor = build_extractor(feature_type, ckpt, args.ssl_layer, args.ssl_upstream)
+        except FeatureError as e:
+            raise ToolError(f"{TOOL} speed: {e}")
+        row = {"feature_type": feature_type, "ssl_layer": args.ssl_layer, "threads": args.threads,
+               "model": args.random_config and f"random weights, {args.random_config}" or ckpt}
+        if hasattr(extractor, "model"):
+            row["parameters"] = sum(p.numel() for p in extractor.model.parameters())
+        row.update(extraction_speed(extractor, args.seconds))
+    text = json.dumps(row, indent=1)
+    print(text)
+    if args.out_json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out_json)), exist_ok=True)
+        with open(args.out_json, "w") as f:
+            f.write(text + "\n")
+
+
+MD_COLUMNS = ("units", "eval_set", "pnmi", "phone_purity", "cluster_purity", "units_per_s",
+              "dedup_units_per_s", "dedup_length_ratio", "bitrate_bps", "dedup_bitrate_bps",
+              "n_units_used")
+
+
+def markdown_table(rows: list) -> str:
+    lines = ["| " + " | ".join(MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")) for c in MD_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     setup_logging()
+    if argv and argv[0] == "speed":
+        speed_main(argv[1:])
+        return
     if argv and argv[0] == "collect":
         p = argparse.ArgumentParser(prog="unit_metrics collect")
         p.add_argument("--in_dir", required=True)
         p.add_argument("--out_json", required=True)
+        p.add_argument("--out_md", default=None, help="also write the rows as a markdown table")
         args = p.parse_args(argv[1:])
         rows = collect(args.in_dir)
         with open(args.out_json, "w") as f:
             json.dump(rows, f, indent=1)
+        if args.out_md:
+            with open(args.out_md, "w") as f:
+                f.write(markdown_table(rows))
         for r in rows:
             logger.info("%s %-24s PNMI %.4f  phone purity %.4f  cluster purity %.4f  "
                         "%.1f units/s (dedup %.1f)", r["eval_set"], r["units"], r["pnmi"],

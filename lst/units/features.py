@@ -155,6 +155,10 @@ class SslExtractor:
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         hidden = self._hidden_states(wav)[self.layer][0].float().cpu().numpy()
+        if len(hidden) <= (n + 1) // 2 + 1 and n > 4:
+            # a native 25 Hz model (mHuBERT-25Hz: one more stride-2 conv): frame j covers 50 Hz
+            # frames 2j and 2j+1, so repeat it twice; --frame_rate_hz 25 pools the pair back.
+            hidden = np.repeat(hidden, 2, axis=0)
         # The model's conv stack may round differently; keep the shared grid exactly.
         if len(hidden) < n:
             hidden = np.concatenate([hidden, np.repeat(hidden[-1:], n - len(hidden), 0)])

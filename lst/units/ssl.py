@@ -193,3 +193,59 @@ class EspnetSslExtractor:
         finally:
             enc.encoders = kept
         return layers[-1][0].float().cpu().numpy()
+
+
+def random_checkpoint(config: str, n_classes: int, out_dir: str) -> str:
+    """A randomly initialised ESPnet SSL model of ``config``'s shape, saved as a training dir.
+
+    For planning: extraction speed of a model shape before any training (``unit_metrics
+    speed``). Returns the model file; ESPnet's ``config.yaml`` is written beside it.
+    """
+    import argparse
+
+    import torch
+    import yaml
+
+    from lst.compat import SSL_TASK_PLACEHOLDERS, espnet_placeholders
+
+    with espnet_placeholders(SSL_TASK_PLACEHOLDERS):
+        from espnet2.tasks.ssl import SSLTask
+    os.makedirs(out_dir, exist_ok=True)
+    tokens = os.path.join(out_dir, "token_list")
+    with open(tokens, "w") as f:
+        f.write("\n".join(token_list(n_classes - 1)) + "\n")
+    conf_in = config_with_num_classes(["--config", config, "--token_list", tokens,
+                                       "--output_dir", out_dir])[1]
+    parser = SSLTask.get_parser()
+    args = parser.parse_args(["--config", conf_in, "--token_list", tokens, "--output_dir", out_dir])
+    torch.manual_seed(0)
+    model = SSLTask.build_model(args)
+    path = os.path.join(out_dir, "random.pth")
+    torch.save(model.state_dict(), path)
+    with open(os.path.join(out_dir, "config.yaml"), "w") as f:
+        yaml.safe_dump({k: v for k, v in vars(args).items() if not isinstance(v, argparse.Namespace)},
+                       f, sort_keys=False)
+    return path
+
+
+def extraction_speed(extractor, seconds: float = 60.0, utt_seconds: float = 10.0,
+                     seed: int = 0) -> dict:
+    """Features of ``seconds`` of noise in ``utt_seconds`` utterances: x real time (wall and CPU).
+
+    CPU time (this process) is the robust figure on a shared machine: x real time per busy core.
+    """
+    import time
+
+    rng = np.random.default_rng(seed)
+    utt_seconds = min(utt_seconds, seconds)
+    n_utts = max(1, int(round(seconds / utt_seconds)))
+    wavs = [(0.1 * rng.standard_normal(int(utt_seconds * SAMPLE_RATE))).astype(np.float32)
+            for _ in range(n_utts)]
+    extractor(wavs[0][: SAMPLE_RATE])  # warm-up (allocations, lazy imports)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for w in wavs:
+        extractor(w)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    audio = n_utts * utt_seconds
+    return {"audio_s": audio, "wall_s": round(wall, 6), "cpu_s": round(cpu, 6),
+            "x_realtime_wall": round(audio / wall, 1), "x_realtime_cpu": round(audio / cpu, 1)}

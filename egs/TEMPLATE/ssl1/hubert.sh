@@ -9,7 +9,7 @@
 #   stage 5: cluster layer <L> of that model (next targets)    -> exp/kmeans_it<i>_l<L>_km<K>, dump/units/it<i>_l<L>_km<K>
 #            stages 4-5 repeat for every iteration in --iterations ("1", or "1 2")
 #   stage 6: unit quality (PNMI, purities, units/s) of every unit set on --eval_sets with
-#            frame-level phone labels (data/<set>/phone_ctm)   -> RESULTS.json / RESULTS.md rows
+#            frame-level phone labels (data/<set>/phone_ctm)   -> exp/unit_metrics/RESULTS.json (+ _table.md)
 # Every stage can be re-run on its own (--stage N --stop_stage N); training resumes from its
 # last checkpoint. A stage whose input is missing stops and names the stage that makes it.
 set -euo pipefail
@@ -174,10 +174,12 @@ if run_stage 6; then
       require "${dumpdir}/units/${units}/${dset}/units" "stage 3 or 5 (units ${units})"
       ${python} -m lst.bin.unit_metrics --units_dir "${dumpdir}/units/${units}/${dset}" \
         --phone_ctm "data/${dset}/phone_ctm" --name "${units}" --eval_set "${dset}" \
-        --out_json "${expdir}/unit_metrics/${dset}/${units}.json"
+        --out_json "${expdir}/unit_metrics/rows/${dset}/${units}.json"
     done
   done
-  ${python} -m lst.bin.unit_metrics collect --in_dir "${expdir}/unit_metrics" --out_json RESULTS.json
+  ${python} -m lst.bin.unit_metrics collect --in_dir "${expdir}/unit_metrics/rows" --out_json "${expdir}/unit_metrics/RESULTS.json" \
+    --out_md "${expdir}/unit_metrics/RESULTS_table.md"
+  log "Unit quality: ${expdir}/unit_metrics/RESULTS.json (copy the rows into RESULTS.json / RESULTS.md)"
   stage_done 6
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

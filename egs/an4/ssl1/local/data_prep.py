@@ -62,6 +62,7 @@ def write_dir(out: Path, utts) -> None:
 
 
 def split(utts, n_valid):
+    n_valid = min(n_valid, len(utts) // 4)  # small (test) corpora keep most for training
     if n_valid <= 0:
         return utts, []
     step = max(1, len(utts) // n_valid)
