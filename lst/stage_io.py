@@ -330,6 +330,35 @@ def atomic_write_file(path: PathLike, write, mode: str = "w", **open_kw) -> None
         raise
 
 
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "w", **open_kw):
+    """``with atomic_open(path) as f: f.write(...)``: the file appears under ``path`` complete
+    (renamed from a temporary name when the block ends) or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{PARTIAL}{os.getpid()}")
+    try:
+        with open(tmp, mode, **open_kw) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def mark_file_outputs(stage: str, files, inputs: Mapping[str, Optional[PathLike]], counts=None,
+                      params=None) -> Dict:
+    """Completion marker for a tool that writes single files (e.g. a corpus ``seqs``/``docs``):
+    ``.done.json`` in the first file's directory, with the inputs' fingerprints and their
+    merged lineage (two inputs from different codebooks are a :class:`StageError`)."""
+    files = [Path(f) for f in files if f is not None]
+    given = {k: v for k, v in inputs.items() if v is not None and os.path.exists(v)}
+    lineage = merge_lineage({str(v): lineage_of(v) for v in given.values()})
+    return write_file_marker(files[0].parent, stage, files, counts, params,
+                             {k: fingerprint(v) for k, v in given.items()}, lineage)
+
+
 def write_file_marker(directory: PathLike, stage: str, files, counts=None, params=None, inputs=None,
                       lineage=None) -> Dict:
     """Marker for single-file outputs: ``directory/.done.json`` listing ``files`` (relative

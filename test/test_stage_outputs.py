@@ -235,3 +235,24 @@ def test_make_token_list_disk_full_is_one_line_and_leaves_no_marker(pipeline, tm
     assert (tmp_path / "tl/tokens.txt").read_bytes() == before  # the old list, whole
     assert not (tmp_path / "tl" / MARKER).exists()  # but no longer marked complete
     assert not list((tmp_path / "tl").glob(".*partial*"))
+
+
+def test_atomic_open_and_file_markers_carry_the_lineage(pipeline, tmp_path):
+    from lst.stage_io import atomic_open, lineage_of, mark_file_outputs
+
+    out = tmp_path / "corpus/train/seqs"
+    with pytest.raises(RuntimeError):
+        with atomic_open(out) as f:
+            f.write("half a line")
+            raise RuntimeError("killed")
+    assert not out.exists() and not list(out.parent.iterdir())
+    with atomic_open(out) as f:
+        f.write("s2t_u1 <s> 1 2 <t> a\n")
+    marker = mark_file_outputs("build_corpus", [out], {"units": pipeline / "units/units", "text": None},
+                               counts={"sequences": 1})
+    assert marker["lineage"]["learn_kmeans"] == fingerprint(pipeline / "km")
+    assert lineage_of(out) == marker["lineage"] and check_stage(out.parent, "stage 7")
+    with open(out, "a") as f:  # appended after the marker: refused downstream
+        f.write("inter_u1 <t> a\n")
+    with pytest.raises(StageError, match="seqs has"):
+        check_stage(out.parent, "stage 7")
