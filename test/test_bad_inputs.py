@@ -194,7 +194,7 @@ def test_format_wav_duplicate_utterance_id(audio, tmp_path, caplog):
 
 
 @pytest.mark.parametrize("case", ["text_not_in_wav_scp", "duplicate_id", "non_utf8_text", "empty_transcript",
-                                  "missing_utt2spk"])
+                                  "missing_utt2spk", "empty_data_dir"])
 def test_validate_data_dir_names_the_problem(audio, tmp_path, caplog, case):
     d = tmp_path / "data"
     shutil.copytree(audio / "data", d)
@@ -211,6 +211,10 @@ def test_validate_data_dir_names_the_problem(audio, tmp_path, caplog, case):
     elif case == "empty_transcript":
         (d / "text").write_text("\n".join(text[:-1] + [text[-1].split()[0]]) + "\n")
         expect = ["empty", text[-1].split()[0]]
+    elif case == "empty_data_dir":
+        for name in ("wav.scp", "text", "utt2spk", "spk2utt"):
+            (d / name).write_text("")
+        expect = ["wav.scp: no utterances"]
     else:
         (d / "utt2spk").unlink()
         expect = ["utt2spk not found"]

@@ -96,6 +96,8 @@ def validate_data_dir(data_dir) -> Dict[str, int]:
     text = read_kaldi_map(d / "text", allow_empty_value=True)
     utt2spk = read_kaldi_map(d / "utt2spk")
     problems = []
+    if not wav:
+        problems.append(f"{d / 'wav.scp'}: no utterances (empty file)")
     empty = [k for k, v in text.items() if not v.strip()]
     if empty:
         problems.append(f"{d / 'text'}: {len(empty)} empty transcripts, e.g. {empty[:3]}")
