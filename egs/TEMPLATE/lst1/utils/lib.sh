@@ -60,7 +60,7 @@ stage_end() {  # stage_end N
 # lst.stage_io), the marker must hold: every file it lists present with its recorded size.
 require() {
   local path=$1 made_by=$2 dir n
-  n=${made_by//[^0-9]/}
+  n=$(sed -n -E 's/^stages? ([0-9]+).*/\1/p' <<< "${made_by}")
   if [ ! -e "${path}" ]; then
     echo "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) Error: ${path} not found;" \
       "it is made by ${made_by}. Run that stage first${n:+ (--stage ${n})}." >&2

@@ -26,8 +26,8 @@ recipe_env
 # shellcheck disable=SC2086
 eval "$(./run.sh ${run_opts} --print_paths true | grep -E '^(km_dir|bpe_model|feature_type|frame_rate_hz|ssl_ckpt|ssl_layer)=')"
 require "${eval_stories}" "stage 1 (data preparation) of ./run.sh"
-require "${km_dir}/km.pkl" "stage 4 (k-means) of ./run.sh ${run_opts}"
-require "${bpe_model}" "stage 6 (BPE) of ./run.sh ${run_opts}"
+require "${km_dir}/km.pkl" "stage 4 (k-means) of ./run.sh${run_opts:+ ${run_opts}}"
+require "${bpe_model}" "stage 6 (BPE) of ./run.sh${run_opts:+ ${run_opts}}"
 opts=""
 [ -n "${voices}" ] && opts+=" --voices ${voices}"
 [ -n "${rate}" ] && opts+=" --rate ${rate}"
