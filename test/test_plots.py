@@ -26,6 +26,10 @@ def fake_rows():
                 for bench, mode, n in (("sc", "S->S", 40), ("hellaswag", "T->T", 40), ("blimp", "T->T", 60)):
                     rows.append(dict(run_fields(model, patching, "flops", p, 4e12), benchmark=bench, mode=mode, n=n,
                                      acc=0.55, ci_low=0.4, ci_high=0.69, normalised=norm))
+            from lst.eval.stats import wilson_interval  # an interval end that rounds below acc = 1
+            lo, hi = wilson_interval(40, 40)
+            rows.append(dict(run_fields(model, patching, "flops", p, 4e12), benchmark="tsc", mode="T->T", n=40,
+                             acc=1.0, ci_low=lo, ci_high=hi - 1e-12, normalised=False))
     return rows
 
 

@@ -48,6 +48,13 @@ def run_label(key: Tuple) -> str:
     return f"{name} ({control}, {params:.2f}M)"
 
 
+def short_label(key: Tuple) -> str:
+    """'tok/f', 'static/s', 'curr/d', ... (class / control initial) for crowded panels."""
+    model, patching, control, _ = key
+    name = "tok" if model == "token_lm" else {"curriculum": "curr"}.get(patching, patching)
+    return f"{name}/{control[0]}"
+
+
 def size_groups(rows: Sequence[Dict]) -> List[List[Dict]]:
     """Rows split by model size (module docstring); smallest size first."""
     by_class = defaultdict(set)
@@ -72,7 +79,7 @@ def plot_nll_curves(rows: Sequence[Dict], path, title: str = "") -> None:
     nll = [r for r in rows if r["benchmark"] == "heldout"]
     if not nll:
         raise ValueError("plot_nll_curves: no held-out NLL rows")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.2))
     for ax, mode, unit in ((axes[0], "speech", "nats / speech unit"), (axes[1], "text", "nats / text token")):
         runs = defaultdict(list)
         for r in nll:
@@ -83,21 +90,17 @@ def plot_nll_curves(rows: Sequence[Dict], path, title: str = "") -> None:
             x, y = zip(*pts)
             color = CLASS_COLOR.get(key[:2], None)
             ax.plot(x, y, CONTROL_STYLE.get(key[2], "-"), marker=CONTROL_MARKER.get(key[2], "o"), ms=4, color=color,
-                    label=run_label(key))
-            ax.annotate(f"{y[-1]:.3f}", (x[-1], y[-1]), textcoords="offset points", xytext=(5, 0), fontsize=7,
-                        color=color, va="center")
+                    label=f"{run_label(key)}: {y[-1]:.3f} at {x[-1]:.2g}")
+        ax.legend(fontsize=7, title="final NLL at FLOPs", title_fontsize=7, loc="best", framealpha=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("training FLOPs (model accounting)")
         ax.set_ylabel(f"held-out NLL ({unit})")
         ax.set_title(f"held-out {mode}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.margins(x=0.12)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if not handles:
-        handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(title or "held-out NLL against training compute", fontsize=11)
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * ((len(labels) + 2) // 3), 1, 0.95))
+    fig.suptitle(title or "held-out NLL against training compute (lines: flops control, dashed: steps, "
+                 "dotted: data-controlled)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     _save(fig, path)
 
 
@@ -111,7 +114,7 @@ def plot_accuracy(rows: Sequence[Dict], path, normalised: bool = False, title: s
                                                                               MODES.index(g[1])))
     ncol = min(4, len(panels))
     nrow = (len(panels) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 3.1 * nrow + 0.9), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.1 * nrow + 0.9), squeeze=False)
     keys = sorted({run_key(r) for r in acc})
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
@@ -126,18 +129,19 @@ def plot_accuracy(rows: Sequence[Dict], path, normalised: bool = False, title: s
             x, y, lo, hi = (np.asarray(v) for v in zip(*pts))
             x = x * (1 + 0.04 * (j - len(keys) / 2))  # small dodge so bars do not hide each other
             color = CLASS_COLOR.get(key[:2])
-            ax.errorbar(x, 100 * y, yerr=[100 * (y - lo), 100 * (hi - y)], fmt=CONTROL_MARKER.get(key[2], "o"),
+            ax.errorbar(x, 100 * y, yerr=np.clip([100 * (y - lo), 100 * (hi - y)], 0, None),  # Wilson ends round off
+                         fmt=CONTROL_MARKER.get(key[2], "o"),
                         color=color, ms=4, capsize=2, lw=1, label=run_label(key))
-            ax.annotate(f"{100 * y[-1]:.1f}", (x[-1], 100 * y[-1]), textcoords="offset points",
-                        xytext=(4, 7 * (j % 3) - 7),
-                        fontsize=6, color=color, va="center")
+            ax.text(1.03, 0.97 - 0.1 * j, f"{short_label(key)} {100 * y[-1]:.1f}", transform=ax.transAxes,
+                    fontsize=6.5, color=color, va="top", ha="left")
         ax.axhline(100 * CHANCE.get(bench, 0.5), color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
         if xlim:
             ax.set_xlim(*xlim)
-        ticks = sorted({float(f"{x:.2g}") for x in xs})
-        if len(ticks) > 4:
-            ticks = list(np.geomspace(ticks[0], ticks[-1], 4))
+        ticks = []
+        for t in sorted({float(f"{x:.2g}") for x in xs}):
+            if not ticks or t > 1.6 * ticks[-1]:  # labels that do not collide
+                ticks.append(t)
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
         ax.xaxis.set_minor_locator(NullLocator())
