@@ -110,3 +110,31 @@ def test_shard_split_keeps_keys_missing_from_the_first_file(recipe_dir):
     pieces = [(Path(recipe_dir / "s" / str(j) / "units").read_text(), Path(recipe_dir / "s" / str(j) / "text").read_text())
               for j in (1, 2, 3)]
     assert pieces == [("a 1 2\n", "a A\n"), ("c 3\n", "c C\n"), ("", "b B\n")]  # b reaches a job, and is counted there
+
+
+def test_require_names_the_stage_and_checks_completion_markers(recipe_dir):
+    from lst.stage_io import write_file_marker
+
+    rc, _, err = sh(recipe_dir, '. utils/lib.sh; require dump/x/units "stage 5 (unit dump) of ./run.sh --n_clusters 50"')
+    assert rc == 1
+    assert ("Error: dump/x/units not found; it is made by stage 5 (unit dump) of ./run.sh --n_clusters 50. "
+            "Run that stage first (--stage 5).") in err
+    d = recipe_dir / "units"
+    d.mkdir()
+    (d / "units").write_text("a 1 2 3\nb 4 5\n")
+    write_file_marker(d, "dump_units", [d / "units"])
+    script = f'. utils/lib.sh; python={sys.executable}; require units/units "stage 5 (unit dump)" && echo ok'
+    rc, out, err = sh(recipe_dir, script)
+    assert rc == 0 and out.strip() == "ok", err
+    (d / "units").write_text("a 1 2 3\n")  # truncated after the stage finished
+    rc, out, err = sh(recipe_dir, script)
+    assert rc == 1 and out == ""
+    assert "units/units has 8 bytes" in err and "rerun stage 5 (unit dump)" in err
+
+
+def test_save_command_keeps_a_rerunnable_command_line(recipe_dir):
+    (recipe_dir / "s.sh").write_text('. utils/lib.sh\nsave_command exp/x\n')
+    rc, _, err = sh(recipe_dir, "bash s.sh --n_clusters 32 --lst_args '--max_epoch 2'")
+    assert rc == 0, err
+    saved = (recipe_dir / "exp" / "x" / "run.sh").read_text()
+    assert f"cd {recipe_dir} && s.sh --n_clusters 32 --lst_args --max_epoch\\ 2 \"$@\"" in saved
