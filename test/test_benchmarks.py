@@ -180,7 +180,15 @@ def test_spoken_items_carry_units_and_timings(recipe_data, tmp_path):
         assert p["items"].count("|") >= 1  # word / silence segments from the timings
     h = hs[0]
     assert h["mode"] == "S->S" and len(h["candidates"]) == 4 and h["label"] == json.loads(HS.read_text().splitlines()[0])["label"]
-    # the same text is spoken once: a rerun reuses the work dir
+    # a rerun (same texts, voice, rate, k-means) reuses the work dir; Topic Story Cloze's texts are
+    # a subset of Story Cloze's, so it reuses sc's work dir too
+    stamp = (tmp_path / "w_sc/units/units").stat().st_mtime_ns
+    make_benchmark.main(["--benchmark", "tsc", "--source", *map(str, SC), "--n_items", "2", "--out",
+                         str(tmp_path / "tsc.jsonl"), "--work_dir", str(tmp_path / "w_sc"), *common])
+    assert (tmp_path / "w_sc/units/units").stat().st_mtime_ns == stamp
+    tsc = read_items(tmp_path / "tsc.jsonl")
+    assert {p["units"] == q["units"] for it in tsc for p in it["candidates"] if "units" in p
+            for s_it in sc for q in s_it["candidates"] if q["text"] == p["text"] and "units" in q} == {True}
     write_items(sc, tmp_path / "copy.jsonl")
     assert read_items(tmp_path / "copy.jsonl") == sc
     with pytest.raises(SystemExit, match="training voice"):

@@ -15,7 +15,8 @@ Speech: every distinct text (context, each candidate) is one utterance, spoken o
 (``lst.tts.speak.speak_and_unitize``: espeak-ng with word timings ->
 ``format_wav`` -> ``dump_features`` -> ``dump_units`` with the training k-means model); the
 voice and rate must be neither a training voice nor a training rate (``lst.tts.voices``).
-A rerun with the same texts reuses ``--work_dir``.
+A rerun with the same texts, voice, rate and k-means model reuses ``--work_dir``
+(``made_with.json``); anything else is spoken and unitized again.
 """
 import argparse
 import logging
@@ -49,12 +50,19 @@ def spoken_parts(texts: Dict[str, str], args) -> Dict[str, Dict]:
     work = Path(args.work_dir)
     said = {u: " ".join(tokenize_for_speech(t)) for u, t in texts.items()}
     have = work / "units/units"
-    done = have.exists() and (work / "data/word_ctm").exists() and set(said) <= set(read_map(have))
+    made_with = {"voice": args.voice, "rate": args.rate, "km": str(Path(args.km_dir).resolve()),
+                 "feature_type": args.feature_type, "frame_rate_hz": args.frame_rate_hz,
+                 "ssl_ckpt": args.ssl_ckpt, "ssl_layer": args.ssl_layer}
+    params = work / "made_with.json"
+    same = params.exists() and json.loads(params.read_text()) == made_with
+    done = same and have.exists() and (work / "data/word_ctm").exists() and set(said) <= set(read_map(have))
     if done:
-        logging.info("reusing %s (all %d utterances present)", work, len(said))
+        logging.info("reusing %s (all %d utterances present, same voice/rate/k-means)", work, len(said))
     else:
         logging.info("speaking %d utterances in %s at %d wpm", len(said), args.voice, args.rate)
+        params.unlink(missing_ok=True)
         speak_and_unitize({u: (t, args.voice) for u, t in said.items()}, args)
+        params.write_text(json.dumps(made_with) + "\n")
     info = json.loads((work / "units/unit_info.json").read_text())
     rate_hz = float(info["unit_rate_hz"])
     units = read_map(work / "units/units")

@@ -26,6 +26,7 @@ lst_config=conf/train_lst.yaml
 lst_opts=""                 # more lst.sh options
 bench_opts=""               # options of local/benchmarks.sh (--n_items N --modes ...)
 sweep_opts=""               # options of local/sweep.sh (--sizes ... --budget_epochs ...)
+plot_dir=plots              # the patch-boundary picture (stage 11)
 . ./path.sh
 . utils/parse_options.sh
 
@@ -61,6 +62,10 @@ if sel 11; then
   # shellcheck disable=SC2086
   local/benchmarks.sh --km_dir "${km_dir}" --bpe_model "${bpe_model}" --feature_type "${feature_type}" \
     --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${bench_opts}
+  log "Patch boundaries of a held-out utterance (held-out voice) -> ${plot_dir}/patches_heldout.png"
+  python3 -m lst.bin.plot_patches --wav_scp "${raw_dir}/test/wav.scp" --units "${units_dir}/test/units" \
+    --unit_info "${units_dir}/test/unit_info.json" --word_ctm "${raw_dir}/test/word_ctm" \
+    --silence_units_file "${km_dir}/silence_units.json" --out "${plot_dir}/patches_heldout.png"
 fi
 if sel 12; then
   # shellcheck disable=SC2086
