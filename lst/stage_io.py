@@ -369,6 +369,26 @@ def write_file_marker(directory: PathLike, stage: str, files, counts=None, param
     return marker
 
 
+def refresh_marker(directory: PathLike, add=()) -> Dict:
+    """Re-record the files of a marked directory after a later step of the same stage changed
+    them on purpose (the recipe appends interleaved sequences to a corpus ``seqs``): same stage,
+    inputs and lineage, new sizes and hashes, plus the files in ``add``."""
+    d = Path(directory)
+    marker = read_marker(d)
+    if marker is None:
+        raise StageError(f"{d}: no completion marker {MARKER} to refresh")
+    files = [d / rel for rel in marker["files"]] + [Path(f) for f in add]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise StageError(f"{d}: cannot refresh {MARKER}: {missing[0]} not found")
+    by_name = marker["stage"] in SHARED_STAGES or any(".." in rel for rel in marker["files"])
+    new = marker_dict(marker["stage"], d, sorted(set(files)), marker.get("counts"), marker.get("params"),
+                      marker.get("inputs"), {k: v for k, v in marker.get("lineage", {}).items()
+                                             if k != marker["stage"]}, by_name=by_name)
+    write_json_atomic(d / MARKER, new)
+    return new
+
+
 def remove_marker(directory: PathLike) -> None:
     """Before rewriting single-file outputs in place: the old marker no longer holds."""
     with contextlib.suppress(FileNotFoundError):
@@ -475,9 +495,14 @@ def main(argv=None) -> int:
     p.add_argument("--made_by", default="the stage that makes it")
     p.add_argument("--require", action="store_true", help="a missing marker is an error too")
     p.add_argument("--verify_hash", action="store_true", help="also compare sha256 sums (reads every file)")
+    p.add_argument("--refresh", action="store_true",
+                   help="re-record the marker's files (after the recipe extended them on purpose), then check")
+    p.add_argument("--add", action="append", default=[], help="with --refresh: also list this file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
+        if args.refresh:
+            refresh_marker(args.directory, args.add)
         marker = check_stage(args.directory, args.made_by, verify_hash=args.verify_hash)
     except StageError as e:
         print(f"Error: {e}", file=sys.stderr)

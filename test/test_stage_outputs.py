@@ -256,3 +256,20 @@ def test_atomic_open_and_file_markers_carry_the_lineage(pipeline, tmp_path):
         f.write("inter_u1 <t> a\n")
     with pytest.raises(StageError, match="seqs has"):
         check_stage(out.parent, "stage 7")
+
+
+def test_refresh_marker_after_the_recipe_extends_a_corpus(pipeline, tmp_path):
+    from lst.stage_io import main, mark_file_outputs, read_marker
+
+    out = tmp_path / "corpus/train/seqs"
+    out.parent.mkdir(parents=True)
+    out.write_text("s2t_u1 <s> 1 2 <t> a\n")
+    first = mark_file_outputs("build_corpus", [out], {"units": pipeline / "units/units"})
+    (out.parent / "seqs.inter").write_text("inter_u1 <t> a\n")
+    with open(out, "a") as f:
+        f.write("inter_u1 <t> a\n")
+    assert main([str(out.parent)]) == 1  # changed after the marker
+    assert main([str(out.parent), "--refresh", "--add", str(out.parent / "seqs.inter")]) == 0
+    new = read_marker(out.parent)
+    assert set(new["files"]) == {"seqs", "seqs.inter"} and new["lineage"] == first["lineage"]
+    assert new["inputs"] == first["inputs"] and new["fingerprint"] != first["fingerprint"]
