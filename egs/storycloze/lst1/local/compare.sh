@@ -44,10 +44,10 @@ recipe_env
 # the recipe's own paths for these data options (./run.sh --print_paths true)
 # shellcheck disable=SC2086
 eval "$(./run.sh ${run_opts} --print_paths true | grep -E '^(km_dir|token_list|corpus_dir)=')"
-require "${corpus_dir}/${train_set}/seqs" "stage 7 (corpus) of ./run.sh ${run_opts}"
-require "${corpus_dir}/${valid_set}/seqs" "stage 7 (corpus) of ./run.sh ${run_opts}"
-require "${token_list}" "stage 6 (token list) of ./run.sh ${run_opts}"
-require "${km_dir}/silence_units.json" "stage 4 (k-means) of ./run.sh ${run_opts}"
+require "${corpus_dir}/${train_set}/seqs" "stage 7 (corpus) of ./run.sh${run_opts:+ ${run_opts}}"
+require "${corpus_dir}/${valid_set}/seqs" "stage 7 (corpus) of ./run.sh${run_opts:+ ${run_opts}}"
+require "${token_list}" "stage 6 (token list) of ./run.sh${run_opts:+ ${run_opts}}"
+require "${km_dir}/silence_units.json" "stage 4 (k-means) of ./run.sh${run_opts:+ ${run_opts}}"
 [ -n "${benchmark}" ] || benchmark=data/story_bench_n${n_stories}.jsonl
 if [ ! -f "${benchmark}" ]; then
   log "Story benchmark -> ${benchmark}"
