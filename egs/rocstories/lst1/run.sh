@@ -69,6 +69,7 @@ if sel 11; then
 fi
 if sel 12; then
   # shellcheck disable=SC2086
-  local/sweep.sh --token_list "${token_list}" --corpus_dir "${corpus_dir}" --stats_dir "${stats_dir}" ${sweep_opts}
+  local/sweep.sh --token_list "${token_list}" --corpus_dir "${corpus_dir}" --stats_dir "${stats_dir}" \
+    --silence_units_file "${km_dir}/silence_units.json" ${sweep_opts}
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -41,6 +41,7 @@ CLASSES = {  # class name -> (config file, model, patching)
     "lst_static": ("sweep_lst_static.yaml", "lst", "static"),
     "lst_curriculum": ("sweep_lst_curriculum.yaml", "lst", "curriculum"),
     "lst_aligned": ("sweep_lst_aligned.yaml", "lst", "aligned"),
+    "lst_silence": ("sweep_lst_silence.yaml", "lst", "silence"),
 }
 BASELINE = "token_lm"
 
@@ -175,7 +176,14 @@ class Sweep:
         self.env = env_one_thread(args.threads)
 
     def base_config(self, cls: str) -> Dict:
-        return yaml.safe_load((Path(self.a.conf_dir) / CLASSES[cls][0]).read_text())
+        conf = yaml.safe_load((Path(self.a.conf_dir) / CLASSES[cls][0]).read_text())
+        mc = conf.get("model_conf") or {}
+        if mc.get("patching") == "silence" and not mc.get("silence_units"):
+            f = self.a.silence_units_file
+            if not f or not Path(f).exists():
+                raise SystemExit(f"sweep: {cls} needs silence units: --silence_units_file {f!r} not found")
+            mc["silence_units"] = json.loads(Path(f).read_text())["silence_units"]
+        return conf
 
     def size_budget(self, size: Size) -> float:
         f = self.out / size.name / "flop_budget.json"
@@ -306,6 +314,7 @@ def get_parser():
     p.add_argument("--stats_dir", required=True)
     p.add_argument("--benchmarks", nargs="*", default=[])
     p.add_argument("--conf_dir", default="conf")
+    p.add_argument("--silence_units_file", default=None, help="<km_dir>/silence_units.json (class lst_silence)")
     p.add_argument("--sizes", default="s:128x2,m:256x4,l:384x6")
     p.add_argument("--classes", default="token_lm lst_static lst_curriculum")
     p.add_argument("--controls", default="flops steps")

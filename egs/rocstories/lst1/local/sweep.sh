@@ -13,8 +13,9 @@ log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
 token_list=""           # lst.sh's token list (./run.sh passes it)
 corpus_dir=""           # lst.sh's corpus dir (<dir>/{train,valid,test}/seqs)
 stats_dir=""            # lst.sh's collect-stats dir (stage 8)
+silence_units_file=""   # <km_dir>/silence_units.json (needed by the class lst_silence)
 sizes="s:128x2,m:256x4,l:384x6"   # name:d_modelxn_layers of the global transformer
-classes="token_lm lst_static lst_curriculum"
+classes="token_lm lst_static lst_curriculum"   # + lst_aligned, lst_silence where cheap
 controls="flops steps"
 data_controlled=true
 data_reference=lst_curriculum
@@ -50,7 +51,7 @@ log "Sweep: sizes ${sizes}; ${classes}; controls ${controls}; data-controlled ${
 # shellcheck disable=SC2086
 python3 local/sweep.py --token_list "${token_list}" --train "${corpus_dir}/train/seqs" \
   --valid "${corpus_dir}/valid/seqs" --heldout "${heldout}" --stats_dir "${stats_dir}" --benchmarks ${bench} \
-  --conf_dir conf --sizes "${sizes}" --classes "${classes}" --controls "${controls}" \
+  --conf_dir conf --silence_units_file "${silence_units_file}" --sizes "${sizes}" --classes "${classes}" --controls "${controls}" \
   --data_controlled "${data_controlled}" --data_reference "${data_reference}" --budget_epochs "${budget_epochs}" \
   --target_epochs "${target_epochs}" --parallel "${parallel}" --threads "${threads}" --ngpu "${ngpu}" \
   --out_dir "${out_dir}" --results_md "${results_dir}/RESULTS.md" --results_json "${results_dir}/RESULTS.json" \
