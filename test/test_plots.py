@@ -108,3 +108,53 @@ def test_sweep_runs_and_budgets():
                            sizes[1])
     assert conf["model_conf"]["d_model"] == 128 and conf["model_conf"]["local_d_model"] == 64
     assert conf["model_conf"]["n_heads"] == 2
+
+
+def test_sweep_report_from_run_dirs(tmp_path, monkeypatch):
+    """RESULTS.json / RESULTS.md / plots of a sweep from hand-made run directories."""
+    import argparse
+    import sys
+
+    from lst.eval.results import read_results_json
+
+    local = ROOT / "egs/rocstories/lst1/local"
+    monkeypatch.syspath_prepend(str(local))
+    sys.modules.pop("sweep", None)
+    sys.modules.pop("sweep_report", None)
+    import sweep
+    import sweep_report
+
+    sizes = sweep.parse_sizes("s:64x2")
+    phases = sweep.plan_runs(sizes, ["token_lm", "lst_static"], ["flops", "steps"], False)
+    out = tmp_path / "exp"
+    speech = {"s/token_lm_flops": [4.0, 3.5], "s/lst_static_flops": [3.4, 3.2], "s/lst_static_steps": [3.5, 3.1]}
+    for phase in phases:
+        for run in phase:
+            d = out / run.id
+            (d / "eval").mkdir(parents=True)
+            epochs = {str(e + 1): {"flops": 1e12 * (e + 1), "updates": 10 * (e + 1), "sequences": 160 * (e + 1),
+                                   "tokens": 9000 * (e + 1), "units": 5000 * (e + 1)} for e in range(2)}
+            (d / "budget_ledger.json").write_text(json.dumps({"epochs": epochs, "final": epochs["2"]}))
+            (d / "plan.json").write_text(json.dumps({"params": 1_200_000 if "lst" in run.cls else 1_000_000}))
+            (d / "train_wall_seconds").write_text("60\n")
+            for e in (1, 2):
+                (d / f"eval/heldout_ep{e}.json").write_text(json.dumps(
+                    {"heldout": {"speech": speech[run.id][e - 1], "text": 5.0 - 0.1 * e}}))
+            acc = {"accuracy": 0.6, "ci95": [0.5, 0.7], "correct": 60, "n": 100}
+            (d / "eval/bench.json").write_text(json.dumps(
+                {"results": {"sc/T->T": {"n": 100, "chance": 0.5, "raw": acc, "norm": acc}}}))
+            (d / "eval/last_epoch").write_text("2\n")
+    args = argparse.Namespace(results_json=str(tmp_path / "RESULTS.json"), results_md=str(tmp_path / "RESULTS.md"),
+                              threads=1, parallel=2, ngpu=0, sizes="s:64x2", classes="token_lm lst_static",
+                              controls="flops steps", data_controlled=False, data_reference="lst_curriculum",
+                              flop_budget=None, budget_epochs=2, heldout="h/seqs", benchmarks=["sc.jsonl"], note="")
+    sweep_report.write_report(out, sizes, phases, args)
+    rows = read_results_json(tmp_path / "RESULTS.json")
+    nll = [r for r in rows if r["benchmark"] == "heldout"]
+    # baseline rows twice (flops and steps), LST flops + steps: 4 runs x 2 checkpoints x 2 modes
+    assert len(nll) == 16 and {r["control"] for r in nll if r["model"] == "token_lm"} == {"flops", "steps"}
+    assert len([r for r in rows if r["benchmark"] == "sc"]) == 4 * 2
+    md = (tmp_path / "RESULTS.md").read_text()
+    # LST static reaches the baseline's final speech NLL 3.5 at its first checkpoint: 1e12 = 0.50 x 2e12
+    assert "lst_static: final speech NLL 3.2000 vs baseline 3.5000" in md and "0.50 x the baseline's" in md
+    assert (tmp_path / "plots/nll_size0.png").exists() and (tmp_path / "plots/acc_size0.png").exists()
