@@ -61,3 +61,6 @@ print(f"text_corpus: {seqs}: {len(lines)} sequences ({len(new)} text-only, {n_to
       f"{tr.get('hours', 0):.2f} h, {n_units} units, {tr.get('words', 0)} words; text-only "
       f"{st.get('text_only', {}).get('words', 0)} words")
 PY
+if [ -f "$(dirname "${seqs}")/.done.json" ]; then  # the corpus stage's completion marker: record the new size
+  python3 -m lst.stage_io "$(dirname "${seqs}")" --refresh
+fi
