@@ -275,10 +275,6 @@ def test_paper_blocks_follow_the_span_rules():
         assert blocks[0][1] == 0 and blocks[-1][2] == n
         assert all(p[2] == q[1] and p[0] != q[0] for p, q in zip(blocks, blocks[1:]))
         body = blocks[:-2] if len(blocks) > 1 else []  # the last block may be trimmed or absorb a merge
-        prev_text = None
-        for m, a, b in blocks[:-1]:
-            if m == "text":
-                prev_text = b - a
         for i, (m, a, b) in enumerate(body):
             length = b - a
             if m == "text":
@@ -402,3 +398,18 @@ def test_long_documents_split_at_word_boundaries(caplog):
     pre = DocumentPreprocessor(vocab, stream_mix="spiritlm", max_len=120)
     out = pre("long", {"seq": doc.to_json()})
     assert len(out["seq"]) <= 120 and pre.n_cut == 1 and "long: longer than max_len=120" in caplog.text
+
+
+def test_worst_case_bounds_a_text_span_next_to_a_cut_silence():
+    # w0 w1 have many pieces and one unit each; a speech span w2 w3 after them keeps half of
+    # the 8-frame silence between w1 and w2, so that silence must count for w2 as well as w1
+    from lst.data.documents import Document
+    from lst.data.interleave import document_speech_span, document_text_span
+
+    segs = [(0, 1), (1, 1), (SIL, 8), (2, 1), (3, 1)]
+    doc = Document("x", [f"w{k}" for k in range(4)], [["▁a"] * 9, ["▁b"] * 9, ["▁c"], ["▁d"]], list(range(12)), segs)
+    spans = [document_text_span(doc, 0, 2), document_speech_span(doc, 2, 4)]
+    assert len(spans[1].items) == 4 + 2  # half the silence, w2, w3
+    assert 2 + sum(1 + len(s.items) for s in spans) <= doc.worst_case_tokens()
+    spans = [document_speech_span(doc, 0, 2), document_text_span(doc, 2, 4)]
+    assert 2 + sum(1 + len(s.items) for s in spans) <= doc.worst_case_tokens()

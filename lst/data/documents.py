@@ -79,17 +79,21 @@ class Document:
         return 2 + sum(1 + c for c in self.word_costs()[lo:hi])
 
     def word_costs(self) -> List[int]:
-        """Per word: max(its text pieces, its units + the silence after it (+ the leading
-        silence for the first word)): the most tokens the word can add to a sequence."""
+        """Per word: max(its text pieces, its units + the silences on both sides of it): the
+        most tokens the word can add to a sequence. A silence between two words is charged to
+        both, because a speech span that starts (or ends) next to it keeps half of its frames
+        while the word on the other side may be text."""
         speech = [0] * len(self.words)
         if self.aligned:
-            last = 0
+            prev, pending = None, 0  # last word seen; silence since it
             for w, n in self.segs:
                 if w == SIL:
-                    speech[last] += n
+                    pending += n
+                    if prev is not None:
+                        speech[prev] += n
                 else:
-                    speech[w] += n
-                    last = w
+                    speech[w] += n + pending
+                    prev, pending = w, 0
         return [max(len(p), s) for p, s in zip(self.pieces, speech)]
 
 
@@ -205,7 +209,7 @@ def text_document(doc_id: str, words: Sequence[str], pieces: Sequence[Sequence[s
 
 def sub_document(doc: Document, lo: int, hi: int, doc_id: str) -> Document:
     """Words [lo, hi) with their units: each silence goes with the word before it (the leading
-    silence with the first word), the same assignment as :meth:`Document.word_costs`."""
+    silence with the first word)."""
     if not doc.aligned:
         return Document(doc_id, doc.words[lo:hi], doc.pieces[lo:hi])
     offs = doc.seg_offsets()
