@@ -83,6 +83,11 @@ def test_bad_sources_name_file_and_line(tmp_path):
     p.write_text('{"ctx": "a"}\n')
     with pytest.raises(BenchmarkFormatError, match=r"hs.jsonl:1: missing keys"):
         build_text_items("hellaswag", [p])
+    p.write_text('{"ctx": "a", "endings": ["x", "y"], "label": 0, "ind": 1}\n5\n')
+    with pytest.raises(BenchmarkFormatError, match=r"hs.jsonl:2: expected a JSON object"):
+        build_text_items("hellaswag", [p])
+    with pytest.raises(BenchmarkFormatError, match=r"nope.jsonl: not found"):
+        build_text_items("hellaswag", [tmp_path / "nope.jsonl"])
 
 
 def test_heldout_voice_is_not_a_training_voice():

@@ -38,7 +38,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from lst.data.sequence_format import Span, format_sequence
 from lst.data.timings import WordTiming, unit_segments
@@ -104,22 +104,34 @@ def read_storycloze(paths: Sequence) -> List[Dict]:
     return stories
 
 
-def read_jsonl(path, required: Sequence[str]) -> List[Dict]:
-    out = []
+def _json_objects(path, missing_hint: str = "") -> Iterator[Tuple[str, Dict]]:
+    """(``file:line``, object) per non-blank line of a JSON-lines file; a missing file, a line
+    that is not JSON or not a JSON object is a BenchmarkFormatError naming it."""
     path = Path(path)
+    if not path.exists():
+        raise BenchmarkFormatError(f"{path}: not found{missing_hint}")
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{lineno}"
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as e:
-                raise BenchmarkFormatError(f"{path}:{lineno}: not JSON ({e})") from None
-            missing = [k for k in required if k not in d]
-            if missing:
-                raise BenchmarkFormatError(f"{path}:{lineno}: missing keys {missing}")
-            d["_where"] = f"{path}:{lineno}"
-            out.append(d)
+                raise BenchmarkFormatError(f"{where}: not JSON ({e})") from None
+            if not isinstance(d, dict):
+                raise BenchmarkFormatError(f"{where}: expected a JSON object")
+            yield where, d
+
+
+def read_jsonl(path, required: Sequence[str]) -> List[Dict]:
+    out = []
+    for where, d in _json_objects(path):
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise BenchmarkFormatError(f"{where}: missing keys {missing}")
+        d["_where"] = where
+        out.append(d)
     return out
 
 
@@ -341,26 +353,13 @@ def check_item(d: Dict, where: str) -> None:
 
 def read_items(path) -> List[Dict]:
     """Reads and checks an item file; errors name the file, line and item id."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkFormatError(f"{path}: not found (make it with lst.bin.make_benchmark)")
     items, seen = [], set()
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkFormatError(f"{where}: not JSON ({e})") from None
-            if not isinstance(d, dict):
-                raise BenchmarkFormatError(f"{where}: expected a JSON object")
-            check_item(d, where)
-            if d["id"] in seen:
-                raise BenchmarkFormatError(f"{where} (item {d['id']}): duplicate item id")
-            seen.add(d["id"])
-            items.append(d)
+    for where, d in _json_objects(path, " (make it with lst.bin.make_benchmark)"):
+        check_item(d, where)
+        if d["id"] in seen:
+            raise BenchmarkFormatError(f"{where} (item {d['id']}): duplicate item id")
+        seen.add(d["id"])
+        items.append(d)
     if not items:
         raise BenchmarkFormatError(f"{path}: no items")
     return items
