@@ -93,11 +93,9 @@ def test_sweep_runs_and_budgets():
                "s/lst_curriculum_flops": {"sequences": 480, "updates": 30}}
     run = {r.id: r for r in second}
     assert sw.run_budget(first[0], ledgers, {"s": 1e12}) == {"flop_budget": 1e12}
-    assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}) == {"seq_budget": 320}
+    # steps: the baseline's update count; data: the reference run's sequences
+    assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}) == {"step_budget": 20}
     assert sw.run_budget(run["s/token_lm_data"], ledgers, {"s": 1e12}) == {"seq_budget": 480}
-    # with lst.budget's --step_budget: the baseline's update count; data control stays sequences
-    assert sw.run_budget(run["s/lst_static_steps"], ledgers, {"s": 1e12}, step_budget=True) == {"step_budget": 20}
-    assert sw.run_budget(run["s/token_lm_data"], ledgers, {"s": 1e12}, step_budget=True) == {"seq_budget": 480}
     with pytest.raises(RuntimeError, match="needs the finished run"):
         sw.run_budget(run["m/lst_static_steps"], ledgers, {"m": 1e12})
     with pytest.raises(SystemExit):

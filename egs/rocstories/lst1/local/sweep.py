@@ -121,26 +121,15 @@ def sized_config(base: Dict, size: Size) -> Dict:
     return conf
 
 
-def native_step_budget() -> bool:
-    """Does lst.budget take --step_budget (the paper's steps protocol, with packing)?"""
-    import inspect
-
-    from lst.budget import plan_training
-
-    return "step_budget" in inspect.signature(plan_training).parameters
-
-
-def run_budget(run: Run, ledgers: Dict[str, Dict], flop_budget: Dict[str, float], step_budget: bool = False) -> Dict:
-    """The budget of a run: flops -> {"flop_budget": the size's F}; steps -> the baseline's
-    update count ({"step_budget": updates} where lst.budget has it, else the same number of
-    sequences, i.e. the same updates of the same batch size); data -> {"seq_budget": the
-    sequences the reference run saw}."""
+def run_budget(run: Run, ledgers: Dict[str, Dict], flop_budget: Dict[str, float]) -> Dict:
+    """The budget of a run: flops -> {"flop_budget": the size's F}; steps -> {"step_budget":
+    the baseline's update count}; data -> {"seq_budget": the sequences the reference run saw}."""
     if run.control == "flops":
         return {"flop_budget": flop_budget[run.size.name]}
     led = ledgers.get(run.depends)
     if led is None:
         raise RuntimeError(f"sweep: {run.id} needs the finished run {run.depends}")
-    if run.control == "steps" and step_budget:
+    if run.control == "steps":
         return {"step_budget": int(led["updates"])}
     return {"seq_budget": int(led["sequences"])}
 
@@ -201,7 +190,7 @@ class Sweep:
             conf = sized_config(self.base_config(BASELINE), size)
             tl = read_token_list(self.a.token_list)
             est = mean_flops_per_sequence(build_model_from_config(conf, tl), self.a.train, tl,
-                                          int(conf.get("max_seq_len", 0)), self.a.plan_max_seqs)
+                                          int(conf.get("max_seq_len", 0)), self.a.plan_max_seqs, config=conf)
             budget = self.a.budget_epochs * est["flops_per_seq"] * len(read_kaldi_map(self.a.train))
             how = f"{self.a.budget_epochs} epochs of {BASELINE} at size {size.name}"
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -215,15 +204,15 @@ class Sweep:
 
         d = self.out / run.id
         d.mkdir(parents=True, exist_ok=True)
-        budget = run_budget(run, self.ledgers, self.flop_budget, native_step_budget())
+        budget = run_budget(run, self.ledgers, self.flop_budget)
         conf = sized_config(self.base_config(run.cls), run.size)
         plan_file = d / "plan.json"
         if plan_file.exists():
             plan = json.loads(plan_file.read_text())
         else:
-            kw = {"step_budget": budget["step_budget"]} if "step_budget" in budget else {}
             plan = plan_training(conf, read_token_list(self.a.token_list), self.a.train, budget.get("flop_budget"),
-                                 budget.get("seq_budget"), self.a.target_epochs, max_seqs=self.a.plan_max_seqs, **kw)
+                                 budget.get("seq_budget"), self.a.target_epochs, max_seqs=self.a.plan_max_seqs,
+                                 step_budget=budget.get("step_budget"))
             plan_file.write_text(json.dumps(plan, indent=1))
         (d / "train.yaml").write_text(yaml.safe_dump(apply_overrides(conf, plan["overrides"]), sort_keys=False))
         wall_file = d / "train_wall_seconds"
