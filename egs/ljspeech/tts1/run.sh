@@ -18,10 +18,12 @@ while [ $# -gt 0 ]; do
     *) tts_opts+=("$1"); shift ;;
   esac
 done
-pretrained=""
-for m in ${models:-lst}; do pretrained+=" exp/packed/${m}.zip"; done
+pretrained=""; configs=""
+for m in ${models:-lst}; do pretrained+=" exp/packed/${m}.zip"; configs+=" conf/train_${m}_debug.yaml"; done
 skip="7"
-[ -z "${models}" ] && skip="3 4 6 7 8"   # vocoder floor only: no fine-tuning or TTS decoding
+# vocoder floor only: the LST package is pretrained for its k-means units, nothing is fine-tuned
+# or decoded; local/score_pocketsphinx.sh resynthesizes the reference units
+[ -z "${models}" ] && skip="3 4 6 7 8"
 
 ./tts.sh \
     --train_set train \
@@ -29,7 +31,7 @@ skip="7"
     --test_sets "test" \
     --pretrained_model "${pretrained# }" \
     --pretrain_recipe ../lst1 \
-    --pretrain_configs "conf/train_token_lm_debug.yaml conf/train_lst_debug.yaml" \
+    --pretrain_configs "${configs# }" \
     --finetune_config conf/finetune_tts.yaml \
     --max_units_per_token 20 \
     --inference_args "--sample --top_k 10 --seed 0" \
@@ -38,4 +40,5 @@ skip="7"
     "${tts_opts[@]}"
 
 . ./path.sh
-local/score_pocketsphinx.sh --models "${models}" --test_sets test
+first=${models:-lst}
+local/score_pocketsphinx.sh --models "${models}" --test_sets test --units_model "${first%% *}"

@@ -16,7 +16,7 @@ griffin_lim_iters=32
 recognize_args=""
 . utils/parse_options.sh
 [ $# -eq 0 ] || { log "Error: unexpected arguments: $*"; exit 2; }
-[ -n "${units_model}" ] || units_model=$(echo ${models:-lst} | awk '{print $1}')
+[ -n "${units_model}" ] || units_model=$(echo ${models:-lst} | awk "{print \$1}")
 
 for dset in ${test_sets}; do
   ref=dump/raw/${dset}/text
@@ -26,7 +26,7 @@ for dset in ${test_sets}; do
     [ -f "${expdir}/vocoder/vocoder.pth" ] || { log "Error: ${expdir}/vocoder/vocoder.pth not found; it is made by tts.sh stage 5"; exit 1; }
     log "resynthesize the reference units of ${dset} (${units_model}'s k-means)"
     ${python} -m lst.bin.vocode_units --vocoder "${expdir}/vocoder/vocoder.pth" \
-      --units "dump/units_${units_model}/${dset}/units" --output_dir "${refd}" --griffin_lim_iters "${griffin_lim_iters}"
+      --units "dump/units/pkg_${units_model}/${dset}/units" --output_dir "${refd}" --griffin_lim_iters "${griffin_lim_iters}"
   fi
   mkdir -p "${expdir}/tts_original/decode_${dset}"
   cp "dump/raw/${dset}/wav.scp" "${expdir}/tts_original/decode_${dset}/wav.scp"

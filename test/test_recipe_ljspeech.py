@@ -1,0 +1,49 @@
+"""End to end at toy size: egs/ljspeech/tts1's vocoder-floor path (stage 0 pretrains the LST
+package in a private copy of ../lst1 for its k-means units; data, units, unit vocoder,
+resynthesis of the reference units, pocketsphinx scoring of originals and resynthesis,
+RESULTS.json) in a temporary copy of both recipes (slow)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO_ROOT, SHARED
+
+LJ = SHARED / "data" / "ljspeech" / "LJSpeech-1.1"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (LJ / "metadata.csv").exists(), reason=f"{LJ} not present"),
+    pytest.mark.skipif(not (REPO_ROOT / "tools" / "activate_python.sh").exists(), reason="run tools/setup.sh first"),
+]
+
+TOY_DATA = "--max_utts 10 --nvalid 2 --ntest 2"
+
+
+def test_toy_vocoder_floor_is_scored_by_pocketsphinx(tmp_path):
+    for recipe in ("lst1", "tts1"):
+        shutil.copytree(REPO_ROOT / "egs" / "ljspeech" / recipe, tmp_path / recipe, symlinks=False)
+        for generated in ("downloads", "data", "dump", "exp"):
+            shutil.rmtree(tmp_path / recipe / generated, ignore_errors=True)
+    # tts.sh finds its shared stage scripts next to its real location
+    (tmp_path / "tts1" / "tts.sh").unlink()
+    (tmp_path / "tts1" / "tts.sh").symlink_to(REPO_ROOT / "egs" / "TEMPLATE" / "tts1" / "tts.sh")
+    env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), LJSPEECH=str(LJ), OMP_NUM_THREADS="1")
+    cmd = ["./run.sh", "--models", "", "--local_data_opts", TOY_DATA, "--vocoder_steps", "5", "--nj", "1",
+           "--pretrain_args", f"--local_data_opts '{TOY_DATA}' --n_clusters 8 --nbpe 30 --nj 1 --lst_args '--max_epoch 1'"]
+    proc = subprocess.run(cmd, cwd=tmp_path / "tts1", env=env, capture_output=True, text=True, timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    exp = tmp_path / "tts1" / "exp"
+    assert (exp / "packed" / "lst.zip").is_file() and not (exp / "packed" / "token_lm.zip").exists()
+    refs = (tmp_path / "tts1" / "dump" / "raw" / "test" / "text").read_text().split("\n")
+    assert refs[0].startswith("LJ001-0009 ")  # toy split: clips 1-6 train, 7-8 valid, 9-10 test
+    rows = json.loads((exp / "RESULTS.json").read_text())
+    assert [r["system"] for r in rows] == ["original", "reference"]
+    original, reference = rows
+    assert original["n_utts"] == reference["n_utts"] == 2
+    assert original["wer"] < 60.0  # the recordings are clean read speech (pocketsphinx en-us)
+    assert reference["wer"] >= 0.0 and reference["speech_s"] > 1.0
+    assert "| original | test |" in (exp / "RESULTS_pocketsphinx.md").read_text()
