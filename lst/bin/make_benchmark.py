@@ -19,34 +19,24 @@ A rerun with the same texts, voice, rate and k-means model reuses ``--work_dir``
 (``made_with.json``); anything else is spoken and unitized again.
 """
 import argparse
+import json
 import logging
 import sys
 import time
 from pathlib import Path
 from typing import Dict
 
+from lst.data.kaldi_dir import DataDirError, read_kaldi_map
+from lst.data.timings import read_ctm
 from lst.eval.benchmark import (BENCHMARK_MODES, BENCHMARKS, MODES, BenchmarkFormatError, build_text_items,
                                 render_items, speech_texts, spoken_part, write_items)
+from lst.tts.espeak import tokenize_for_speech
+from lst.tts.speak import speak_and_unitize
 from lst.tts.voices import HELDOUT_RATE, HELDOUT_VOICE, TRAINING_RATES, TRAINING_VOICES, check_heldout_voice
-
-
-def read_map(path) -> Dict[str, str]:
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.rstrip("\n").split(maxsplit=1)
-            if parts:
-                out[parts[0]] = parts[1] if len(parts) > 1 else ""
-    return out
 
 
 def spoken_parts(texts: Dict[str, str], args) -> Dict[str, Dict]:
     """{utt: text} -> {utt: spoken part}; synthesizes and unitizes what the work dir lacks."""
-    from lst.tts.speak import speak_and_unitize
-    from lst.data.timings import read_ctm
-    from lst.tts.espeak import tokenize_for_speech
-    import json
-
     work = Path(args.work_dir)
     said = {u: " ".join(tokenize_for_speech(t)) for u, t in texts.items()}
     have = work / "units/units"
@@ -55,7 +45,7 @@ def spoken_parts(texts: Dict[str, str], args) -> Dict[str, Dict]:
                  "ssl_ckpt": args.ssl_ckpt, "ssl_layer": args.ssl_layer}
     params = work / "made_with.json"
     same = params.exists() and json.loads(params.read_text()) == made_with
-    done = same and have.exists() and (work / "data/word_ctm").exists() and set(said) <= set(read_map(have))
+    done = same and have.exists() and (work / "data/word_ctm").exists() and set(said) <= set(read_kaldi_map(have, allow_empty_value=True))
     if done:
         logging.info("reusing %s (all %d utterances present, same voice/rate/k-means)", work, len(said))
     else:
@@ -65,9 +55,9 @@ def spoken_parts(texts: Dict[str, str], args) -> Dict[str, Dict]:
         params.write_text(json.dumps(made_with) + "\n")
     info = json.loads((work / "units/unit_info.json").read_text())
     rate_hz = float(info["unit_rate_hz"])
-    units = read_map(work / "units/units")
+    units = read_kaldi_map(work / "units/units", allow_empty_value=True)
     ctm = read_ctm(work / "data/word_ctm")
-    wavs = read_map(work / "raw/wav.scp")
+    wavs = read_kaldi_map(work / "raw/wav.scp", allow_empty_value=True)
     out = {}
     for u, t in texts.items():
         out[u] = spoken_part(t, [int(x) for x in units[u].split()], ctm[u], rate_hz, wavs.get(u, ""), args.voice,
@@ -118,8 +108,6 @@ def main(argv=None) -> int:
         raise SystemExit(f"make_benchmark: {e}")
     import sentencepiece as spm
 
-    from lst.tts.espeak import tokenize_for_speech
-
     sp = spm.SentencePieceProcessor(model_file=args.bpe_model)
 
     def encode(text):
@@ -135,7 +123,10 @@ def main(argv=None) -> int:
             raise SystemExit(str(e))
         if not args.km_dir or not (Path(args.km_dir) / "km.pkl").exists():
             raise SystemExit(f"make_benchmark: --km_dir {args.km_dir!r} has no km.pkl (the recipe's k-means stage makes it)")
-        speech = spoken_parts(texts, args)
+        try:
+            speech = spoken_parts(texts, args)
+        except DataDirError as e:
+            raise SystemExit(f"make_benchmark: {e}")
     try:
         out = render_items(items, modes, encode, speech)
     except BenchmarkFormatError as e:
