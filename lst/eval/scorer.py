@@ -24,7 +24,7 @@ from lst.data.batch import collate_sequences
 from lst.data.sequence_format import SequenceFormatError, parse_sequence
 from lst.eval.benchmark import BENCHMARKS, MODES, BenchmarkFormatError
 from lst.eval.stats import accuracy_summary
-from lst.eval.story import BenchmarkError, item_correct, join_context_ending
+from lst.eval.story import BenchmarkError, item_correct, join_context_ending, scored_length
 from lst.vocab import SpeechTextVocab
 
 RULES = ("raw", "norm")
@@ -44,14 +44,9 @@ def prepare(item: Dict, k: int, vocab: SpeechTextVocab) -> Tuple[np.ndarray, np.
         else:
             joined = join_context_ending(item["context"]["items"], cand, where)
             ids, seg = parse_sequence(joined, vocab, where=f"{where} context+candidate {k}")
+        n = scored_length(ids, end_ids, f"{where}: candidate {k}")
     except (SequenceFormatError, BenchmarkError) as e:
         raise BenchmarkFormatError(str(e)) from None
-    content = end_ids[2:-1]  # drop <sos/eos>, the marker and the closing <sos/eos>
-    n = len(content)
-    if n == 0:
-        raise BenchmarkFormatError(f"{where}: candidate {k} has no units/tokens")
-    if not np.array_equal(ids[len(ids) - 1 - n: len(ids) - 1], content):
-        raise BenchmarkFormatError(f"{where}: candidate {k} is not the tail of the scored sequence (junction bug)")
     return ids, seg, n
 
 

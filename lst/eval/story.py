@@ -154,13 +154,20 @@ def _prepare(item: StoryItem, k: int, vocab: SpeechTextVocab, where: str):
         ids, seg = parse_sequence(joined, vocab, where=f"{where} context+ending {k}")
     except SequenceFormatError as e:
         raise BenchmarkError(str(e)) from None
-    content = end_ids[2:-1]  # drop <sos/eos>, the marker, and the closing <sos/eos>
+    return ids, seg, scored_length(ids, end_ids, f"{where}: ending {k}")
+
+
+def scored_length(ids: np.ndarray, end_ids: np.ndarray, what: str) -> int:
+    """How many positions of ``ids`` (context + ending, as parsed) are scored: the ending's
+    own ids (``end_ids`` parsed alone, less ``<sos/eos>``, its marker and the closing
+    ``<sos/eos>``), checked to be the tail of ``ids`` before its closing ``<sos/eos>``."""
+    content = end_ids[2:-1]
     n = len(content)
     if n == 0:
-        raise BenchmarkError(f"{where}: ending {k} has no units/tokens")
+        raise BenchmarkError(f"{what} has no units/tokens")
     if not np.array_equal(ids[len(ids) - 1 - n : len(ids) - 1], content):
-        raise BenchmarkError(f"{where}: ending {k} is not the tail of the joined sequence (junction bug)")
-    return ids, seg, n
+        raise BenchmarkError(f"{what} is not the tail of the joined sequence (junction bug)")
+    return n
 
 
 @torch.no_grad()
