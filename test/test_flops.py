@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lst.models.benchmark import random_batch
+from lst.benchmarks.train import random_batch
 from lst.models.flops import TRAIN_FACTOR, causal_keys, lst_detail, token_lm_detail
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM

@@ -3,7 +3,7 @@ curriculum switching and its update clock, learning."""
 import pytest
 import torch
 
-from lst.models.benchmark import random_batch
+from lst.benchmarks.train import random_batch
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM
 
@@ -323,7 +323,7 @@ def test_lst_learns_debug_batch():
 
 
 def test_benchmark_runs_both_models_on_the_same_batches():
-    from lst.models.benchmark import format_table, run_train_benchmark
+    from lst.benchmarks.train import format_table, run_train_benchmark
 
     r = run_train_benchmark(steps=1, warmup=0, batch_size=2, seq_len=64, d_model=32, n_layers=2, n_heads=2,
                             local_d_model=16, window=8, n_text=20, n_units=20, speech_span=(16, 32), ffn_multiple_of=16)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lst.models.benchmark import random_batch
+from lst.benchmarks.train import random_batch
 from lst.models.token_lm import TokenLM
 
 V, OFF, K = 40, 20, 20  # 5 specials + 15 text pieces + 20 units

@@ -45,11 +45,9 @@ def bench_units(args) -> dict:
 
 
 def bench_train(args) -> dict:
-    # pending move to lst/benchmarks/train.py (see test/test_layering.py); its own target_*
-    # rows are dropped here in favour of lst.benchmarks.targets
-    from lst.models.benchmark import run_train_benchmark
+    from lst.benchmarks.train import run_train_benchmark
 
-    out = {k: v for k, v in run_train_benchmark(steps=args.steps).items() if not k.startswith("target_")}
+    out = run_train_benchmark(steps=args.steps)
     return {**out, **judge("train", out)}
 
 
