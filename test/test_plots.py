@@ -156,3 +156,22 @@ def test_sweep_report_from_run_dirs(tmp_path, monkeypatch):
     # LST static reaches the baseline's final speech NLL 3.5 at its first checkpoint: 1e12 = 0.50 x 2e12
     assert "lst_static: final speech NLL 3.2000 vs baseline 3.5000" in md and "0.50 x the baseline's" in md
     assert (tmp_path / "plots/nll_size0.png").exists() and (tmp_path / "plots/acc_size0.png").exists()
+
+
+def test_plot_patches_cli_from_kaldi_files(tmp_path):
+    import soundfile as sf
+
+    from lst.bin import plot_patches
+
+    sr, rate = 16000, 25.0
+    sf.write(tmp_path / "u1.wav", (0.2 * np.sin(np.arange(sr) * 0.05)).astype(np.float32), sr)
+    (tmp_path / "wav.scp").write_text(f"u1 {tmp_path / 'u1.wav'}\n")
+    (tmp_path / "units").write_text("u1 " + " ".join(["3"] * 5 + ["7"] * 10 + ["3"] * 10) + "\nu2 1 2 3\n")
+    (tmp_path / "unit_info.json").write_text(json.dumps({"unit_rate_hz": rate}))
+    (tmp_path / "word_ctm").write_text("u1 hello 0.2 0.6\nu1 there 0.6 1.0\n")
+    base = ["--wav_scp", str(tmp_path / "wav.scp"), "--units", str(tmp_path / "units"), "--unit_info",
+            str(tmp_path / "unit_info.json"), "--word_ctm", str(tmp_path / "word_ctm"), "--patchings", "static,aligned"]
+    assert plot_patches.main(base + ["--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="u2 has no word timings in .*word_ctm"):
+        plot_patches.main(base + ["--utt", "u2", "--out", str(tmp_path / "q.png")])

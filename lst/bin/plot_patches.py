@@ -66,10 +66,14 @@ def load_from_kaldi(args):
         raise SystemExit(f"plot_patches: {utt} not in {args.units}")
     units = [int(u) for u in units_map[utt].split()]
     rate = float(json.loads(Path(args.unit_info).read_text())["unit_rate_hz"])
-    words = read_ctm(args.word_ctm)[utt]
+    ctm, wavs = read_ctm(args.word_ctm), read_kaldi_map(args.wav_scp)
+    for name, path, m in (("word timings", args.word_ctm, ctm), ("audio", args.wav_scp, wavs)):
+        if utt not in m:
+            raise SystemExit(f"plot_patches: {utt} has no {name} in {path}")
+    words = ctm[utt]
     segs = unit_segments(words, len(units), rate, where=f"{args.word_ctm}: {utt}")
     items = format_sequence([Span("speech", units, segs)])
-    wav = read_kaldi_map(args.wav_scp)[utt]
+    wav = wavs[utt]
     return utt, wav, [[w.word, w.start, w.end] for w in words], units, items, rate
 
 
