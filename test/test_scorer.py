@@ -160,3 +160,46 @@ def test_results_rows_validate_and_round_trip(tmp_path):
     with pytest.raises(ResultsError, match="nll"):
         read_results_json(tmp_path / "bad.json")
     assert np.isfinite([r["train_flops"] for r in back]).all()
+
+
+def test_score_benchmark_cli_heldout_along_checkpoints(tmp_path):
+    """lst.bin.score_benchmark (what the sweep calls): benchmark accuracies of one model file
+    and held-out NLL of every listed checkpoint, each equal to the library's own numbers."""
+    from lst.bin import score_benchmark
+    from lst.tasks.lst import LSTTask
+    from test_pack import make_pretrained
+
+    src = make_pretrained(tmp_path, "token_lm", n_units=12)
+    sp, v = src["sp"], SpeechTextVocab(yaml_tokens(src["config"]))
+    p = lambda s: " ".join(sp.encode(s, out_type=str))  # noqa: E731
+    items = [item("i1", "sc", "T->T", T(p("THE CAT")), [T(p("SAT ON THE MAT")), T(p("YES NO"))], 0),
+             item("i2", "blimp", "S->S", None, [S("1 2 | 3"), S("4 4")], 1, {"field": "f", "paradigm": "p"})]
+    write_items(items, tmp_path / "bench.jsonl")
+    heldout = {"h1": "<s> 1 2 3 <t> " + p("THE CAT"), "h2": "<t> " + p("YES NO GO")}
+    (tmp_path / "heldout").write_text("".join(f"{k} {x}\n" for k, x in heldout.items()))
+    other = tmp_path / "other.pth"
+    torch.save({k: t + 0.1 for k, t in torch.load(src["model_file"]).items()}, other)
+    out = tmp_path / "scores.json"
+    assert score_benchmark.main(["--config", src["config"], "--model_file", src["model_file"], "--benchmark",
+                                 str(tmp_path / "bench.jsonl"), "--heldout", str(tmp_path / "heldout"),
+                                 "--heldout_model_files", src["model_file"], str(other), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    model, _ = LSTTask.build_model_from_file(src["config"], src["model_file"], device="cpu")
+    want = summarize(score_items(model.eval(), v, read_items(tmp_path / "bench.jsonl")))["results"]
+    assert res["results"] == json.loads(json.dumps(want))
+    by_file = res["heldout_by_model_file"]
+    assert set(by_file) == {src["model_file"], str(other)}
+    for f in (src["model_file"], str(other)):
+        m, _ = LSTTask.build_model_from_file(src["config"], f, device="cpu")
+        direct = heldout_nll(m.eval(), v, heldout)
+        assert by_file[f]["speech"] == pytest.approx(direct["speech"]) and by_file[f]["text"] == pytest.approx(direct["text"])
+    assert by_file[str(other)]["speech"] != pytest.approx(by_file[src["model_file"]]["speech"])
+    assert score_benchmark.main(["--config", src["config"], "--model_file", str(tmp_path / "nope.pth"),
+                                 "--heldout", str(tmp_path / "heldout")]) == 1
+
+
+def yaml_tokens(config):
+    import yaml
+
+    with open(config, encoding="utf-8") as f:
+        return yaml.safe_load(f)["token_list"]

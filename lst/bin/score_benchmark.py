@@ -84,11 +84,11 @@ def main(argv=None) -> int:
                 write_scores(scored, args.scores_out)
             print(format_table(summary))
         if args.heldout:
-            result["heldout"] = heldout_nll(model, vocab, read_kaldi_map(args.heldout), args.batch_size, args.max_tokens)
+            lines = read_kaldi_map(args.heldout)
+            result["heldout"] = heldout_nll(model, vocab, lines, args.batch_size, args.max_tokens)
             result["heldout"]["corpus"] = args.heldout
             print(f"held-out NLL ({args.heldout}): speech {result['heldout']['speech']} nats/unit, "
                   f"text {result['heldout']['text']} nats/token")
-            lines = read_kaldi_map(args.heldout)
             by_file = {args.model_file: result["heldout"]}
             for f in args.heldout_model_files:
                 if f not in by_file:
