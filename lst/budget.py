@@ -16,7 +16,7 @@ see ``lst/models/flops.py``). Two parts:
    FLOPs per training sequence over the training corpus (for curriculum patching averaged over the whole schedule, i.e. each sampled
    batch is planned at a step spread uniformly over training) x batch size -> updates
    ``N = floor(budget / (mean_flops_per_seq * batch_size))`` (data-controlled:
-   ``N = ceil(seq_budget / batch_size)``). ESPnet's trainer gets ``--max_epoch E
+   ``N = floor(seq_budget / batch_size)``). ESPnet's trainer gets ``--max_epoch E
    --num_iters_per_epoch ceil(N * (1 + slack) / E)`` (so the epochs end just after the
    budget) and curriculum models get ``curriculum_total_steps = N``.
 2. **Stop hook** (:class:`BudgetIterFactory`, used by :class:`BudgetLSTTask`): wraps ESPnet's
@@ -57,7 +57,11 @@ import yaml
 
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 
+from lst.data.batch import DocumentPreprocessor, collate_sequences
+from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.packing import PositionCounter
 from lst.tasks.lst import LSTTask, model_choices
+from lst.vocab import SpeechTextVocab, read_token_list
 
 LEDGER = "budget_ledger.json"
 PROVISIONAL_TOTAL_STEPS = 3000  # curriculum schedule length used only to sample its mode mix
@@ -205,9 +209,6 @@ class BudgetLSTTask(LSTTask):
             return factory
         if getattr(args, "accum_grad", 1) != 1:
             raise RuntimeError("budget: accum_grad must be 1 (one batch = one update)")
-        from lst.data.packing import PositionCounter
-        from lst.vocab import SpeechTextVocab
-
         vocab = SpeechTextVocab(cls._token_list(args))
         if args.step_budget is not None and not getattr(args, "pack_len", 0):
             logging.warning("budget: --step_budget without --pack_len: equal updates, but the global positions "
@@ -219,8 +220,6 @@ class BudgetLSTTask(LSTTask):
 
 # ------------------------------------------------------------------------- planning
 def build_model_from_config(config: Dict, token_list: List[str]):
-    from lst.vocab import SpeechTextVocab
-
     vocab = SpeechTextVocab(token_list)
     conf = dict(config.get("model_conf") or {})
     if conf.get("patching") == "curriculum" and not conf.get("curriculum_steps") and not conf.get("curriculum_total_steps"):
@@ -235,11 +234,6 @@ def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: i
     The model is in training mode; batch i of n is evaluated at step (i + 0.5) / n of the
     curriculum schedule (if any), so a curriculum model gets its schedule-average cost. A docs
     corpus is drawn as in validation (epoch 0) with the config's stream_mix/interleave_conf."""
-    from lst.data.batch import DocumentPreprocessor, collate_sequences
-    from lst.data.kaldi_dir import read_kaldi_map
-    from lst.data.packing import PositionCounter
-    from lst.vocab import SpeechTextVocab
-
     lines = list(read_kaldi_map(corpus).items())
     if not lines:
         raise ValueError(f"{corpus}: empty corpus")
@@ -347,8 +341,6 @@ def main(argv=None) -> int:
     p.add_argument("--target_epochs", type=int, default=4)
     p.add_argument("--max_seqs", type=int, default=1000)
     a = p.parse_args(argv[1:])
-    from lst.vocab import read_token_list
-
     config = yaml.safe_load(Path(a.config).read_text())
     plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
                          a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)

@@ -39,6 +39,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from lst.data.documents import SIL
 from lst.data.sequence_format import Span
 from lst.data.timings import (
     TimingError,
@@ -304,8 +305,6 @@ def _keep_half(n: int) -> int:
 
 def document_speech_span(doc, a: int, b: int) -> Span:
     """Speech span of words [a, b) of a Document (see PaperInterleaveConfig for silences)."""
-    from lst.data.documents import SIL
-
     offs = doc.seg_offsets()
     widx = [i for i, (w, _) in enumerate(doc.segs) if w != SIL]
     first, last = widx[a], widx[b - 1]  # segment indices of the span's first/last word

@@ -17,6 +17,7 @@ position within its row (0, 1, 2, ... ; padding carries the last document's inde
 of different documents must not attend to each other, and the first token of each document
 (its ``<sos/eos>``) is not a prediction target; the models enforce that.
 """
+import inspect
 import logging
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -24,16 +25,13 @@ import numpy as np
 import torch
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 
+from lst.patching import Patcher, aligned_patches, silence_patches, static_patches
 from lst.vocab import BLANK_ID
 
 Item = Tuple[str, Dict[str, np.ndarray]]
 
 
 def _default_max_patch_len():
-    import inspect
-
-    from lst.patching import Patcher
-
     return inspect.signature(Patcher.__init__).parameters["max_patch_len"].default
 
 
@@ -53,8 +51,6 @@ class PositionCounter:
         self.silence_units = conf.get("silence_units") or []
 
     def _patches(self, units: np.ndarray, flags: np.ndarray) -> int:
-        from lst.patching import aligned_patches, silence_patches, static_patches
-
         modes = {"curriculum": ("static", "aligned")}.get(self.patching, (self.patching,))
         counts = []
         for mode in modes:

@@ -30,7 +30,9 @@ from espnet2.utils.types import str_or_none
 
 from lst.compat import ABS_TASK_PLACEHOLDERS, espnet_placeholders
 from lst.data.batch import DocumentPreprocessor, collate_sequences
+from lst.data.documents import is_document_line
 from lst.data.interleave import PaperInterleaveConfig, parse_stream_mix
+from lst.data.packing import PackedIterFactory, PositionCounter
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM
 from lst.train.config_check import check_model_conf
@@ -155,8 +157,6 @@ class LSTTask(AbsTask):
     @staticmethod
     def _check_corpus_kind(args, mode: str) -> None:
         """Log (once per mode) when the data file is not the kind --train_corpus names."""
-        from lst.data.documents import is_document_line
-
         paths = getattr(args, f"{mode}_data_path_and_name_and_type", None) or []
         want = getattr(args, "train_corpus", "seqs")
         for path, _, _ in paths[:1]:
@@ -171,8 +171,6 @@ class LSTTask(AbsTask):
 
     @classmethod
     def build_packed_iter_factory(cls, args, distributed_option, kwargs=None) -> AbsIterFactory:
-        from lst.data.packing import PackedIterFactory, PositionCounter
-
         if distributed_option.distributed:
             raise RuntimeError("--pack_len: packing is not implemented for distributed training; use one process")
         iter_options = cls.build_iter_options(args, distributed_option, "train")
