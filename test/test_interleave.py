@@ -413,3 +413,15 @@ def test_worst_case_bounds_a_text_span_next_to_a_cut_silence():
     assert 2 + sum(1 + len(s.items) for s in spans) <= doc.worst_case_tokens()
     spans = [document_speech_span(doc, 0, 2), document_text_span(doc, 2, 4)]
     assert 2 + sum(1 + len(s.items) for s in spans) <= doc.worst_case_tokens()
+
+
+def test_unit_ids_outside_the_codebook_are_named():
+    from lst.data.sequence_format import Span
+
+    vocab = doc_vocab()  # 20 units
+    with pytest.raises(DocumentError, match=r"corpus/docs: d1: unit id -1 out of range \[0, 20\)"):
+        spans_to_ids([Span("speech", [3, -1, 25], [3])], vocab, where="corpus/docs: d1")
+    doc = text_document("d2", ["w1x"], [fake_encode("w1x")])
+    bad = doc.to_json()[:-1] + ',"units":[25],"segs":[[0,1]]}'
+    with pytest.raises(DocumentError, match=r"d2: unit id 25 out of range"):
+        DocumentPreprocessor(vocab, stream_mix="speech=1")("d2", {"seq": bad})

@@ -54,8 +54,9 @@ def spans_to_ids(spans: List[Span], vocab: SpeechTextVocab, where: str = "") -> 
         for n in span.segments or [len(span.items)]:
             seg += [1] + [0] * (n - 1)
         units = np.asarray(span.items, dtype=np.int64)
-        if units.size and (units.min() < 0 or units.max() >= vocab.n_units):
-            raise DocumentError(f"{where}: unit id {int(units.max())} out of range [0, {vocab.n_units})")
+        bad = units[(units < 0) | (units >= vocab.n_units)]
+        if bad.size:
+            raise DocumentError(f"{where}: unit id {int(bad[0])} out of range [0, {vocab.n_units})")
         ids += (units + vocab.unit_offset).tolist()
     ids.append(SOS_EOS_ID)
     seg.append(0)
