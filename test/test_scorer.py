@@ -12,21 +12,11 @@ from lst.eval.results import (ResultsError, accuracy_rows, nll_rows, read_result
                               write_results_json)
 from lst.eval.scorer import format_table, heldout_nll, score_items, summarize
 from lst.eval.stats import wilson_interval
-from lst.vocab import SpeechTextVocab, build_token_list
-
-WORDS = ["▁the", "▁cat", "▁sat", "▁on", "▁mat", "▁dog", "▁ran", "▁away", "▁home", "▁a", "▁b"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from lst.vocab import SpeechTextVocab
+from test_story_eval import vocab  # the same 11 pieces and 12 units
 
 
-def vocab():
-    return SpeechTextVocab(build_token_list(["<unk>"] + WORDS, n_units=12))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class FixedLM(nn.Module):
