@@ -90,6 +90,20 @@ def test_bad_sources_name_file_and_line(tmp_path):
         build_text_items("hellaswag", [tmp_path / "nope.jsonl"])
 
 
+def test_story_benchmark_reader_shares_the_json_lines_reader(tmp_path):
+    from lst.eval.story import BenchmarkError, read_benchmark
+
+    p = tmp_path / "b.jsonl"
+    p.write_text("[1]\n")
+    with pytest.raises(BenchmarkError, match=r"b.jsonl:1: expected a JSON object"):
+        read_benchmark(p)
+    p.write_text("{oops\n")
+    with pytest.raises(BenchmarkError, match=r"b.jsonl:1: not JSON"):
+        read_benchmark(p)
+    with pytest.raises(BenchmarkError, match=r"none.jsonl: not found \(make it with egs/storycloze"):
+        read_benchmark(tmp_path / "none.jsonl")
+
+
 def test_heldout_voice_is_not_a_training_voice():
     assert HELDOUT_VOICE not in TRAINING_VOICES and HELDOUT_RATE not in TRAINING_RATES
     check_heldout_voice(HELDOUT_VOICE, HELDOUT_RATE)

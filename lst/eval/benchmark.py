@@ -104,12 +104,14 @@ def read_storycloze(paths: Sequence) -> List[Dict]:
     return stories
 
 
-def _json_objects(path, missing_hint: str = "") -> Iterator[Tuple[str, Dict]]:
+def json_objects(path, missing_hint: str = "", error=None) -> Iterator[Tuple[str, Dict]]:
     """(``file:line``, object) per non-blank line of a JSON-lines file; a missing file, a line
-    that is not JSON or not a JSON object is a BenchmarkFormatError naming it."""
+    that is not JSON or not a JSON object raises ``error`` (default BenchmarkFormatError)
+    naming it."""
+    error = error or BenchmarkFormatError
     path = Path(path)
     if not path.exists():
-        raise BenchmarkFormatError(f"{path}: not found{missing_hint}")
+        raise error(f"{path}: not found{missing_hint}")
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -118,15 +120,15 @@ def _json_objects(path, missing_hint: str = "") -> Iterator[Tuple[str, Dict]]:
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as e:
-                raise BenchmarkFormatError(f"{where}: not JSON ({e})") from None
+                raise error(f"{where}: not JSON ({e})") from None
             if not isinstance(d, dict):
-                raise BenchmarkFormatError(f"{where}: expected a JSON object")
+                raise error(f"{where}: expected a JSON object")
             yield where, d
 
 
 def read_jsonl(path, required: Sequence[str]) -> List[Dict]:
     out = []
-    for where, d in _json_objects(path):
+    for where, d in json_objects(path):
         missing = [k for k in required if k not in d]
         if missing:
             raise BenchmarkFormatError(f"{where}: missing keys {missing}")
@@ -354,7 +356,7 @@ def check_item(d: Dict, where: str) -> None:
 def read_items(path) -> List[Dict]:
     """Reads and checks an item file; errors name the file, line and item id."""
     items, seen = [], set()
-    for where, d in _json_objects(path, " (make it with lst.bin.make_benchmark)"):
+    for where, d in json_objects(path, " (make it with lst.bin.make_benchmark)"):
         check_item(d, where)
         if d["id"] in seen:
             raise BenchmarkFormatError(f"{where} (item {d['id']}): duplicate item id")

@@ -44,6 +44,7 @@ import torch
 
 from lst.data.batch import collate_sequences
 from lst.data.sequence_format import SEGMENT_BOUNDARY, SequenceFormatError, parse_sequence
+from lst.eval.benchmark import json_objects
 from lst.eval.stats import accuracy_summary
 from lst.vocab import SPEECH_MARK, TEXT_MARK, SpeechTextVocab
 
@@ -92,43 +93,31 @@ def join_context_ending(context: str, ending: str, where: str = "") -> str:
 
 def read_benchmark(path) -> List[StoryItem]:
     """Reads and checks a benchmark file; errors name the file, line and item id."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchmarkError(f"{path}: not found (make it with egs/storycloze/lst1/local/story_benchmark.sh)")
     items, seen = [], set()
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkError(f"{where}: not JSON ({e})") from None
-            if not isinstance(d, dict):
-                raise BenchmarkError(f"{where}: expected a JSON object")
-            missing = [k for k in ("id", "form", "mode", "context", "endings", "label") if k not in d]
-            if missing:
-                raise BenchmarkError(f"{where} (item {d.get('id', '?')}): missing keys {missing}")
-            where = f"{where} (item {d['id']})"
-            if d["id"] in seen:
-                raise BenchmarkError(f"{where}: duplicate item id")
-            seen.add(d["id"])
-            if d["mode"] not in MODES:
-                raise BenchmarkError(f"{where}: mode {d['mode']!r} not one of {MODES}")
-            ends = d["endings"]
-            if not isinstance(ends, list) or len(ends) < 2 or not all(isinstance(e, str) for e in ends):
-                raise BenchmarkError(f"{where}: endings must be a list of >= 2 item strings")
-            if not isinstance(d["label"], int) or not 0 <= d["label"] < len(ends):
-                raise BenchmarkError(f"{where}: label {d['label']!r} is not an index into endings")
-            c_mod, e_mod = d["mode"].split("->")
-            if not isinstance(d["context"], str) or d["context"].split()[:1] != [MARKER_OF[c_mod]]:
-                raise BenchmarkError(f"{where}: mode {d['mode']} needs a context starting with {MARKER_OF[c_mod]}")
-            for k, e in enumerate(ends):
-                if e.split()[:1] != [MARKER_OF[e_mod]]:
-                    raise BenchmarkError(f"{where}: mode {d['mode']} needs ending {k} to start with {MARKER_OF[e_mod]}")
-            extra = {k: v for k, v in d.items() if k not in ("id", "form", "mode", "context", "endings", "label")}
-            items.append(StoryItem(d["id"], d["form"], d["mode"], d["context"], list(ends), d["label"], extra))
+    hint = " (make it with egs/storycloze/lst1/local/story_benchmark.sh)"
+    for where, d in json_objects(path, hint, error=BenchmarkError):
+        missing = [k for k in ("id", "form", "mode", "context", "endings", "label") if k not in d]
+        if missing:
+            raise BenchmarkError(f"{where} (item {d.get('id', '?')}): missing keys {missing}")
+        where = f"{where} (item {d['id']})"
+        if d["id"] in seen:
+            raise BenchmarkError(f"{where}: duplicate item id")
+        seen.add(d["id"])
+        if d["mode"] not in MODES:
+            raise BenchmarkError(f"{where}: mode {d['mode']!r} not one of {MODES}")
+        ends = d["endings"]
+        if not isinstance(ends, list) or len(ends) < 2 or not all(isinstance(e, str) for e in ends):
+            raise BenchmarkError(f"{where}: endings must be a list of >= 2 item strings")
+        if not isinstance(d["label"], int) or not 0 <= d["label"] < len(ends):
+            raise BenchmarkError(f"{where}: label {d['label']!r} is not an index into endings")
+        c_mod, e_mod = d["mode"].split("->")
+        if not isinstance(d["context"], str) or d["context"].split()[:1] != [MARKER_OF[c_mod]]:
+            raise BenchmarkError(f"{where}: mode {d['mode']} needs a context starting with {MARKER_OF[c_mod]}")
+        for k, e in enumerate(ends):
+            if e.split()[:1] != [MARKER_OF[e_mod]]:
+                raise BenchmarkError(f"{where}: mode {d['mode']} needs ending {k} to start with {MARKER_OF[e_mod]}")
+        extra = {k: v for k, v in d.items() if k not in ("id", "form", "mode", "context", "endings", "label")}
+        items.append(StoryItem(d["id"], d["form"], d["mode"], d["context"], list(ends), d["label"], extra))
     if not items:
         raise BenchmarkError(f"{path}: no items")
     return items
