@@ -26,6 +26,29 @@ def test_position_counter_counts_like_the_model():
     assert PositionCounter("lst", {"patching": "curriculum", "patch_size": 4}, u)(ids, seg) == 8 + 5
 
 
+@pytest.mark.parametrize("conf", [{"patching": "static", "patch_size": 4},
+                                  {"patching": "aligned", "patch_size": 4, "max_patch_len": 8},
+                                  {"patching": "silence", "patch_size": 4, "max_patch_len": 8, "silence_units": [0, 1]}])
+def test_position_counter_equals_the_model_plan(conf):
+    """On drawn documents, the counter gives exactly the global positions (patches + 1-token
+    text/marker patches) of the model's own plan."""
+    from lst.models.lst_model import plan_sequence
+    from lst.patching import Patcher
+
+    rng = random.Random(1)
+    vocab = doc_vocab()
+    pre = DocumentPreprocessor(vocab, stream_mix="spiritlm")
+    count = PositionCounter("lst", conf, vocab.unit_offset)
+    patcher = Patcher(patching=conf["patching"], patch_size=4, max_patch_len=conf.get("max_patch_len"),
+                      silence_units=conf.get("silence_units"))
+    for i in range(60):
+        doc = make_doc(rng, rng.randint(2, 30), f"d{i}")
+        pre.set_epoch(i)
+        x = pre(doc.doc_id, {"seq": doc.to_json()})
+        plan = plan_sequence(x["seq"], x["seg_start"], vocab.unit_offset, patcher, conf["patching"])
+        assert count(x["seq"], x["seg_start"]) == plan["P"]
+
+
 def _items(n_docs=40, seed=0, mix="inter=1"):
     rng = random.Random(seed)
     vocab = doc_vocab()
