@@ -174,7 +174,6 @@ class PackedIterFactory(AbsIterFactory):
         self.pack_len, self.pack_rows, self.count = pack_len, pack_rows, count
         self.seed, self.shuffle, self.num_workers = seed, shuffle, num_workers
         self.num_iters_per_epoch, self.pin_memory, self.max_tokens = num_iters_per_epoch, pin_memory, max_tokens
-        self.last_packer: Optional[Packer] = None
 
     def _pass(self, epoch: int, sub: int) -> Iterator[Item]:
         pre = getattr(self.dataset, "preprocess", None)
@@ -184,13 +183,14 @@ class PackedIterFactory(AbsIterFactory):
         if self.shuffle:
             np.random.RandomState([self.seed, epoch, sub]).shuffle(keys)
         loader = torch.utils.data.DataLoader(_Ordered(self.dataset, keys), batch_size=None, shuffle=False,
-                                             num_workers=self.num_workers, collate_fn=_identity)
+                                             num_workers=self.num_workers, collate_fn=_identity,
+                                             pin_memory=self.pin_memory)
         yield from loader
 
     def _batches(self, epoch: int) -> Iterator[Tuple[List[str], Dict[str, torch.Tensor]]]:
         n_batches, sub = 0, 0
         while True:
-            packer = self.last_packer = Packer(self.pack_len, self.count, self.max_tokens)
+            packer = Packer(self.pack_len, self.count, self.max_tokens)
             rows: List[List[Item]] = []
             made = 0
             for row in packer.rows_of(self._pass(epoch, sub)):

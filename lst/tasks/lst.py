@@ -183,7 +183,7 @@ class LSTTask(AbsTask):
         logging.info(f"[train] packing {len(keys)} documents into {args.pack_rows} rows x {args.pack_len} global "
                      f"positions per batch ({args.model} positions)")
         return PackedIterFactory(dataset, keys, args.pack_len, args.pack_rows, counter, seed=args.seed,
-                                 shuffle=True, num_workers=args.num_workers,
+                                 shuffle=True, num_workers=args.num_workers, pin_memory=args.ngpu > 0,
                                  num_iters_per_epoch=iter_options.num_iters_per_epoch)
 
     @classmethod
