@@ -274,6 +274,20 @@ def mean_flops_per_sequence(model, corpus, token_list: List[str], max_seq_len: i
             "positions_per_seq": n_pos / n_seq, "sampled_sequences": n_seq}
 
 
+def config_max_len(config: Dict) -> int:
+    """The sequence length cap training applies: max_seq_len, else model_conf.max_len (0: none)."""
+    return int(config.get("max_seq_len", 0) or (config.get("model_conf") or {}).get("max_len", 0) or 0)
+
+
+def epochs_flop_budget(config: Dict, token_list: List[str], corpus, epochs: float, max_seqs: int = 1000) -> float:
+    """FLOPs of ``epochs`` passes of ``config``'s model over ``corpus`` (mean FLOPs per sequence,
+    as :func:`plan_training` estimates them, x the number of sequences): the ``flops`` budget
+    "X epochs of the baseline"."""
+    est = mean_flops_per_sequence(build_model_from_config(config, token_list), corpus, token_list,
+                                  config_max_len(config), max_seqs, config=config)
+    return epochs * est["flops_per_seq"] * len(read_kaldi_map(corpus))
+
+
 def plan_training(config: Dict, token_list: List[str], corpus, flop_budget: Optional[float] = None,
                   seq_budget: Optional[int] = None, target_epochs: int = 4, slack: float = 0.05,
                   max_seqs: int = 1000, step_budget: Optional[int] = None) -> Dict:
@@ -285,8 +299,7 @@ def plan_training(config: Dict, token_list: List[str], corpus, flop_budget: Opti
     if sum(b is not None for b in (flop_budget, seq_budget, step_budget)) != 1:
         raise ValueError("give exactly one of flop_budget / seq_budget / step_budget")
     model = build_model_from_config(config, token_list)
-    max_len = int(config.get("max_seq_len", 0) or (config.get("model_conf") or {}).get("max_len", 0) or 0)
-    est = mean_flops_per_sequence(model, corpus, token_list, max_len, max_seqs, config=config)
+    est = mean_flops_per_sequence(model, corpus, token_list, config_max_len(config), max_seqs, config=config)
     if config.get("pack_len"):
         bs = int(config.get("pack_rows", 8)) * int(config["pack_len"]) / max(1e-9, est["positions_per_seq"])
     else:

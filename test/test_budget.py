@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from lst.budget import build_model_from_config, mean_flops_per_sequence, plan_training
+from lst.budget import build_model_from_config, epochs_flop_budget, mean_flops_per_sequence, plan_training
 from lst.data.sequence_format import parse_sequence
 from lst.tasks.toy import WORDS, subprocess_env, write_toy_corpus
 from lst.vocab import SpeechTextVocab, build_token_list, read_token_list, write_token_list
@@ -64,6 +64,11 @@ def test_plan_counts_updates_from_model_flops(tmp_path):
     assert plan["updates"] == 10 and plan["max_epoch"] == 3
     assert plan["max_epoch"] * plan["num_iters_per_epoch"] >= plan["updates"]
     assert plan_training(CONFIG, tl, tmp_path / "train", seq_budget=44)["updates"] == 5
+    # "X epochs of the baseline" (compare_models, the rocstories sweep): X x mean FLOPs x sequences,
+    # so a plan under that budget makes X epochs' worth of updates
+    two = epochs_flop_budget(CONFIG, tl, tmp_path / "train", 2.0)
+    assert two == pytest.approx(2.0 * est["flops_per_seq"] * 120)
+    assert plan_training(CONFIG, tl, tmp_path / "train", flop_budget=two)["updates"] in (29, 30)  # floor(~30.0)
     cur = dict(CONFIG, model="lst", model_conf=dict(d_model=16, n_layers=1, n_heads=2, patching="curriculum"))
     assert plan_training(cur, tl, tmp_path / "train", flop_budget=budget)["overrides"]["model_conf"][
         "curriculum_total_steps"] > 0

@@ -301,15 +301,11 @@ def main(argv=None) -> int:
         configs[name] = conf
     flop_budget = args.flop_budget
     if args.control == "flops" and flop_budget is None:
-        from lst.budget import build_model_from_config, mean_flops_per_sequence
-        from lst.data.kaldi_dir import read_kaldi_map
+        from lst.budget import epochs_flop_budget
         from lst.vocab import read_token_list
 
-        base = configs[run_name(args.configs[0])]
-        tl = read_token_list(args.token_list)
-        est = mean_flops_per_sequence(build_model_from_config(base, tl), args.train, tl,
-                                      int(base.get("max_seq_len", 0)), args.plan_max_seqs, config=base)
-        flop_budget = args.flop_budget_epochs * est["flops_per_seq"] * len(read_kaldi_map(args.train))
+        flop_budget = epochs_flop_budget(configs[run_name(args.configs[0])], read_token_list(args.token_list),
+                                         args.train, args.flop_budget_epochs, args.plan_max_seqs)
         logging.info("FLOP budget = %.3g (%.2f epochs of %s)", flop_budget, args.flop_budget_epochs,
                      run_name(args.configs[0]))
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)

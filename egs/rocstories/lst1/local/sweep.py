@@ -183,15 +183,12 @@ class Sweep:
                 (self.a.flop_budget_ref_d * self.a.flop_budget_ref_d * self.a.flop_budget_ref_layers)
             how = f"--flop_budget {self.a.flop_budget} scaled by d_model^2 x n_layers"
         else:
-            from lst.budget import build_model_from_config, mean_flops_per_sequence
-            from lst.data.kaldi_dir import read_kaldi_map
+            from lst.budget import epochs_flop_budget
             from lst.vocab import read_token_list
 
-            conf = sized_config(self.base_config(BASELINE), size)
-            tl = read_token_list(self.a.token_list)
-            est = mean_flops_per_sequence(build_model_from_config(conf, tl), self.a.train, tl,
-                                          int(conf.get("max_seq_len", 0)), self.a.plan_max_seqs, config=conf)
-            budget = self.a.budget_epochs * est["flops_per_seq"] * len(read_kaldi_map(self.a.train))
+            budget = epochs_flop_budget(sized_config(self.base_config(BASELINE), size),
+                                        read_token_list(self.a.token_list), self.a.train, self.a.budget_epochs,
+                                        self.a.plan_max_seqs)
             how = f"{self.a.budget_epochs} epochs of {BASELINE} at size {size.name}"
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps({"flop_budget": budget, "how": how}) + "\n")
