@@ -273,3 +273,79 @@ def test_refresh_marker_after_the_recipe_extends_a_corpus(pipeline, tmp_path):
     new = read_marker(out.parent)
     assert set(new["files"]) == {"seqs", "seqs.inter"} and new["lineage"] == first["lineage"]
     assert new["inputs"] == first["inputs"] and new["fingerprint"] != first["fingerprint"]
+
+
+@pytest.fixture(scope="module")
+def corpus_inputs(pipeline, tmp_path_factory):
+    from lst.bin import make_token_list
+
+    d = tmp_path_factory.mktemp("tokens")
+    assert make_token_list.main(["--text", str(pipeline / "raw/text"), "--unit_info",
+                                 str(pipeline / "units/unit_info.json"), "--bpe_prefix", str(d / "bpe/bpe"),
+                                 "--token_list", str(d / "tl/tokens.txt"), "--nbpe", "20"]) == 0
+    return d
+
+
+def _corpus_argv(pipeline, units_dir, bpe, out):
+    return ["--units", str(units_dir / "units"), "--unit_info", str(units_dir / "unit_info.json"),
+            "--text", str(pipeline / "raw/text"), "--bpe_model", str(bpe), "--out", str(out)]
+
+
+def test_build_corpus_refuses_units_truncated_by_a_killed_dump_units(pipeline, corpus_inputs, tmp_path, caplog):
+    """The issue: a killed dump_units left 3,108 of 6,000 lines and build_corpus exited 0."""
+    import shutil
+
+    from lst.bin import build_corpus
+
+    units = tmp_path / "units"
+    shutil.copytree(pipeline / "units", units)
+    argv = _corpus_argv(pipeline, units, corpus_inputs / "bpe/bpe.model", tmp_path / "c/seqs")
+    assert build_corpus.main(argv) == 0
+    marker = check_stage(tmp_path / "c", "stage 7")
+    assert marker["stage"] == "build_corpus" and marker["counts"]["used"] == 6
+    assert marker["lineage"]["learn_kmeans"] == fingerprint(pipeline / "km")
+    assert marker["lineage"]["make_token_list"] == check_stage(corpus_inputs / "bpe", "x")["fingerprint"]
+    lines = (units / "units").read_text().splitlines(keepends=True)
+    (units / "units").write_text("".join(lines[:3]))
+    assert build_corpus.main(argv) == 1
+    err = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][-1]
+    assert f"{units / 'units'} has" in err and "dump_units" in err
+
+
+def test_build_corpus_disk_full_keeps_the_old_corpus(pipeline, corpus_inputs, tmp_path, monkeypatch):
+    from lst.bin import build_corpus
+
+    out = tmp_path / "c/seqs"
+    argv = _corpus_argv(pipeline, pipeline / "units", corpus_inputs / "bpe/bpe.model", out)
+    assert build_corpus.main(argv) == 0
+    before = out.read_bytes()
+    real_open = open
+
+    class Full:
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def write(self, s):
+            self.n += 1
+            if self.n == 3:
+                _enospc()
+            return self.f.write(s)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return self.f.__exit__(*a)
+
+    import builtins
+
+    def opener(path, *a, **k):
+        f = real_open(path, *a, **k)
+        return Full(f) if ".partial-" in str(path) else f
+
+    monkeypatch.setattr(builtins, "open", opener)
+    with pytest.raises(OSError):
+        build_corpus.main(argv)
+    monkeypatch.undo()
+    assert out.read_bytes() == before  # not a truncated last sequence that still parses
+    assert not list(out.parent.glob(".*partial*"))

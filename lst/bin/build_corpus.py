@@ -28,6 +28,7 @@ import sentencepiece as spm
 
 from lst.data.kaldi_dir import DataDirError, read_kaldi_map
 from lst.data.sequence_format import Span, format_sequence
+from lst.stage_io import StageError, atomic_open, check_input_file, mark_file_outputs, remove_marker
 
 KINDS = ("speech", "text", "s2t", "t2s")
 
@@ -140,6 +141,12 @@ def main(argv=None) -> int:
         if not Path(path).exists():
             logging.error(f"{path} not found")
             return 1
+    try:  # a units dir whose completion marker does not hold (killed, truncated) is refused
+        check_input_file(args.units, "stage 5: python -m lst.bin.dump_units", "build_corpus")
+    except StageError as e:
+        logging.error(str(e))
+        return 1
+    remove_marker(Path(args.out).parent)  # rewritten below once every output is complete
     info = json.loads(Path(args.unit_info).read_text())
     try:
         units = read_units(args.units, int(info["n_units"]))
@@ -172,7 +179,7 @@ def main(argv=None) -> int:
         used.append(utt)
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
+    with atomic_open(args.out, encoding="utf-8") as f:  # complete or absent (lst.stage_io)
         for key, items in sorted(lines):
             f.write(f"{key} {items}\n")
     n_in = len(set(units) | set(text))
@@ -190,7 +197,7 @@ def main(argv=None) -> int:
         docs, n_split = build_documents(used, units, text, sp, args.word_ctm, float(info["unit_rate_hz"]),
                                         args.max_len, doc_skips)
         Path(args.docs_out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.docs_out, "w", encoding="utf-8") as f:
+        with atomic_open(args.docs_out, encoding="utf-8") as f:
             for doc in sorted(docs, key=lambda d: d.doc_id):
                 f.write(doc.line() + "\n")
         reasons = ", ".join(f"{n} {r}" for r, n in doc_skips.items()) or "none"
@@ -209,8 +216,22 @@ def main(argv=None) -> int:
         if not docs:
             logging.error(f"{args.docs_out}: no document written")
             return 1
+    try:  # completion marker: counts, input fingerprints, k-means/token-list lineage
+        mark_file_outputs("build_corpus", [args.out, args.docs_out],
+                          {"units": args.units, "text": args.text, "bpe_model": args.bpe_model,
+                           "word_ctm": args.word_ctm},
+                          counts={"in": n_in, "used": n_utts, "sequences": len(lines)},
+                          params={"kinds": kinds, "max_len": args.max_len})
+    except StageError as e:
+        logging.error(f"{args.out}: {e}")
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OSError as e:  # a full disk (ENOSPC) while writing: one line, no partial output left
+        from lst.stage_io import io_error_message
+
+        sys.exit(f"build_corpus: {io_error_message(getattr(e, 'filename', None) or '?', e)}")

@@ -158,7 +158,9 @@ def main(argv=None) -> int:
         total_pieces += len(encode(" ".join(ua.words)))
         lines.append((f"{kind}_{ua.utt}", format_sequence(spans)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
+    from lst.stage_io import atomic_open
+
+    with atomic_open(args.out, encoding="utf-8") as f:  # complete or absent (a kill, a full disk)
         for key, items in sorted(lines):
             f.write(f"{key} {items}\n")
     n_in = len(set(text) | set(units))
