@@ -102,3 +102,14 @@ def test_recipe_refuses_a_misspelt_boolean():
     rc, out, err = run(REPO_ROOT / "egs" / "mini_an4" / "asr1", "run.sh", "--run_espnet", "flase", "--stage", "99")
     assert rc == 1
     assert "--run_espnet is a boolean option: expected true or false, got 'flase'" in err
+
+
+@pytest.mark.parametrize("recipe,tool", [("rocstories/lst1", "run.sh"), ("storycloze/lst1", "local/data.sh")])
+def test_wrapper_help_lists_every_option(recipe, tool):
+    # recipe scripts with options of their own (not only lst.sh's) list them all too
+    path = REPO_ROOT / "egs" / recipe / tool
+    expected = defined_options(path)
+    assert len(expected) >= 7, expected
+    rc, out, err = run(path.parents[len(Path(tool).parts) - 1], tool, "--help")
+    assert rc == 0, err
+    assert sorted(re.findall(r"^  --([a-z0-9_]+) +\[", out, flags=re.M)) == sorted(expected)

@@ -70,7 +70,7 @@ fi
 
 if run_stage 7; then
   stage_begin 7 "recognize the synthesized ${test_sets} with ${asr_exp}"
-  [ -n "${asr_exp}" ] || { log "Error: --asr_exp (an ESPnet ASR experiment, e.g. ../asr1/exp/asr_espnet) is required"; exit 1; }
+  [ -n "${asr_exp}" ] || die "--asr_exp (an ESPnet ASR experiment, e.g. ../asr1/exp/asr_espnet) is required"
   require "${asr_exp}/${asr_model}" "the asr1 recipe's ESPnet stage"
   asr_root=$(cd "$(dirname "${asr_exp}")/.." && pwd)  # the recipe dir its config paths are relative to
   asr_abs=$(cd "${asr_exp}" && pwd)

@@ -12,23 +12,25 @@
 # of --lst_config, evaluation); 11 benchmarks (local/benchmarks.sh); 12 the sweep (local/sweep.sh).
 # Output paths come from lst.sh itself (--print_paths), so they follow its naming.
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
+. utils/lib.sh
 
-stage=1
-stop_stage=12
-nbpe=2000
-feature_type=mfcc
-frame_rate_hz=25
-n_clusters=100
-nj=2
+opts_begin
+stage=1                     # first stage to run
+stop_stage=12               # last stage to run
+nbpe=2000                   # sentencepiece vocabulary size (all training text, stage 6)
+feature_type=mfcc           # lst.sh --feature_type
+frame_rate_hz=25            # lst.sh --frame_rate_hz
+n_clusters=100              # k-means codebook size K
+nj=2                        # jobs of the data stages (cmd.sh)
 local_data_opts=""          # options of local/data.sh (--n_speech_stories N --copies N ...)
-lst_config=conf/train_lst.yaml
+lst_config=conf/train_lst.yaml  # training config of stages 8-10
 lst_opts=""                 # more lst.sh options
 bench_opts=""               # options of local/benchmarks.sh (--n_items N --modes ...)
 sweep_opts=""               # options of local/sweep.sh (--sizes ... --budget_epochs ...)
 plot_dir=plots              # the patch-boundary picture (stage 11)
+help_message="Usage: $0 [options]   (stages 1-12, see the top of this file)"
+parse_options "$@"
 . ./path.sh
-. utils/parse_options.sh
 
 lst_sh() {  # lst.sh with this recipe's settings
   # shellcheck disable=SC2086

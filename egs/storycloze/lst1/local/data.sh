@@ -7,7 +7,7 @@
 # Options (all passed on to synth_stories): --n_stories N --voices a,b --heldout_voices c
 #   --rates 150,190 --n_valid_stories N --n_test_stories N --nj N
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
+. utils/lib.sh
 
 # shared data: $LST_SHARED (set by path.sh), else <repo root>/../shared
 if [ -z "${LST_SHARED:-}" ]; then
@@ -15,14 +15,16 @@ if [ -z "${LST_SHARED:-}" ]; then
 fi
 src=${STORYCLOZE_DIR:-${LST_SHARED}/data/storycloze}
 
-n_stories=100
-n_valid_stories=20
-n_test_stories=40
-voices="en-us,en-us+f3,en,en-gb-scotland+m3"
-heldout_voices="en-029+f4"
-rates="150,190"
-nj=2
-. utils/parse_options.sh
+opts_begin
+n_stories=100          # training stories spoken
+n_valid_stories=20     # validation stories
+n_test_stories=40      # test stories
+voices="en-us,en-us+f3,en,en-gb-scotland+m3"  # espeak-ng training voices
+heldout_voices="en-029+f4"  # voices used only for the test set
+rates="150,190"        # speaking rates (words per minute)
+nj=2                   # synthesis processes
+help_message="Usage: $0 [options]   (StoryCloze data preparation, stage 1 of lst.sh)"
+parse_options "$@"
 
 if ! python3 -c "import ctypes; ctypes.CDLL('libespeak-ng.so.1')" 2>/dev/null; then
   log "Error: espeak-ng (libespeak-ng.so.1) is not installed. Install it with:"
