@@ -228,21 +228,27 @@ def test_packed_causality_nothing_crosses_documents():
         torch.testing.assert_close(out[outside], base[outside], atol=1e-5, rtol=1e-5)
 
 
+def _fit_debug_batch(model, steps):
+    """AdamW (lr 3e-3) on one fixed batch for `steps` updates -> the training losses."""
+    seq, lens, seg = batch(8, B=4, T=32, min_len=24)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss, _, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 @pytest.mark.parametrize("k,local_d", [(1, 16), (2, 16), (4, 8)])
 def test_k_patch_vectors_make_the_global_input_and_train(k, local_d):
     model = tiny("static", patch_vectors=k, local_d_model=local_d, d_model=32).train()
     # the global input is the concatenation of the k vectors; a projection only if k * dl != d
     assert (model.patch_enc.out is None) == (k * local_d == 32)
     assert model.patch_enc.init_proj.out_features == k * local_d and model.dec_proj.out_features == k * local_d
-    seq, lens, seg = batch(8, B=4, T=32, min_len=24)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(40):
-        loss, _, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _fit_debug_batch(model, 40)
     assert losses[-1] < 0.7 * losses[0]
 
 
@@ -309,16 +315,7 @@ def test_static_patching_shortens_the_global_sequence_and_flops():
 
 
 def test_lst_learns_debug_batch():
-    model = tiny("static", d_model=48, local_d_model=24).train()
-    seq, lens, seg = batch(8, B=4, T=32, min_len=24)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(60):
-        loss, _, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _fit_debug_batch(tiny("static", d_model=48, local_d_model=24).train(), 60)
     assert losses[-1] < 0.6 * losses[0]
 
 

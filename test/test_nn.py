@@ -119,14 +119,14 @@ def test_blocked_sliding_window_equals_masked_attention(L, w):
 def test_stack_step_matches_module_forward_with_cache(window):
     # the decoding fast path (complex-multiply RoPE, window keys sliced instead of masked,
     # precomputed cross-attention K/V) gives the module path's values, position by position
-    from lst.nn.step import stack_cross_kv, stack_step
+    from lst.nn.step import stack_step
 
     torch.manual_seed(0)
     t = Transformer(D, 2, H, 64, window=window, cross_dim=D, ffn_multiple_of=16).eval()
     x, mem = torch.randn(1, 12, D), torch.randn(1, 2, D)
     slow, fast = t.new_cache(), t.new_cache()
     with torch.no_grad():
-        kvs = stack_cross_kv(t, mem)
+        kvs = t.cross_kvs(mem)
         for i in range(12):
             a = t(x[:, i:i + 1], cache=slow, mem=mem)
             b = stack_step(t, x[:, i:i + 1], fast, kvs)

@@ -21,22 +21,6 @@ def causal_mask(q_start: int, n_q: int, k_start: int, n_k: int, window: Optional
     return mask
 
 
-_MASKS = {}
-
-
-def cached_causal_mask(q_start: int, n_q: int, k_start: int, n_k: int, window: Optional[int], device) -> torch.Tensor:
-    """`causal_mask`, memoised: it depends on the positions only through q_start - k_start,
-    so incremental decoding reuses one tensor per shape instead of rebuilding it each step.
-    The returned tensor is shared: never modify it in place."""
-    key = (q_start - k_start, n_q, n_k, window, str(device))
-    mask = _MASKS.get(key)
-    if mask is None:
-        if len(_MASKS) > 4096:
-            _MASKS.clear()
-        mask = _MASKS[key] = causal_mask(q_start - k_start, n_q, 0, n_k, window, device)
-    return mask
-
-
 def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
                              dropout_p: float = 0.0) -> torch.Tensor:
     """Causal attention where position p sees keys (p - window, p], in O(L * window):

@@ -5,8 +5,8 @@ new position in eval mode (same values: the tests compare both paths), with less
 overhead: no module-call machinery or identity dropouts, one RoPE pass for q and k
 together (a complex multiply in float32), the sliding window's keys sliced instead of
 masked, and cross-attention keys/values that the caller computes once per memory
-(`cross_kv`: the local decoder's window of recent global states, updated once per patch)
-instead of once per position.
+(`Transformer.cross_kvs`: the local decoder's window of recent global states, updated
+once per patch) instead of once per position.
 Eval mode only (no dropout): in training mode it falls back to ``Transformer.forward``;
 the batched path stays ``Transformer.forward``.
 """
@@ -19,17 +19,6 @@ from lst.nn.attention import SelfAttention
 from lst.nn.kv_cache import KVCache, LayerCache
 
 KV = Tuple[torch.Tensor, torch.Tensor]
-
-
-def cross_kv(block, mem: torch.Tensor) -> KV:
-    """Keys/values (N, H, Lm, hd) of a block's cross-attention memory (N, Lm, mem_dim)
-    (the memory's RMSNorm included)."""
-    return block.cross_kv(mem)
-
-
-def stack_cross_kv(stack, mem: torch.Tensor) -> List[Optional[KV]]:
-    """`cross_kv` of every block of a Transformer (None for blocks without cross-attention)."""
-    return stack.cross_kvs(mem)
 
 
 def _rotation(rope, offset: int, L: int) -> torch.Tensor:
@@ -88,7 +77,7 @@ def _rms(norm, x: torch.Tensor) -> torch.Tensor:
 
 def stack_step(stack, x: torch.Tensor, cache: KVCache, kvs: Optional[List[Optional[KV]]] = None) -> torch.Tensor:
     """One new position x (B, 1, dim) through a Transformer with its KV cache; kvs: the
-    blocks' cross-attention keys/values (`stack_cross_kv`; every slot visible; zero slots =
+    blocks' cross-attention keys/values (`Transformer.cross_kvs`; every slot visible; zero slots =
     no context yet). Same result as ``stack(x, cache=cache, mem_kvs=kvs)`` in eval mode."""
     assert x.shape[1] == 1
     if stack.training:  # dropout is active: the module path
