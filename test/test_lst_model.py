@@ -148,6 +148,54 @@ def test_causality_future_perturbation(patching, keep_modality, kw, first):
     assert moved == n - 1  # the test is not vacuous
 
 
+def _latest_complete_patch(ids, flags, patching, p):
+    """The spec's rule, written out per position -> (latest complete patch, own patch): a
+    text token / marker is a complete 1-token patch; a unit is in a complete patch if it
+    closed it by length (static: the p-th unit), otherwise the latest complete patch is the
+    previous one. Aligned: a new patch at each flag (no length cap), static if the span's
+    first flag is 0."""
+    ctx, own, patch, run, span_mode = [], [], -1, 0, patching
+    for x, f in zip(ids, flags):
+        if x < OFF:
+            patch, run = patch + 1, 0
+            ctx.append(patch)
+        else:
+            if run == 0:
+                span_mode = "static" if patching == "static" or not f else "aligned"
+            new = run == 0 or (run % p == 0 if span_mode == "static" else bool(f))
+            patch, run = patch + int(new), run + 1
+            ctx.append(patch if span_mode == "static" and run % p == 0 else patch - 1)
+        own.append(patch)
+    return ctx, own
+
+
+@pytest.mark.parametrize("patching,W", [("static", 1), ("static", 3), ("aligned", 2)])
+def test_decoder_reads_exactly_the_latest_complete_patches(patching, W):
+    """With 1-token local windows, the prediction at t depends on exactly the global states
+    (c - W, c], c = the latest complete patch at t (the spec's rule, written out above):
+    the gradient of each target's log-prob w.r.t. the global states is non-zero there and
+    nowhere else (not the patch still open: causality; not only older ones: the state of
+    patch j predicts the tokens of patch j + 1)."""
+    model = tiny(patching, window=1, decoder_window=W, max_patch_len=None)
+    seq, lens, seg = batch(4, B=1, T=40, min_len=40, speech_frac=0.6)
+    plan = model.plan(seq, lens, seg)
+    glob_out = []
+    hook = model.glob.register_forward_hook(lambda mod, inp, out: glob_out.append(out))
+    with torch.enable_grad():
+        logp, _, _ = model._targets(plan)
+    hook.remove()
+    ids = seq[0, : int(lens[0])].tolist()
+    ctx, own = _latest_complete_patch(ids, seg[0].tolist(), patching, model.patcher.patch_size)
+    for i, t in enumerate(plan.src.tolist()):
+        (grad,) = torch.autograd.grad(logp[i], glob_out[0], retain_graph=True)
+        seen = torch.nonzero(grad[0].abs().sum(-1)).flatten().tolist()
+        assert seen == list(range(max(0, ctx[t] - W + 1), ctx[t] + 1)), t
+    # not vacuous: units inside an open patch, and (static) units that close theirs by length
+    units = [t for t in range(len(ids) - 1) if ids[t] >= OFF]
+    assert sum(ctx[t] == own[t] - 1 for t in units) > 5
+    assert patching != "static" or sum(ctx[t] == own[t] for t in units) > 3
+
+
 def test_causality_of_token_lm_on_same_batch():
     torch.manual_seed(0)
     model = TokenLM(V, OFF, K, d_model=32, n_layers=2, n_heads=2, max_len=128, ffn_multiple_of=16).eval()
