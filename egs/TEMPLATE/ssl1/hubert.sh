@@ -157,7 +157,7 @@ for it in ${iterations}; do
     require "${hub_exp}/${ckpt_name}" "stage 4 (HuBERT iteration ${it})"
     log "Stage 5: layer ${ssl_layer} of ${hub_exp}/${ckpt_name} -> ${n_clusters} clusters -> ${dumpdir}/units/${units}"
     make_units "${units}" "${n_clusters}" --feature_type espnet_ssl \
-      --ssl_ckpt "${hub_exp}/${ckpt_name}" --ssl_layer "${ssl_layer}" --nj 1
+      --ssl_ckpt "${hub_exp}/${ckpt_name}" --ssl_layer "${ssl_layer}" --nj "${nj}"
     stage_done 5
   fi
 done
