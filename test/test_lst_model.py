@@ -329,7 +329,8 @@ def test_curriculum_clock_counts_updates_and_switches():
 
     model = tiny("curriculum", curriculum_steps=[2, 6]).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    hooks = count_optimizer_updates(model, [opt])
+    other = torch.optim.SGD(model.parameters(), lr=0.0)  # a second optimizer: one update, one tick
+    hooks = count_optimizer_updates(model, [opt, other])
     seq, lens, seg = batch(6, B=8)
     fracs = []
     for i in range(16):  # accum_grad 2: an update every second forward
@@ -337,6 +338,7 @@ def test_curriculum_clock_counts_updates_and_switches():
         loss.backward()
         if i % 2 == 1:
             opt.step()
+            other.step()
             opt.zero_grad()
             fracs.append(float(stats["frac_aligned"]))
     assert int(model.step) == 8

@@ -137,12 +137,13 @@ def count_optimizer_updates(model, optimizers) -> list:
     """After every optimizer update (not every forward: with ``accum_grad`` N there are N
     forwards per update; an update skipped for a non-finite gradient does not count), call
     ``model.on_optimizer_step()`` if the model has one (LSTModel's curriculum clock, a buffer
-    saved in the checkpoint, so a resumed run continues it). -> the hook handles."""
+    saved in the checkpoint, so a resumed run continues it). With several optimizers (ESPnet
+    steps each once per update) only the first is counted. -> the hook handles."""
     target = getattr(model, "module", model)  # DDP / DataParallel wrap the model
     fn = getattr(target, "on_optimizer_step", None)
-    if fn is None:
+    if fn is None or not optimizers:
         return []
-    return [opt.register_step_post_hook(lambda *_: fn()) for opt in optimizers]
+    return [optimizers[0].register_step_post_hook(lambda *_: fn())]
 
 
 class LSTTrainer(Trainer):
