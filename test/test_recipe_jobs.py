@@ -138,3 +138,14 @@ def test_save_command_keeps_a_rerunnable_command_line(recipe_dir):
     assert rc == 0, err
     saved = (recipe_dir / "exp" / "x" / "run.sh").read_text()
     assert f"cd {recipe_dir} && s.sh --n_clusters 32 --lst_args --max_epoch\\ 2 \"$@\"" in saved
+
+
+def test_print_paths_round_trips_paths_with_spaces(recipe_dir):
+    # what downstream scripts do with a recipe's --print_paths output: eval it, or recipe_path KEY
+    (recipe_dir / "run.sh").write_text('#!/usr/bin/env bash\n. utils/lib.sh\nunits_dir="my dump/units $1"\n'
+                                       'empty=""\nprint_paths units_dir empty\n')
+    (recipe_dir / "run.sh").chmod(0o755)
+    rc, out, err = sh(recipe_dir, """eval "$(./run.sh "it's")"; echo "[${units_dir}][${empty}]"
+                                     . utils/lib.sh; echo "[$(recipe_path . units_dir "it's")]" """)
+    assert rc == 0, err
+    assert out.splitlines() == ["[my dump/units it's][]", "[my dump/units it's]"]

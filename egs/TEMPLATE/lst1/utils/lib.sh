@@ -137,12 +137,14 @@ recipe_path() {
   local dir=$1 key=$2 value
   shift 2
   value=$(cd "${dir}" && ./run.sh "$@" --print_paths true | sed -n "s/^${key}=//p")
+  eval "value=${value}"  # shell-quoted by print_paths
   [ -n "${value}" ] || die "${dir}/run.sh --print_paths true does not print ${key}"
   echo "${value}"
 }
 
-# print_paths VAR...: "VAR=value" lines (what --print_paths prints)
-print_paths() { local v; for v in "$@"; do echo "${v}=${!v}"; done; }
+# print_paths VAR...: "VAR=value" lines (what --print_paths prints), the value shell-quoted
+# (printf %q: a plain path as it is), so eval "$(./run.sh --print_paths true)" keeps a path with spaces
+print_paths() { local v; for v in "$@"; do printf '%s=%q\n' "${v}" "${!v}"; done; }
 
 # default job dispatch when a recipe has no cmd.sh (see egs/TEMPLATE/lst1/cmd.sh)
 train_cmd=${train_cmd:-utils/run_local.sh}
