@@ -26,26 +26,11 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from lst.data.kaldi_dir import DataDirError, read_kaldi_map
+from lst.data.kaldi_dir import DataDirError, read_kaldi_map, read_units
 from lst.data.sequence_format import Span, format_sequence
 from lst.stage_io import StageError, atomic_open, check_input_file, mark_file_outputs, remove_marker
 
 KINDS = ("speech", "text", "s2t", "t2s")
-
-
-def read_units(path, n_units: int):
-    """units file -> {utt: [int]}, checking every id against the k-means size."""
-    units = {}
-    for utt, value in read_kaldi_map(path, allow_empty_value=True).items():
-        try:
-            seq = [int(u) for u in value.split()]
-        except ValueError:
-            raise DataDirError(f"{path}: utterance {utt} has a non-integer unit") from None
-        bad = [u for u in seq if not 0 <= u < n_units]
-        if bad:
-            raise DataDirError(f"{path}: utterance {utt} has unit ids {bad[:5]} outside [0, {n_units})")
-        units[utt] = seq
-    return units
 
 
 def load_segments(word_ctm, units, unit_rate_hz: float):

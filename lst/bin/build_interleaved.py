@@ -43,8 +43,7 @@ from lst.data.interleave import (
     text_only,
 )
 from lst.data.sequence_format import format_sequence
-from lst.bin.build_corpus import read_units
-from lst.data.kaldi_dir import DataDirError
+from lst.data.kaldi_dir import DataDirError, read_units
 from lst.data.timings import TimingError, check_ids_match, read_ctm, read_text
 
 

@@ -58,11 +58,14 @@ def main(argv=None) -> int:
     from lst.data.kaldi_dir import read_kaldi_map
     from lst.eval.benchmark import BenchmarkFormatError, read_items
     from lst.eval.scorer import format_table, heldout_nll, score_items, summarize, write_scores
-    from lst.tasks.lst import LSTTask
+    from lst.tasks.load import ModelLoadError, load_model
     from lst.vocab import SpeechTextVocab
 
-    model, model_args = LSTTask.build_model_from_file(args.config, args.model_file, device=args.device)
-    model.eval()
+    try:
+        model, model_args = load_model(args.config, args.model_file, device=args.device)
+    except ModelLoadError as e:
+        logging.error(str(e))
+        return 1
     vocab = SpeechTextVocab(model_args.token_list)
     t0 = time.time()
     result = {"config": args.config, "model_file": args.model_file, "model": model_args.model,
@@ -92,11 +95,11 @@ def main(argv=None) -> int:
             by_file = {args.model_file: result["heldout"]}
             for f in args.heldout_model_files:
                 if f not in by_file:
-                    m, _ = LSTTask.build_model_from_file(args.config, f, device=args.device)
-                    by_file[f] = heldout_nll(m.eval(), vocab, lines, args.batch_size, args.max_tokens)
+                    m, _ = load_model(args.config, f, device=args.device)
+                    by_file[f] = heldout_nll(m, vocab, lines, args.batch_size, args.max_tokens)
                     print(f"held-out NLL of {f}: speech {by_file[f]['speech']}, text {by_file[f]['text']}")
             result["heldout_by_model_file"] = by_file
-    except BenchmarkFormatError as e:
+    except (BenchmarkFormatError, ModelLoadError) as e:
         logging.error(str(e))
         return 1
     result["eval_seconds"] = round(time.time() - t0, 2)

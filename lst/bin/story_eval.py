@@ -77,7 +77,7 @@ def main(argv=None) -> int:
             return 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    from lst.bin.evaluate import ModelLoadError, check_trained_on, load_model
+    from lst.tasks.load import ModelLoadError, check_trained_on, load_model
     from lst.eval.story import BenchmarkError, read_benchmark, summarize
     from lst.stage_io import StageError
     from lst.vocab import SpeechTextVocab

@@ -74,6 +74,21 @@ def read_kaldi_map(path, allow_empty_value: bool = False) -> "OrderedDict[str, s
     return out
 
 
+def read_units(path, n_units: int):
+    """units file -> {utt: [int]}, checking every id against the k-means size."""
+    units = {}
+    for utt, value in read_kaldi_map(path, allow_empty_value=True).items():
+        try:
+            seq = [int(u) for u in value.split()]
+        except ValueError:
+            raise DataDirError(f"{path}: utterance {utt} has a non-integer unit") from None
+        bad = [u for u in seq if not 0 <= u < n_units]
+        if bad:
+            raise DataDirError(f"{path}: utterance {utt} has unit ids {bad[:5]} outside [0, {n_units})")
+        units[utt] = seq
+    return units
+
+
 def check_same_ids(a_name: str, a: Dict, b_name: str, b: Dict) -> List[str]:
     """Problems (as messages) where two files do not list the same utterance ids."""
     problems = []
