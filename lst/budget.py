@@ -34,11 +34,7 @@ The hook assumes ``accum_grad == 1`` (one batch = one update) and a single train
 process; in distributed training it is off and the planned iteration count alone stops
 training (every rank must run the same number of steps).
 
-    python -m lst.budget plan --config conf/x.yaml --token_list data/token_list/tokens.txt \
-        --corpus corpus/train/seqs --flop_budget 1e14 [--target_epochs 4]
-    python -m lst.budget train --flop_budget 1e14 <lst.bin.lst_train arguments>
-    python -m lst.budget train --seq_budget 20000 <lst.bin.lst_train arguments>
-    python -m lst.budget train --step_budget 500 --pack_len 512 --pack_rows 4 <lst.bin.lst_train arguments>
+Command line: ``python -m lst.bin.budget plan|train ...`` (lst/bin/budget.py).
 """
 import argparse
 import copy
@@ -46,14 +42,12 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
-import yaml
 
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 
@@ -334,32 +328,3 @@ def apply_overrides(config: Dict, overrides: Dict) -> Dict:
     out = dict(config)
     out.update(overrides)
     return out
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("plan", "train"):
-        print(__doc__)
-        return 2
-    if argv[0] == "train":
-        BudgetLSTTask.main(cmd=argv[1:])
-        return 0
-    p = argparse.ArgumentParser(prog="python -m lst.budget plan")
-    p.add_argument("--config", required=True)
-    p.add_argument("--token_list", required=True)
-    p.add_argument("--corpus", required=True, help="training corpus (corpus/train/seqs)")
-    p.add_argument("--flop_budget", type=float, default=None)
-    p.add_argument("--seq_budget", type=int, default=None)
-    p.add_argument("--step_budget", type=int, default=None)
-    p.add_argument("--target_epochs", type=int, default=4)
-    p.add_argument("--max_seqs", type=int, default=1000)
-    a = p.parse_args(argv[1:])
-    config = yaml.safe_load(Path(a.config).read_text())
-    plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
-                         a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)
-    print(json.dumps(plan, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -37,7 +37,7 @@ def toy_setup(work: Path):
 def train(work: Path, out: str, budget_args, max_epoch: int, iters: int) -> dict:
     conf = dict(CONFIG, max_epoch=max_epoch, num_iters_per_epoch=iters)
     (work / f"{out}.yaml").write_text(yaml.safe_dump(conf))
-    cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(work / f"{out}.yaml"),
+    cmd = [sys.executable, "-m", "lst.bin.budget", "train", "--config", str(work / f"{out}.yaml"),
            "--token_list", str(work / "tokens.txt"), "--ngpu", "0", "--num_workers", "0",
            "--train_data_path_and_name_and_type", f"{work}/train,seq,text",
            "--valid_data_path_and_name_and_type", f"{work}/valid,seq,text",
@@ -132,7 +132,7 @@ def test_step_budget_equal_updates_and_positions(tmp_path, model_conf):
     toy_setup(tmp_path)
     conf = dict(CONFIG, max_epoch=3, num_iters_per_epoch=3, pack_len=40, pack_rows=2, **model_conf)
     (tmp_path / "steps.yaml").write_text(yaml.safe_dump(conf))
-    cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(tmp_path / "steps.yaml"),
+    cmd = [sys.executable, "-m", "lst.bin.budget", "train", "--config", str(tmp_path / "steps.yaml"),
            "--token_list", str(tmp_path / "tokens.txt"), "--ngpu", "0", "--num_workers", "0",
            "--train_data_path_and_name_and_type", f"{tmp_path}/train,seq,text",
            "--valid_data_path_and_name_and_type", f"{tmp_path}/valid,seq,text",

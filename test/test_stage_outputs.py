@@ -200,7 +200,7 @@ def test_staged_dir_without_complete_leaves_nothing(tmp_path):
 
 
 def test_stage_check_cli_for_recipes(pipeline, tmp_path):
-    from lst.stage_io import main
+    from lst.bin.check_stage import main
 
     assert main([str(pipeline / "units"), "--made_by", "stage 5"]) == 0
     (tmp_path / "hand").mkdir()
@@ -259,7 +259,8 @@ def test_atomic_open_and_file_markers_carry_the_lineage(pipeline, tmp_path):
 
 
 def test_refresh_marker_after_the_recipe_extends_a_corpus(pipeline, tmp_path):
-    from lst.stage_io import main, mark_file_outputs, read_marker
+    from lst.bin.check_stage import main
+    from lst.stage_io import mark_file_outputs, read_marker
 
     out = tmp_path / "corpus/train/seqs"
     out.parent.mkdir(parents=True)

@@ -21,7 +21,7 @@ Two compute protocols (``--control``; every row of RESULTS.md / rows.json names 
   ``--pack_len`` global positions (baseline tokens = LST patches); local-model FLOPs are not
   counted, so LST sees more data.
 
-Each run is planned by ``lst.budget.plan_training`` and trained by ``python -m lst.budget train``
+Each run is planned by ``lst.budget.plan_training`` and trained by ``python -m lst.bin.budget train``
 (ESPnet's trainer with the budget stop hook).
 
 Data-controlled variant: each run named in ``--data_controlled`` is trained again on as many
@@ -103,7 +103,7 @@ def train_and_eval(name: str, config: Dict, args, flop_budget=None, seq_budget=N
             budget_args = ["--step_budget", str(int(step_budget))]
         else:
             budget_args = ["--seq_budget", str(int(seq_budget))]
-        cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(d / "train.yaml"),
+        cmd = [sys.executable, "-m", "lst.bin.budget", "train", "--config", str(d / "train.yaml"),
                "--token_list", args.token_list, "--ngpu", str(args.ngpu), "--num_workers", "0", "--resume", "true",
                "--train_data_path_and_name_and_type", f"{args.train},seq,text",
                "--valid_data_path_and_name_and_type", f"{args.valid},seq,text",

@@ -220,7 +220,7 @@ if run_stage 7; then
       cat "${corpus_dir}/${dset}/seqs.inter" >> "${corpus_dir}/${dset}/seqs"
       LC_ALL=C sort -o "${corpus_dir}/${dset}/seqs" "${corpus_dir}/${dset}/seqs"  # byte order, as build_corpus sorts
       # the corpus marker (lst.stage_io) records seqs as build_corpus wrote it: re-record it
-      [ ! -f "${corpus_dir}/${dset}/.done.json" ] || ${python} -m lst.stage_io "${corpus_dir}/${dset}" --refresh \
+      [ ! -f "${corpus_dir}/${dset}/.done.json" ] || ${python} -m lst.bin.check_stage "${corpus_dir}/${dset}" --refresh \
         --add "${corpus_dir}/${dset}/seqs.inter" --made_by "stage 7 (corpus build)" || die "stage 7: ${corpus_dir}/${dset}"
     fi
   done

@@ -68,7 +68,7 @@ require() {
   fi
   if [ -d "${path}" ]; then dir=${path}; else dir=$(dirname "${path}"); fi
   if [ -f "${dir}/.done.json" ]; then
-    "${python:-python3}" -m lst.stage_io "${dir}" --made_by "${made_by}" || exit 1
+    "${python:-python3}" -m lst.bin.check_stage "${dir}" --made_by "${made_by}" || exit 1
   fi
 }
 

@@ -216,7 +216,7 @@ class Sweep:
         if not wall_file.exists():
             (key, value), = budget.items()
             b = [f"--{key}", repr(float(value)) if key == "flop_budget" else str(int(value))]
-            cmd = [sys.executable, "-m", "lst.budget", "train", "--config", str(d / "train.yaml"),
+            cmd = [sys.executable, "-m", "lst.bin.budget", "train", "--config", str(d / "train.yaml"),
                    "--token_list", self.a.token_list, "--ngpu", str(self.a.ngpu), "--num_workers", "0",
                    "--resume", "true", "--train_data_path_and_name_and_type", f"{self.a.train},seq,text",
                    "--valid_data_path_and_name_and_type", f"{self.a.valid},seq,text",

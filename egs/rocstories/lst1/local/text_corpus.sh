@@ -62,5 +62,5 @@ print(f"text_corpus: {seqs}: {len(lines)} sequences ({len(new)} text-only, {n_to
       f"{st.get('text_only', {}).get('words', 0)} words")
 PY
 if [ -f "$(dirname "${seqs}")/.done.json" ]; then  # the corpus stage's completion marker: record the new size
-  python3 -m lst.stage_io "$(dirname "${seqs}")" --refresh
+  python3 -m lst.bin.check_stage "$(dirname "${seqs}")" --refresh
 fi
