@@ -18,6 +18,11 @@ while [ $# -gt 0 ]; do
     --espnet_opts) espnet_opts=$2; shift 2 ;;
     --run_lst) run_lst=$2; shift 2 ;;
     --run_espnet_baseline) run_espnet_baseline=$2; shift 2 ;;
+    --help|-h)  # list the options of both parts and run nothing
+      echo "Usage: $0 [--espnet_opts \"...\"] [--run_espnet_baseline true|false] [--run_lst true|false] [asr.sh options]"
+      echo "Options of local/espnet_asr.sh (pass them inside --espnet_opts):"; local/espnet_asr.sh --help || true
+      echo "Options of asr.sh (with --run_lst true):"; ./asr.sh --help || true
+      exit 0 ;;
     *) asr_opts+=("$1"); shift ;;
   esac
 done

@@ -10,26 +10,26 @@
 #   stage 6: rows {system, decode, set, wer, cer, params_m, train_s, rtf} -> exp/RESULTS.json, exp/RESULTS.md
 # The experiment dir is named by its settings: exp/asr_<config>_bpe<N>[_sp].
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}:${BASH_LINENO[0]}) $*"; }
+. utils/lib.sh
 
-stage=1
-stop_stage=100
-python=python3
-train_set=train
-valid_set=dev
-test_sets="test"
-nbpe=30
+opts_begin
+stage=1                    # first stage to run
+stop_stage=100             # last stage to run
+python=python3             # the python that runs the tools
+train_set=train            # training set (data/<set>)
+valid_set=dev              # validation set
+test_sets="test"           # decoded sets besides the validation set
+nbpe=30                    # BPE (sentencepiece unigram) size
 speed_perturb_factors="0.9 1.0 1.1"   # empty: no speed perturbation
-asr_config=conf/espnet_transformer_cpu.yaml
-asr_args=""
+asr_config=conf/espnet_transformer_cpu.yaml   # ESPnet ASR training config
+asr_args=""                # extra options of the ESPnet trainer, e.g. --max_epoch=40
 asr_exp=""                 # default: exp/asr_<config>_bpe<N>[_sp]
-inference_model=valid.acc.ave.pth
-beam_size=10
-ctc_weight=0.3
-inference_args=""
-local_data_opts=""
-. utils/parse_options.sh
-[ $# -eq 0 ] || { log "Error: unexpected arguments: $*"; exit 2; }
+inference_model=valid.acc.ave.pth   # checkpoint that decodes
+beam_size=10               # beam width
+ctc_weight=0.3             # CTC weight in joint decoding
+inference_args=""          # extra options of the ESPnet decoder
+local_data_opts=""         # options of local/data.sh
+parse_options "$@"
 # shellcheck disable=SC1091
 . ./path.sh
 
