@@ -54,3 +54,13 @@ def test_cli_exit_codes(tmp_path):
     bad = write_dir(tmp_path / "b", "a-1 x.wav\n", "a-2 HI\n", "a-1 a\n")
     assert main([str(good)]) == 0
     assert main([str(bad)]) == 1
+
+
+def test_write_data_dir_sorts_and_validates(tmp_path):
+    from lst.data.kaldi_dir import write_data_dir
+    utts = [("b-2", "b", "/w/b2.wav", "WORLD"), ("a-1", "a", "/w/a1.wav", "HELLO THERE"), ("b-1", "b", "/w/b1.wav", "HI")]
+    write_data_dir(tmp_path / "d", utts)
+    assert validate_data_dir(tmp_path / "d") == {"utterances": 3, "speakers": 2}
+    assert (tmp_path / "d" / "wav.scp").read_text() == "a-1 /w/a1.wav\nb-1 /w/b1.wav\nb-2 /w/b2.wav\n"
+    assert (tmp_path / "d" / "text").read_text().splitlines()[0] == "a-1 HELLO THERE"
+    assert (tmp_path / "d" / "spk2utt").read_text() == "a a-1\nb b-1 b-2\n"

@@ -3,9 +3,9 @@
 Every reader names the file and line of a bad entry, so a broken corpus stops with a
 message a user can act on instead of a stack trace later in training.
 """
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterable, List, Tuple
 
 
 class DataDirError(ValueError):
@@ -130,3 +130,21 @@ def validate_data_dir(data_dir) -> Dict[str, int]:
     if problems:
         raise DataDirError(f"{d} is not a valid data dir:\n  " + "\n  ".join(problems))
     return {"utterances": len(wav), "speakers": len(set(utt2spk.values()))}
+
+
+def write_data_dir(out, utts: Iterable[Tuple[str, str, object, str]]) -> None:
+    """Writes a kaldi dir (wav.scp, text, utt2spk, spk2utt) from ``(utt, spk, wav path, words)``
+    tuples, sorted by utterance id (the kaldi rule; ids are ASCII, so this is LC_ALL=C order)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spk2utt = defaultdict(list)
+    with open(out / "wav.scp", "w") as wav, open(out / "text", "w") as text, \
+            open(out / "utt2spk", "w") as u2s:
+        for utt, spk, path, words in sorted(utts, key=lambda u: u[0]):
+            wav.write(f"{utt} {path}\n")
+            text.write(f"{utt} {words}\n")
+            u2s.write(f"{utt} {spk}\n")
+            spk2utt[spk].append(utt)
+    with open(out / "spk2utt", "w") as s2u:
+        for spk in sorted(spk2utt):
+            s2u.write(f"{spk} {' '.join(spk2utt[spk])}\n")

@@ -13,8 +13,9 @@ files (16 kHz, 16-bit, read by soundfile) relative to the recipe directory.
 import argparse
 import re
 import sys
-from collections import defaultdict
 from pathlib import Path
+
+from lst.data.kaldi_dir import write_data_dir
 
 WAV_SUBDIR = {"train": "an4_clstk", "test": "an4test_clstk"}
 LINE = re.compile(r"^(?:<s>\s+)?(?P<words>.*?)(?:\s+</s>)?\s*\((?P<file>[^()\s]+)\)$")
@@ -58,21 +59,6 @@ def read_split(an4: Path, split: str):
     return [utts[u] for u in sorted(utts)]
 
 
-def write_dir(out: Path, utts) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    spk2utt = defaultdict(list)
-    with open(out / "wav.scp", "w") as wav, open(out / "text", "w") as text, \
-            open(out / "utt2spk", "w") as u2s:
-        for utt, spk, sph, words in utts:
-            wav.write(f"{utt} {sph}\n")
-            text.write(f"{utt} {words}\n")
-            u2s.write(f"{utt} {spk}\n")
-            spk2utt[spk].append(utt)
-    with open(out / "spk2utt", "w") as s2u:
-        for spk in sorted(spk2utt):
-            s2u.write(f"{spk} {' '.join(spk2utt[spk])}\n")
-
-
 def prepare(an4: Path, data: Path, ndev_utt: int = 100, max_utts: int = 0) -> dict:
     """Write data/{train,dev,test}; returns the number of utterances per set."""
     train = read_split(an4, "train")
@@ -84,7 +70,7 @@ def prepare(an4: Path, data: Path, ndev_utt: int = 100, max_utts: int = 0) -> di
     for name, utts in sets.items():
         if max_utts > 0:
             utts = utts[:max_utts]
-        write_dir(data / name, utts)
+        write_data_dir(data / name, utts)
         counts[name] = len(utts)
     return counts
 

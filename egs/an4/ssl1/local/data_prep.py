@@ -9,8 +9,9 @@ that it spans speakers. Ids: ``an4-<spk>-<file>`` and ``lj-<clip>``.
 """
 import argparse
 import re
-from collections import defaultdict
 from pathlib import Path
+
+from lst.data.kaldi_dir import write_data_dir
 
 LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<file>[^()]+)\)\s*$")
 
@@ -46,21 +47,6 @@ def lj_utts(lj: Path):
     return out
 
 
-def write_dir(out: Path, utts) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    spk2utt = defaultdict(list)
-    with open(out / "wav.scp", "w") as wav, open(out / "text", "w") as txt, \
-            open(out / "utt2spk", "w") as u2s:
-        for utt, spk, path, words in sorted(utts):
-            wav.write(f"{utt} {path}\n")
-            txt.write(f"{utt} {words}\n")
-            u2s.write(f"{utt} {spk}\n")
-            spk2utt[spk].append(utt)
-    with open(out / "spk2utt", "w") as f:
-        for spk in sorted(spk2utt):
-            f.write(f"{spk} {' '.join(spk2utt[spk])}\n")
-
-
 def split(utts, n_valid):
     n_valid = min(n_valid, len(utts) // 4)  # small (test) corpora keep most for training
     if n_valid <= 0:
@@ -86,8 +72,8 @@ def main() -> None:
         an4, lj = an4[: args.max_utts], lj[: args.max_utts]
     an4_train, an4_valid = split(an4, args.n_valid_an4)
     lj_train, lj_valid = split(lj, args.n_valid_lj)
-    write_dir(args.data_dir / "train", an4_train + lj_train)
-    write_dir(args.data_dir / "valid", an4_valid + lj_valid)
+    write_data_dir(args.data_dir / "train", an4_train + lj_train)
+    write_data_dir(args.data_dir / "valid", an4_valid + lj_valid)
     print(f"data_prep: train {len(an4_train)} AN4 + {len(lj_train)} LJ, "
           f"valid {len(an4_valid)} AN4 + {len(lj_valid)} LJ")
 

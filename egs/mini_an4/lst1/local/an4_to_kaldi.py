@@ -6,8 +6,9 @@ The audio stays in its SPHERE files; stage 2 converts it to 16 kHz PCM wav.
 """
 import argparse
 import re
-from collections import defaultdict
 from pathlib import Path
+
+from lst.data.kaldi_dir import write_data_dir
 
 LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<file>[^()]+)\)\s*$")
 
@@ -32,21 +33,6 @@ def read_split(an4: Path, split: str):
     return out
 
 
-def write_dir(out: Path, utts) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    utts = sorted(utts)
-    spk2utt = defaultdict(list)
-    with open(out / "wav.scp", "w") as wav, open(out / "text", "w") as text, open(out / "utt2spk", "w") as u2s:
-        for utt, spk, path, words in utts:
-            wav.write(f"{utt} {path}\n")
-            text.write(f"{utt} {words}\n")
-            u2s.write(f"{utt} {spk}\n")
-            spk2utt[spk].append(utt)
-    with open(out / "spk2utt", "w") as s2u:
-        for spk in sorted(spk2utt):
-            s2u.write(f"{spk} {' '.join(spk2utt[spk])}\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("an4_dir", type=Path)
@@ -58,9 +44,9 @@ def main() -> None:
     unknown = valid_ids - {u[0] for u in train}
     if unknown:
         raise SystemExit(f"--valid_utts: {sorted(unknown)} are not AN4 train utterances")
-    write_dir(args.data_dir / "train", [u for u in train if u[0] not in valid_ids])
-    write_dir(args.data_dir / "valid", [u for u in train if u[0] in valid_ids])
-    write_dir(args.data_dir / "test", read_split(args.an4_dir, "test"))
+    write_data_dir(args.data_dir / "train", [u for u in train if u[0] not in valid_ids])
+    write_data_dir(args.data_dir / "valid", [u for u in train if u[0] in valid_ids])
+    write_data_dir(args.data_dir / "test", read_split(args.an4_dir, "test"))
 
 
 if __name__ == "__main__":
