@@ -148,9 +148,17 @@ class EspnetSslExtractor:
         self.layer = layer % (self.n_layers + 1)
         self.dim = int(self.model.encoder.output_size())
 
+    def _encode(self, wav: np.ndarray):
+        """The encoder's layer outputs for one utterance (each [1, frames, dim])."""
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None].to(self.device)  # [1, samples]
+            lengths = torch.tensor([x.shape[1]], device=self.device)
+            _, layers, _ = self.model.inference_encode(x, lengths)
+        return layers
+
     def hidden_states(self, wav: np.ndarray) -> List[np.ndarray]:
         """All ``n_layers + 1`` hidden states of one utterance, each [frames, dim]."""
-        torch = self.torch
         captured = {}
         first = self.model.encoder.encoders[0]
         def keep_input(module, args):  # returns None: the input is left unchanged
@@ -158,10 +166,7 @@ class EspnetSslExtractor:
 
         hook = first.register_forward_pre_hook(keep_input)
         try:
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None].to(self.device)
-                lengths = torch.tensor([x.shape[1]], device=self.device)
-                _, layers, _ = self.model.inference_encode(x, lengths)
+            layers = self._encode(wav)
         finally:
             hook.remove()
         states = [captured["in"]] + list(layers)
@@ -181,15 +186,11 @@ class EspnetSslExtractor:
 
     def _upto(self, wav: np.ndarray, layer: int) -> np.ndarray:
         """Output of block ``layer`` without running the blocks above it."""
-        torch = self.torch
         enc = self.model.encoder
         kept = enc.encoders
         enc.encoders = kept[:layer]
         try:
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None].to(self.device)
-                lengths = torch.tensor([x.shape[1]], device=self.device)
-                _, layers, _ = self.model.inference_encode(x, lengths)
+            layers = self._encode(wav)
         finally:
             enc.encoders = kept
         return layers[-1][0].float().cpu().numpy()
