@@ -18,7 +18,6 @@ is self-contained (no paths into the pretraining recipe survive packing)::
 the consistency of the pieces (token list vs. k-means size vs. config) before building
 the model, so a mismatched package fails at load time with a message naming the file.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -32,20 +31,14 @@ from typing import Dict, List, Optional
 import numpy as np
 import yaml
 
+from lst.stage_io import sha256_file
+
 FORMAT_VERSION = 1
 REQUIRED = ("config.yaml", "model.pth", "tokens.txt", "bpe.model", "km.pkl", "km_info.json", "unit_info.json")
 
 
 class PackError(Exception):
     """A package that cannot be written or read back (missing or inconsistent pieces)."""
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _archive_kind(path: str) -> str:
@@ -124,7 +117,7 @@ def pack_model(out_path: str, config: str, model_file: str, bpe_model: str, km_d
             # the k-means / token-list fingerprints the model and its units descend from
             # (lst.stage_io): inference refuses units dumped with another codebook
             "lineage": _lineage(config, model_file, km_dir, unit_info),
-            "files": {f: _sha256(t / f) for f in files},
+            "files": {f: sha256_file(t / f) for f in files},
         }
         (t / "meta.json").write_text(json.dumps(meta, indent=2))
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +221,7 @@ def read_meta(path, out: Path) -> Dict:
     for f, digest in files.items():
         if not (out / f).is_file():
             raise PackError(f"{path}: {f} listed in meta.json but missing")
-        if _sha256(out / f) != digest:
+        if sha256_file(out / f) != digest:
             raise PackError(f"{path}: {f} is corrupted (sha256 mismatch)")
     for f in REQUIRED:
         if f not in files:
