@@ -14,7 +14,8 @@
 # last checkpoint. A stage whose input is missing stops and names the stage that makes it.
 set -euo pipefail
 
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
+# shellcheck disable=SC1091
+. utils/lib.sh  # log, run_stage, require, stage_begin/stage_end
 
 # General
 stage=1
@@ -56,16 +57,10 @@ EOM
 . utils/parse_options.sh
 [ $# -eq 0 ] || { log "Unexpected arguments: $*"; exit 1; }
 
-run_stage() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
-require() {  # require FILE "stage N (name)"
-  [ -e "$1" ] || { log "Error: $1 not found; it is made by $2. Run that stage first (--stage ${2//[^0-9]/})."; exit 1; }
-}
 done_dir() {  # done_dir DIR: true (and logged) when DIR holds a complete output to keep
   if [ "${skip_done}" = true ] && [ -f "$1/.done.json" ]; then log "$1 is complete: kept (--skip_done false redoes it)"; return 0; fi
   return 1
 }
-stage_timer() { stage_start=$(date +%s); }
-stage_done() { log "Stage $1 done in $(( $(date +%s) - stage_start )) s"; }
 
 all_sets="${train_set} ${valid_set} ${eval_sets}"
 hubert_tag=$(basename "${hubert_config}" .yaml)
@@ -95,41 +90,37 @@ make_units() {  # make_units NAME FEATURE_OPTS... (features -> kmeans -> units f
 }
 
 if run_stage 1; then
-  stage_timer
-  log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+  stage_begin 1 "data preparation (local/data.sh ${local_data_opts})"
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in ${all_sets}; do
     ${python} -m lst.bin.validate_data_dir "data/${dset}"
   done
-  stage_done 1
+  stage_end 1
 fi
 
 if run_stage 2; then
-  stage_timer
-  log "Stage 2: audio format -> ${dumpdir}/raw"
+  stage_begin 2 "audio format -> ${dumpdir}/raw"
   for dset in ${all_sets}; do
     require "data/${dset}/wav.scp" "stage 1 (data preparation)"
     done_dir "${dumpdir}/raw/${dset}" && continue
     ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" --out_dir "${dumpdir}/raw/${dset}" --nj "${nj}"
   done
   log "Training speech: $(awk '{s+=$2} END {printf "%.3f h, %d utterances", s/3600, NR}' "${dumpdir}/raw/${train_set}/utt2dur")"
-  stage_done 2
+  stage_end 2
 fi
 
 if run_stage 3; then
-  stage_timer
-  log "Stage 3: iteration-0 targets: MFCC k-means (${n_clusters_it0} clusters) -> ${dumpdir}/units/${it0_units}"
+  stage_begin 3 "iteration-0 targets: MFCC k-means (${n_clusters_it0} clusters) -> ${dumpdir}/units/${it0_units}"
   make_units "${it0_units}" "${n_clusters_it0}" --feature_type mfcc --nj "${nj}"
-  stage_done 3
+  stage_end 3
 fi
 
 for it in ${iterations}; do
   prev_units=$(units_of_it $((it - 1)))
   hub_exp=$(hubert_exp "${it}")
   if run_stage 4; then
-    stage_timer
-    log "Stage 4: HuBERT iteration ${it} on ${prev_units} targets -> ${hub_exp}"
+    stage_begin 4 "HuBERT iteration ${it} on ${prev_units} targets -> ${hub_exp}"
     for dset in ${train_set} ${valid_set}; do
       require "${dumpdir}/units/${prev_units}/${dset}/units" "stage $([ "${it}" -eq 1 ] && echo 3 || echo 5) (targets of iteration $((it - 1)))"
       ${python} -m lst.bin.train_hubert prepare --raw_dir "${dumpdir}/raw/${dset}" \
@@ -149,25 +140,23 @@ for it in ${iterations}; do
       --valid_shape_file "${va}/speech_shape" --valid_shape_file "${va}/text_shape" \
       ${hubert_args} > "${hub_exp}/train.log" 2>&1 \
       || { log "Error: training failed; see ${hub_exp}/train.log"; tail -5 "${hub_exp}/train.log"; exit 1; }
-    stage_done 4
+    stage_end 4
   fi
   if run_stage 5; then
-    stage_timer
     units=$(units_of_it "${it}")
     require "${hub_exp}/${ckpt_name}" "stage 4 (HuBERT iteration ${it})"
-    log "Stage 5: layer ${ssl_layer} of ${hub_exp}/${ckpt_name} -> ${n_clusters} clusters -> ${dumpdir}/units/${units}"
+    stage_begin 5 "layer ${ssl_layer} of ${hub_exp}/${ckpt_name} -> ${n_clusters} clusters -> ${dumpdir}/units/${units}"
     make_units "${units}" "${n_clusters}" --feature_type espnet_ssl \
       --ssl_ckpt "${hub_exp}/${ckpt_name}" --ssl_layer "${ssl_layer}" --nj "${nj}"
-    stage_done 5
+    stage_end 5
   fi
 done
 
 if run_stage 6; then
-  stage_timer
   [ -n "${eval_sets}" ] || { log "Error: stage 6 needs --eval_sets (sets with data/<set>/phone_ctm)"; exit 1; }
   sets=("${it0_units}")
   for it in ${iterations}; do sets+=("$(units_of_it "${it}")"); done
-  log "Stage 6: unit quality of ${sets[*]} on ${eval_sets}"
+  stage_begin 6 "unit quality of ${sets[*]} on ${eval_sets}"
   for dset in ${eval_sets}; do
     require "data/${dset}/phone_ctm" "stage 1 (data preparation: phone_ctm)"
     for units in "${sets[@]}"; do
@@ -180,6 +169,6 @@ if run_stage 6; then
   ${python} -m lst.bin.unit_metrics collect --in_dir "${expdir}/unit_metrics/rows" --out_json "${expdir}/unit_metrics/RESULTS.json" \
     --out_md "${expdir}/unit_metrics/RESULTS_table.md"
   log "Unit quality: ${expdir}/unit_metrics/RESULTS.json (copy the rows into RESULTS.json / RESULTS.md)"
-  stage_done 6
+  stage_end 6
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"
