@@ -1,6 +1,7 @@
 """LSTModel: interface, the paper's token path, exact causality, packing, batching,
 curriculum switching and its update clock, learning."""
 import pytest
+from conftest import REPO_ROOT
 import torch
 
 from lst.benchmarks.train import random_batch
@@ -368,6 +369,28 @@ def test_static_patching_shortens_the_global_sequence_and_flops():
 def test_lst_learns_debug_batch():
     losses = _fit_debug_batch(tiny("static", d_model=48, local_d_model=24).train(), 60)
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_paper_layout_benchmark_shapes_match_the_paper_config():
+    import yaml
+
+    from lst.benchmarks.train import PAPER_LAYOUT
+
+    conf = yaml.safe_load((REPO_ROOT / "egs/storycloze/lst1/conf/paper_1b_lst.yaml").read_text())["model_conf"]
+    for key in ("d_model", "n_heads", "local_d_model", "local_heads", "local_enc_layers", "local_dec_layers",
+                "window", "patch_vectors", "decoder_window", "ffn_multiple_of"):
+        assert PAPER_LAYOUT[key] == conf[key], key
+    assert PAPER_LAYOUT["patch_vectors"] * PAPER_LAYOUT["local_d_model"] == PAPER_LAYOUT["d_model"]
+
+
+def test_benchmark_bf16_path_measures_a_bf16_peak():
+    from lst.benchmarks.train import run_train_benchmark
+
+    r = run_train_benchmark(steps=1, warmup=0, batch_size=2, seq_len=64, d_model=32, n_layers=1, n_heads=2,
+                            local_d_model=16, window=8, n_text=20, n_units=20, speech_span=(16, 32),
+                            ffn_multiple_of=16, bf16=True, time_modules=False)
+    assert r["config.bf16"] is True and r["config.device"] == "cpu"
+    assert r["matmul_peak_gflops"] > 0 and r["lst.frac_of_peak"] > 0 and r["token_lm.frac_of_peak"] > 0
 
 
 def test_benchmark_runs_both_models_on_the_same_batches():

@@ -55,14 +55,22 @@ def random_batch(batch_size: int, max_len: int, unit_offset: int, n_units: int, 
     return torch.from_numpy(seq), torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(seg)
 
 
-def measure_matmul_peak(n: int = 1024, repeats: int = 5) -> float:
-    """Achievable fp32 matmul FLOP/s on this machine (best of `repeats` n x n x n products)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # CUDA kernels run asynchronously: time only finished work
+        torch.cuda.synchronize(device)
+
+
+def measure_matmul_peak(n: int = 1024, repeats: int = 5, device="cpu", dtype=torch.float32) -> float:
+    """Achievable matmul FLOP/s on `device` in `dtype` (best of `repeats` n x n x n products)."""
+    device = torch.device(device)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     torch.matmul(a, b)  # warm-up
     best = float("inf")
     for _ in range(repeats):
+        _sync(device)
         t = time.perf_counter()
         torch.matmul(a, b)
+        _sync(device)
         best = min(best, time.perf_counter() - t)
     return 2.0 * n ** 3 / best
 
@@ -109,7 +117,8 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                         local_enc_layers: int = 1, local_dec_layers: int = 2, window: int = 64, patch_size: int = 4,
                         n_text: int = 1000, n_units: int = 500, speech_frac: float = 0.9, speech_span=(64, 256),
                         lr: float = 3e-4, threads: Optional[int] = 1, seed: int = 0, patch_vectors: int = 2,
-                        decoder_window: int = 512, ffn_multiple_of: int = 256, time_modules: bool = True) -> Dict:
+                        decoder_window: int = 512, ffn_multiple_of: int = 256, time_modules: bool = True,
+                        device: str = "cpu", bf16: bool = False, local_heads: Optional[int] = None) -> Dict:
     """Train TokenLM and LSTModel (static, k = patch_size) for `steps` optimizer steps each on
     the same speech-heavy random batches at equal global dims (speech spans of 64-256 units,
     i.e. 2.5-10 s of 25 Hz units, between short text spans). The two models' steps are
@@ -128,7 +137,11 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
     threads: torch intra-op threads during the run (None = leave torch's setting). Default 1:
     on a small shared CPU, intra-op threading makes every op wait for the slowest core, and
     under load from other processes it collapsed throughput (and LST's, which has more,
-    smaller ops, most); one thread gave stable, comparable figures."""
+    smaller ops, most); one thread gave stable, comparable figures.
+
+    device / bf16: run both models on this device ("cuda" on a GPU machine), with bf16 autocast
+    (the models' `bf16` option); the peak is then measured in bf16 on that device, so
+    "frac_of_peak" is the model FLOPs utilisation (MFU). Module timing is CPU-only."""
     from lst.models.lst_model import LSTModel
     from lst.models.token_lm import TokenLM
 
@@ -138,35 +151,42 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
     try:
         unit_offset = 5 + n_text
         vocab = unit_offset + n_units
+        dev = torch.device(device)
+        peak_dtype = torch.bfloat16 if bf16 else torch.float32
         common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, dropout=0.0, max_len=seq_len,
-                      ffn_multiple_of=ffn_multiple_of)
+                      ffn_multiple_of=ffn_multiple_of, bf16=bf16)
         torch.manual_seed(seed)
         models = {
             "token_lm": TokenLM(vocab, unit_offset, n_units, **common),
-            "lst": LSTModel(vocab, unit_offset, n_units, local_d_model=local_d_model, local_enc_layers=local_enc_layers,
+            "lst": LSTModel(vocab, unit_offset, n_units, local_d_model=local_d_model, local_heads=local_heads,
+                            local_enc_layers=local_enc_layers,
                             local_dec_layers=local_dec_layers, window=window, patching="static",
                             patch_size=patch_size, patch_vectors=patch_vectors, decoder_window=decoder_window,
                             **common),
         }
+        models = {k: m.to(dev) for k, m in models.items()}
         opts = {k: torch.optim.AdamW(m.parameters(), lr=lr) for k, m in models.items()}
-        peak = measure_matmul_peak()
-        batches = [random_batch(batch_size, seq_len, unit_offset, n_units, seed=seed + i, speech_frac=speech_frac,
-                                speech_span=speech_span) for i in range(warmup + steps)]
+        peak = measure_matmul_peak(device=dev, dtype=peak_dtype)
+        batches = [tuple(x.to(dev) for x in random_batch(batch_size, seq_len, unit_offset, n_units, seed=seed + i,
+                                                          speech_frac=speech_frac, speech_span=speech_span))
+                   for i in range(warmup + steps)]
         res = {k: {"time_s": 0.0, "tokens": 0, "units": 0, "flops": 0.0, "loss_first": None, "loss_last": None,
                    "params_m": sum(p.numel() for p in m.parameters()) / 1e6} for k, m in models.items()}
         lst = models["lst"]
         timer = ModuleTimer({"global": lst.glob, "local_enc": lst.local_enc, "patch_enc": lst.patch_enc,
-                             "local_dec": lst.local_dec, "head": lst.head}) if time_modules else None
+                             "local_dec": lst.local_dec, "head": lst.head}) if time_modules and dev.type == "cpu" else None
         for i, (seq, lens, seg) in enumerate(batches):
             for name, model in models.items():
                 model.train()
                 if timer is not None:
                     timer.active = i >= warmup and name == "lst"
+                _sync(dev)
                 t = time.perf_counter()
                 loss, stats, _ = model(seq=seq, seq_lengths=lens, seg_start=seg)
                 opts[name].zero_grad(set_to_none=True)
                 loss.backward()
                 opts[name].step()
+                _sync(dev)
                 dt = time.perf_counter() - t
                 r = res[name]
                 loss = float(loss.detach())
@@ -183,12 +203,12 @@ def run_train_benchmark(steps: int = 4, warmup: int = 1, batch_size: int = 2, se
                         r[f"gflops_{k}_per_seq"] = float(v.mean()) / 1e9
         if timer is not None:
             timer.remove()
-        peak = max(peak, measure_matmul_peak())  # best of before / after: load varies
+        peak = max(peak, measure_matmul_peak(device=dev, dtype=peak_dtype))  # best of before / after: load varies
         cfg = dict(steps=steps, warmup=warmup, batch_size=batch_size, seq_len=seq_len, d_model=d_model,
                    n_layers=n_layers, n_heads=n_heads, local_d_model=models["lst"].local_d,
                    local_enc_layers=local_enc_layers, local_dec_layers=local_dec_layers, window=window,
                    patch_size=patch_size, patch_vectors=patch_vectors, decoder_window=decoder_window, vocab=vocab, speech_frac=speech_frac, speech_span=list(speech_span),
-                   threads=torch.get_num_threads())
+                   threads=torch.get_num_threads(), device=str(dev), bf16=bf16)
         # flat keys (model.metric), so a two-column table prints it directly
         out = {f"config.{k}": v for k, v in cfg.items()}
         out["matmul_peak_gflops"] = peak / 1e9
@@ -232,3 +252,23 @@ def format_table(result: Dict) -> str:
                  f"matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s")
     lines.append("config: " + ", ".join(f"{k[7:]}={v}" for k, v in result.items() if k.startswith("config.")))
     return "\n".join(lines)
+
+
+# The paper's 1B layout (spec 2.1; egs/storycloze/lst1/conf/paper_1b_*.yaml): local encoder
+# 1 x 1024, global 25 x 2048 (16 heads), local decoder 9 x 1024, windows 512, k = 2, SwiGLU,
+# Llama-2 vocabulary + 501 units. On a CPU only a few global layers and a short sequence fit
+# a benchmark run, so the global depth and the length are arguments.
+PAPER_LAYOUT = dict(d_model=2048, n_heads=16, local_d_model=1024, local_heads=16, local_enc_layers=1, local_dec_layers=9,
+                    window=512, patch_vectors=2, decoder_window=512, ffn_multiple_of=256, n_text=32000,
+                    n_units=501)
+
+
+def run_paper_layout_benchmark(device: str = "cpu", n_layers: int = 25, seq_len: int = 4096, batch_size: int = 1,
+                               steps: int = 4, warmup: int = 1, bf16: Optional[bool] = None) -> Dict:
+    """Training MFU of the paper layout's shapes on `device` (bf16 autocast by default on CUDA):
+    `run_train_benchmark` with :data:`PAPER_LAYOUT` and speech spans of 64-256 units."""
+    bf16 = (torch.device(device).type == "cuda") if bf16 is None else bf16
+    return run_train_benchmark(steps=steps, warmup=warmup, batch_size=batch_size, seq_len=seq_len, n_layers=n_layers,
+                               device=device, bf16=bf16, threads=None if device != "cpu" else 1,
+                               time_modules=False, **PAPER_LAYOUT)
+

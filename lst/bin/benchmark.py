@@ -3,6 +3,8 @@
 * units: real-time factor of MFCC extraction + k-means apply on >= 10 minutes of audio.
 * train: training throughput of the token baseline vs LST (static k=4) at equal global dims,
   their ratio, FLOP ratio, and achieved FLOP/s against a measured matmul peak.
+* paper: training MFU of the paper's 1B layout (local 1x1024 / global 25x2048 / local 9x1024,
+  k = 2, windows 512) on --device (bf16 on a GPU; on a CPU 2 global layers and 512 tokens).
 * decode: TTS-style (units after a text prompt) and ASR-style (text after a speech prefix)
   greedy decoding with KV caches: global AR steps and wall time of both models (random weights,
   8-layer 256-wide global model, and again 1024-wide with half the units), and their ratios.
@@ -67,24 +69,41 @@ def bench_decode(args) -> dict:
     return out
 
 
+def bench_paper(args) -> dict:
+    """Training MFU of the paper's 1B layout (no targets: a measurement to plan GPU runs with)."""
+    import torch
+
+    from lst.benchmarks.train import run_paper_layout_benchmark
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    layers = args.paper_global_layers or (25 if device == "cuda" else 2)
+    seq_len = args.paper_seq_len or (4096 if device == "cuda" else 512)
+    return run_paper_layout_benchmark(device=device, n_layers=layers, seq_len=seq_len, steps=args.steps)
+
+
 BENCHMARKS = {"units": bench_units, "train": bench_train, "decode": bench_decode}
+EXTRA = {"paper": bench_paper}  # not part of "all": on a CPU it is slow and has no targets
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=sorted(BENCHMARKS) + ["all"])
+    parser.add_argument("what", choices=sorted(BENCHMARKS) + sorted(EXTRA) + ["all"])
     parser.add_argument("--minutes", type=float, default=10.0, help="audio minutes for the units benchmark")
     parser.add_argument("--steps", type=int, default=8, help="training steps per model for the train benchmark")
     parser.add_argument("--decode_units", type=int, default=400, help="units generated in the decode benchmark")
     parser.add_argument("--decode_large_d_model", type=int, default=1024,
                         help="also run the decode benchmark with this global width (half the units); 0: skip")
+    parser.add_argument("--device", default="auto", help="paper: cpu, cuda or auto (cuda when available)")
+    parser.add_argument("--paper_global_layers", type=int, default=0,
+                        help="paper: global layers (0: all 25 on a GPU, 2 on a CPU)")
+    parser.add_argument("--paper_seq_len", type=int, default=0, help="paper: tokens per sequence (0: 4096 GPU, 512 CPU)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     names = sorted(BENCHMARKS) if args.what == "all" else [args.what]
     results = {}
     for name in names:
         start = time.time()
-        results[name] = BENCHMARKS[name](args)
+        results[name] = {**BENCHMARKS, **EXTRA}[name](args)
         results[name]["benchmark_wall_s"] = time.time() - start
         print_table(f"benchmark: {name}", results[name].items())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
