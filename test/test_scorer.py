@@ -10,7 +10,7 @@ from torch import nn
 from lst.eval.benchmark import BenchmarkFormatError, read_items, write_items
 from lst.eval.results import (ResultsError, accuracy_rows, nll_rows, read_results_json, run_fields, validate_row,
                               write_results_json)
-from lst.eval.scorer import format_table, heldout_nll, score_items, summarize
+from lst.eval.scorer import format_table, heldout_nll, paired_bootstrap_nll, score_items, summarize
 from lst.eval.stats import wilson_interval
 from lst.vocab import SpeechTextVocab
 from test_story_eval import vocab  # the same 11 pieces and 12 units
@@ -123,6 +123,29 @@ def test_heldout_nll_per_unit_and_token():
     assert r["speech"] == pytest.approx((2 + 2 + 0.1) / 3) and r["n_units"] == 3
     assert r["text"] == pytest.approx((1 + 0.5 + 1) / 3) and r["n_tokens"] == 3
     assert heldout_nll(FixedLM(table(v)), v, {"t": "<t> ▁mat"})["speech"] is None
+    assert r["per_sequence"]["s1"] == pytest.approx([2 + 2 + 0.1, 3, 1 + 0.5, 2])
+    assert r["per_sequence"]["s2"] == pytest.approx([0.0, 0, 1, 1])
+
+
+def test_paired_bootstrap_nll_known_differences():
+    def res(per):
+        return {"per_sequence": {k: list(v) for k, v in per.items()}}
+    a = res({f"s{i}": [1.0 * (i + 1), i + 1, 2.0, 1] for i in range(20)})   # 1 nat/unit everywhere
+    b = res({f"s{i}": [1.5 * (i + 1), i + 1, 2.0, 1] for i in range(20)})   # 1.5 nats/unit everywhere
+    d = paired_bootstrap_nll(a, b, "speech", n_boot=500)
+    assert d["diff"] == pytest.approx(-0.5) and d["ci95"] == pytest.approx([-0.5, -0.5])
+    assert d["p_a_better"] == 1.0 and d["n_sequences"] == 20
+    t = paired_bootstrap_nll(a, b, "text", n_boot=500)   # identical text: no difference, never better
+    assert t["diff"] == 0.0 and t["p_a_better"] == 0.0
+    # mixed signs: the interval covers 0
+    c = res({f"s{i}": [(1.0 if i % 2 else 2.0) * 10, 10, 0.0, 0] for i in range(40)})
+    e = res({f"s{i}": [(2.0 if i % 2 else 1.0) * 10, 10, 0.0, 0] for i in range(40)})
+    m = paired_bootstrap_nll(c, e, "speech", n_boot=1000)
+    assert m["diff"] == pytest.approx(0.0) and m["ci95"][0] < 0 < m["ci95"][1]
+    assert paired_bootstrap_nll(c, e, "text") is None          # no text tokens
+    assert paired_bootstrap_nll({"speech": 1.0}, b) is None      # an old result without per_sequence
+    with pytest.raises(ValueError, match="different held-out sequences"):
+        paired_bootstrap_nll(a, res({"other": [1.0, 1, 1.0, 1]}))
 
 
 def test_results_rows_validate_and_round_trip(tmp_path):

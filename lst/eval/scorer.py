@@ -182,7 +182,10 @@ def heldout_nll(model, vocab: SpeechTextVocab, lines: Dict[str, str], batch_size
     """Held-out NLL of corpus lines ({seq_id: item string}) in nats per speech unit and per text
     token (BPE piece): -mean log p over those target positions. Markers and ``<sos/eos>`` are
     not counted (both models predict them identically from the data format).
-    -> {"speech": nll, "text": nll, "n_units", "n_tokens", "n_sequences"} (None where a kind is absent)."""
+    -> {"speech": nll, "text": nll, "n_units", "n_tokens", "n_sequences", "per_sequence": {seq_id:
+    [speech nats, units, text nats, tokens]}} (None where a kind is absent). The per-sequence sums
+    let two models be compared with a paired bootstrap over held-out sequences
+    (:func:`paired_bootstrap_nll`)."""
     seqs = []
     for sid, line in lines.items():
         try:
@@ -192,14 +195,44 @@ def heldout_nll(model, vocab: SpeechTextVocab, lines: Dict[str, str], batch_size
     logps = _logprobs(model, seqs, batch_size, max_tokens)
     sums = {"speech": 0.0, "text": 0.0}
     counts = {"speech": 0, "text": 0}
-    for (ids, _), lp in zip(seqs, logps):
+    per_seq = {}
+    for sid, (ids, _), lp in zip(lines, seqs, logps):
         is_unit = ids >= vocab.unit_offset
         is_text = (ids >= vocab.text_offset) & ~is_unit
         is_unit[0] = is_text[0] = False
-        sums["speech"] -= float(lp[is_unit].sum())
-        sums["text"] -= float(lp[is_text].sum())
+        sp, tx = -float(lp[is_unit].sum()), -float(lp[is_text].sum())
+        per_seq[sid] = [sp, int(is_unit.sum()), tx, int(is_text.sum())]
+        sums["speech"] += sp
+        sums["text"] += tx
         counts["speech"] += int(is_unit.sum())
         counts["text"] += int(is_text.sum())
     return {"speech": sums["speech"] / counts["speech"] if counts["speech"] else None,
             "text": sums["text"] / counts["text"] if counts["text"] else None,
-            "n_units": counts["speech"], "n_tokens": counts["text"], "n_sequences": len(seqs)}
+            "n_units": counts["speech"], "n_tokens": counts["text"], "n_sequences": len(seqs),
+            "per_sequence": per_seq}
+
+
+def paired_bootstrap_nll(a: Dict, b: Dict, kind: str = "speech", n_boot: int = 2000,
+                         seed: int = 0) -> Optional[Dict]:
+    """Paired bootstrap over held-out sequences of the NLL difference a - b (nats per unit for
+    ``kind="speech"``, per token for ``"text"``), from two :func:`heldout_nll` results on the
+    same corpus. -> {"diff", "ci95": [lo, hi], "p_a_better": share of resamples with a < b,
+    "n_sequences"}; None when a result lacks ``per_sequence`` or the kind is absent."""
+    pa, pb = a.get("per_sequence"), b.get("per_sequence")
+    if not pa or not pb:
+        return None
+    if set(pa) != set(pb):
+        raise ValueError("paired_bootstrap_nll: the two results are on different held-out sequences")
+    keys = sorted(pa)
+    col, cnt = (0, 1) if kind == "speech" else (2, 3)
+    na = np.array([pa[k][col] for k in keys], dtype=np.float64)
+    nb = np.array([pb[k][col] for k in keys], dtype=np.float64)
+    n = np.array([pa[k][cnt] for k in keys], dtype=np.float64)
+    if n.sum() <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(keys), size=(n_boot, len(keys)))
+    diffs = (na[idx].sum(1) - nb[idx].sum(1)) / np.maximum(n[idx].sum(1), 1)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": float((na.sum() - nb.sum()) / n.sum()), "ci95": [float(lo), float(hi)],
+            "p_a_better": float((diffs < 0).mean()), "n_sequences": len(keys)}
