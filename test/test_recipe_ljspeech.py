@@ -1,7 +1,7 @@
 """End to end at toy size: egs/ljspeech/tts1's vocoder-floor path (stage 0 pretrains the LST
 package in a private copy of ../lst1 for its k-means units; data, units, unit vocoder,
-resynthesis of the reference units, pocketsphinx scoring of originals and resynthesis,
-RESULTS.json) in a temporary copy of both recipes (slow)."""
+resynthesis of the reference units, tts.sh stage 7's pocketsphinx scoring of originals and
+resynthesis, stage 9's RESULTS.md/json) in a temporary copy of both recipes (slow)."""
 import json
 import os
 import shutil
@@ -46,4 +46,10 @@ def test_toy_vocoder_floor_is_scored_by_pocketsphinx(tmp_path):
     assert original["n_utts"] == reference["n_utts"] == 2
     assert original["wer"] < 60.0  # the recordings are clean read speech (pocketsphinx en-us)
     assert reference["wer"] >= 0.0 and reference["speech_s"] > 1.0
-    assert "| original | test |" in (exp / "RESULTS_pocketsphinx.md").read_text()
+    assert original["asr_wer"] is None  # no --asr_exp: stage 8 skipped
+    assert "Stage 8 skipped: no --asr_exp" in out
+    assert not (exp / "tts_lst").exists()  # nothing fine-tuned or decoded
+    results = (exp / "RESULTS.md").read_text()
+    assert "| original | test |" in results and "ESPnet-ASR" not in results
+    for system in ("original", "reference"):
+        assert (exp / f"tts_{system}" / "decode_test" / "pocketsphinx" / ".done.json").is_file()

@@ -1,4 +1,5 @@
-"""RESULTS.md writers of the downstream recipes (command line: ``lst.bin.downstream_results``)."""
+"""RESULTS.md writers of the downstream recipes (command line: ``lst.bin.downstream_results``); the TTS
+writer also writes RESULTS.json beside its RESULTS.md."""
 import json
 from pathlib import Path
 from typing import Dict, Optional
@@ -120,41 +121,76 @@ def _speed_sections(expdir: Path) -> str:
     return out
 
 
-def tts(args):
-    expdir = Path(args.expdir)
-    rows, speed = [], {}
-    for dset in args.sets.split():
-        ref = _load(expdir / "tts_reference" / f"decode_{dset}" / "asr_score.json")
-        if ref:
-            rows.append(["reference units + vocoder", dset, ref["wer"], ref["cer"], 0.0, None, None, None, None, None])
-        for m in args.models.split():
-            d = expdir / f"tts_{m}" / f"decode_{dset}"
-            info, asr, unit = _load(d / "decode_info.json"), _load(d / "asr_score.json"), _load(d / "score.json")
-            if info is None:
+TTS_SYSTEMS_BEFORE = ("original", "reference")  # the test set's own audio; reference units + vocoder
+TTS_JSON_KEYS = ["system", "set", "wer", "cer", "asr_wer", "asr_cer", "uer", "speech_s", "global_steps",
+                 "global_steps_per_speech_s", "decode_s", "decode_s_per_speech_s", "n_utts", "recognizer_rtf"]
+
+
+def _r(x, nd=4):
+    return round(x, nd) if isinstance(x, float) else x
+
+
+def tts_rows(expdir: Path, models, sets):
+    """One row per (system, set) with any score: ``original`` (the test set's own audio),
+    ``reference`` (reference units + vocoder) and each TTS system. ``wer``/``cer``: the
+    independent recognizer (``<decode dir>/pocketsphinx/score.json``, lst.bin.recognize);
+    ``asr_wer``/``asr_cer``: the recipe's ESPnet ASR (``asr_score.json``), None when not run."""
+    rows = []
+    for dset in sets:
+        for system in [*TTS_SYSTEMS_BEFORE, *models]:
+            d = expdir / f"tts_{system}" / f"decode_{dset}"
+            ps, asr = _load(d / "pocketsphinx" / "score.json"), _load(d / "asr_score.json")
+            info, unit = _load(d / "decode_info.json"), _load(d / "score.json")
+            if ps is None and asr is None and info is None:
                 continue
-            sm = info["summary"]
-            speed[(dset, m)] = sm
-            rows.append([f"{m}", dset, asr["wer"] if asr else None, asr["cer"] if asr else None,
-                         unit["unit_error_rate"] if unit else None, sm["speech_seconds"], sm["speech_global_steps"],
-                         sm["global_steps_per_speech_second"], sm["decode_seconds"],
-                         sm["decode_seconds_per_speech_second"]])
-    voc = _load(expdir / "vocoder" / "train_info.json")
+            sm = info["summary"] if info else {}
+            uer = 0.0 if system == "reference" else (unit or {}).get("unit_error_rate")
+            rows.append({
+                "system": system, "set": dset,
+                "wer": _r(ps["wer"]) if ps else None, "cer": _r(ps["cer"]) if ps else None,
+                "asr_wer": _r(asr["wer"]) if asr else None, "asr_cer": _r(asr["cer"]) if asr else None,
+                "uer": _r(uer), "speech_s": _r(sm.get("speech_seconds", (ps or {}).get("audio_seconds"))),
+                "global_steps": sm.get("speech_global_steps"),
+                "global_steps_per_speech_s": _r(sm.get("global_steps_per_speech_second")),
+                "decode_s": _r(sm.get("decode_seconds")),
+                "decode_s_per_speech_s": _r(sm.get("decode_seconds_per_speech_second")),
+                "n_utts": (ps or asr or {}).get("n_utts", sm.get("n_utts")),
+                "recognizer_rtf": _r(ps["rtf"]) if ps and "rtf" in ps else None,
+            })
+    return rows
+
+
+def tts(args):
+    """exp/RESULTS.md (table) and exp/RESULTS.json (the same rows, TTS_JSON_KEYS) of tts.sh."""
+    expdir = Path(args.expdir)
+    sets, models = args.sets.split(), args.models.split()
+    rows = tts_rows(expdir, models, sets)
+    with_asr = any(r["asr_wer"] is not None for r in rows)
+    cols = [("system", "system"), ("set", "set"), ("wer", "WER"), ("cer", "CER")]
+    if with_asr:
+        cols += [("asr_wer", "ESPnet-ASR WER"), ("asr_cer", "ESPnet-ASR CER")]
+    cols += [("uer", "UER"), ("speech_s", "speech s"), ("global_steps", "global steps"),
+             ("global_steps_per_speech_s", "steps / speech s"), ("decode_s", "decode s"),
+             ("decode_s_per_speech_s", "decode s / speech s")]
     text = ("# TTS: text -> units (fine-tuned LM) -> unit vocoder -> waveform\n\n"
-            "WER/CER (%) of the synthesized audio by the independent recognizer (ESPnet ASR baseline of "
-            "the asr1 recipe); UER = unit error rate (%) of the generated units vs the reference units "
-            "(editdistance). Global steps count only the speech part (after the text prompt); "
-            "decode s excludes the vocoder. `reference units + vocoder` resynthesizes the reference "
-            "units: the vocoder + recognizer floor.\n\n")
-    text += md_table(["system", "set", "WER", "CER", "UER", "speech s", "global steps", "steps / speech s",
-                      "decode s", "decode s / speech s"], rows)
+            "WER/CER (%): the independent recognizer (pocketsphinx en-us: the wheel's acoustic model, LM and "
+            "dictionary; lst.bin.recognize), jiwer after lst.downstream.recognizer.normalize_text on both sides"
+            + ("; ESPnet-ASR WER/CER: the recipe's ESPnet ASR baseline (--asr_exp), same normaliser" if with_asr
+               else "") +
+            ". `original` = the test set's own audio, `reference` = the reference units resynthesized by the "
+            "recipe's unit vocoder (the vocoder floor), then each TTS system. UER = unit error rate (%) of the "
+            "generated units vs the reference units (editdistance). Global steps count only the speech part "
+            "(after the text prompt); decode s excludes the vocoder.\n\n")
+    text += md_table([c[1] for c in cols], [["-" if r[k] is None else r[k] for k, _ in cols] for r in rows])
+    speed = {(r["set"], r["system"]): r for r in rows if r["global_steps_per_speech_s"] is not None}
     rows2 = []
-    for dset in args.sets.split():
+    for dset in sets:
         a, b = speed.get((dset, "token_lm")), speed.get((dset, "lst"))
         if a and b:
-            rows2.append([dset, a["global_steps_per_speech_second"], b["global_steps_per_speech_second"],
-                          a["global_steps_per_speech_second"] / max(b["global_steps_per_speech_second"], 1e-9),
-                          a["decode_seconds_per_speech_second"], b["decode_seconds_per_speech_second"],
-                          a["decode_seconds_per_speech_second"] / max(b["decode_seconds_per_speech_second"], 1e-9)])
+            rows2.append([dset, a["global_steps_per_speech_s"], b["global_steps_per_speech_s"],
+                          a["global_steps_per_speech_s"] / max(b["global_steps_per_speech_s"], 1e-9),
+                          a["decode_s_per_speech_s"], b["decode_s_per_speech_s"],
+                          a["decode_s_per_speech_s"] / max(b["decode_s_per_speech_s"], 1e-9)])
     if rows2:
         text += ("\n## LST vs token baseline, TTS generation\n\nReduction of global AR steps per second of speech and "
                  "decoding speed-up (wall time per second of generated speech); the speed targets are judged at "
@@ -162,9 +198,12 @@ def tts(args):
         text += md_table(["set", "token_lm steps/s", "lst steps/s", "step reduction", "token_lm dec s/s",
                           "lst dec s/s", "speed-up"], rows2)
     text += _speed_sections(expdir)
+    voc = _load(expdir / "vocoder" / "train_info.json")
     if voc:
         text += (f"\nVocoder: unit->log-mel conv net ({voc['params']} params, {voc['steps']} steps, "
                  f"{voc['train_seconds']:.0f} s on {voc['n_utts']} utterances, final L1 {voc['final_l1']:.3f}) "
                  "+ Griffin-Lim (librosa).\n")
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(text)

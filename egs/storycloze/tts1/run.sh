@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Spoken StoryCloze (espeak-ng) downstream TTS: fine-tune the packages of ../asr1 on text ->
-# units (25 Hz), train the unit vocoder, synthesize the test stories, score them with
-# ../asr1's ESPnet ASR (run ../asr1 through stage 6 first). The spoken corpus is ../asr1's
-# (--src_data_dir), so it is synthesized once; local/ is ../lst1/local.
+# units (25 Hz), train the unit vocoder, synthesize the test stories, score them with the
+# independent recognizer (pocketsphinx, tts.sh stage 7: the espeak-ng test audio itself, the
+# reference-unit resynthesis and each system) and with ../asr1's ESPnet ASR as a second column
+# (stage 8; run ../asr1 through stage 6 first); exp/RESULTS.md + exp/RESULTS.json (stage 9).
+# The spoken corpus is ../asr1's (--src_data_dir), so it is synthesized once; local/ is ../lst1/local.
 set -euo pipefail
 
 ./tts.sh \
