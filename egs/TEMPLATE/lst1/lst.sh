@@ -131,10 +131,7 @@ all_sets="${train_set} ${valid_set} ${test_sets}"
 if run_stage 1; then
   stage_begin 1 "data preparation (local/data.sh ${local_data_opts})"
   # shellcheck disable=SC2086
-  local/data.sh ${local_data_opts}
-  for dset in ${all_sets}; do
-    ${python} -m lst.bin.validate_data_dir "data/${dset}"
-  done
+  data_prep_stage "${local_data_opts}" ${all_sets}
   stage_end 1
 fi
 

@@ -149,3 +149,16 @@ print_paths() { local v; for v in "$@"; do printf '%s=%q\n' "${v}" "${!v}"; done
 # default job dispatch when a recipe has no cmd.sh (see egs/TEMPLATE/lst1/cmd.sh)
 train_cmd=${train_cmd:-utils/run_local.sh}
 decode_cmd=${decode_cmd:-utils/run_local.sh}
+
+# data_prep_stage "OPTS" SET...: stage 1 of lst.sh and hubert.sh: local/data.sh OPTS (split
+# into words), then lst.bin.validate_data_dir on data/SET for each SET (a bad directory stops
+# the recipe with the file and line named)
+data_prep_stage() {
+  local opts=$1 dset
+  shift
+  # shellcheck disable=SC2086
+  local/data.sh ${opts}
+  for dset in "$@"; do
+    "${python:-python3}" -m lst.bin.validate_data_dir "data/${dset}"
+  done
+}
