@@ -108,6 +108,17 @@ def test_sweep_runs_and_budgets():
     assert conf["model_conf"]["n_heads"] == 2
 
 
+def test_flops_to_reach_interpolates_in_log_flops(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "egs/rocstories/lst1/local"))
+    import sweep_report
+
+    curve = {1: (1e12, 4.0, 5.0), 2: (4e12, 3.0, 5.0), 3: (8e12, 2.5, 5.0)}
+    f, first = sweep_report.flops_to_reach(curve, 3.5)   # half-way between 1e12 and 4e12 in log FLOPs
+    assert f == pytest.approx(2e12) and not first
+    assert sweep_report.flops_to_reach(curve, 4.5) == (1e12, True)   # already there at the first checkpoint
+    assert sweep_report.flops_to_reach(curve, 2.0) == (None, False)
+
+
 def test_sweep_report_from_run_dirs(tmp_path, monkeypatch):
     """RESULTS.json / RESULTS.md / plots of a sweep from hand-made run directories."""
     import argparse
@@ -136,8 +147,10 @@ def test_sweep_report_from_run_dirs(tmp_path, monkeypatch):
             (d / "plan.json").write_text(json.dumps({"params": 1_200_000 if "lst" in run.cls else 1_000_000}))
             (d / "train_wall_seconds").write_text("60\n")
             for e in (1, 2):
+                sp, tx = speech[run.id][e - 1], 5.0 - 0.1 * e
+                per = {f"q{i}": [sp * (10 + i) + (0.1 if i % 2 else -0.1), 10 + i, tx * 3, 3] for i in range(8)}
                 (d / f"eval/heldout_ep{e}.json").write_text(json.dumps(
-                    {"heldout": {"speech": speech[run.id][e - 1], "text": 5.0 - 0.1 * e}}))
+                    {"heldout": {"speech": sp, "text": tx, "per_sequence": per}}))
             acc = {"accuracy": 0.6, "ci95": [0.5, 0.7], "correct": 60, "n": 100}
             (d / "eval/bench.json").write_text(json.dumps(
                 {"results": {"sc/T->T": {"n": 100, "chance": 0.5, "raw": acc, "norm": acc}}}))
@@ -154,7 +167,10 @@ def test_sweep_report_from_run_dirs(tmp_path, monkeypatch):
     assert len([r for r in rows if r["benchmark"] == "sc"]) == 4 * 2
     md = (tmp_path / "RESULTS.md").read_text()
     # LST static reaches the baseline's final speech NLL 3.5 at its first checkpoint: 1e12 = 0.50 x 2e12
-    assert "lst_static: final speech NLL 3.2000 vs baseline 3.5000" in md and "0.50 x the baseline's" in md
+    assert "lst_static: final speech NLL 3.2000 vs baseline 3.5000" in md and "<= 0.50 x the baseline's" in md
+    # paired bootstrap at the final checkpoints: LST static 3.2 vs baseline 3.5 on every sequence
+    line = next(x for x in md.splitlines() if x.startswith("| s/lst_static_flops | s/token_lm_flops |"))
+    assert "| -0.30" in line and "| 1.000 |" in line and "+0.0000 [+0.0000, +0.0000]" in line
     assert (tmp_path / "plots/nll_size0.png").exists() and (tmp_path / "plots/acc_size0.png").exists()
 
 

@@ -273,6 +273,11 @@ class Sweep:
         sizes = parse_sizes(self.a.sizes)
         phases = plan_runs(sizes, self.a.classes.split(), self.a.controls.split(), self.a.data_controlled,
                            self.a.data_reference)
+        if self.a.report_only:  # write RESULTS.* from the run directories as they are; train nothing
+            from sweep_report import write_report
+
+            write_report(self.out, sizes, phases, self.a)
+            return 0
         for s in sizes:
             self.flop_budget[s.name] = self.size_budget(s)
         errors = []
@@ -319,6 +324,9 @@ def get_parser():
     p.add_argument("--out_dir", default="exp/sweep")
     p.add_argument("--results_md", default="RESULTS.md")
     p.add_argument("--results_json", default="RESULTS.json")
+    p.add_argument("--report_only", type=lambda s: s.lower() == "true", default=False,
+                   help="only write RESULTS.md/RESULTS.json/plots from the finished runs (e.g. runs of other "
+                        "classes at some sizes, or while a sweep is still running)")
     p.add_argument("--note", default="", help="a paragraph put at the top of RESULTS.md (e.g. what this pass is)")
     return p
 

@@ -5,10 +5,11 @@ ledger of that epoch), accuracies of the last checkpoint. The token baseline's f
 also reported under ``steps`` (it *is* the reference of that protocol).
 """
 import json
+import math
 import platform
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from lst.eval.results import accuracy_rows, nll_rows, run_fields, write_results_json
 
@@ -24,7 +25,7 @@ def collect(out: Path, sizes, phases) -> (List[Dict], List[Dict]):
             d = out / run.id
             ledger_f, plan_f = d / "budget_ledger.json", d / "plan.json"
             if not (ledger_f.exists() and plan_f.exists() and (d / "eval/last_epoch").exists()):
-                runs.append({"id": run.id, "status": "not finished"})
+                runs.append({"id": run.id, "status": "not finished" if d.exists() else "not run"})
                 continue
             ledger, plan = json.loads(ledger_f.read_text()), json.loads(plan_f.read_text())
             _, model, patching = CLASSES[run.cls]
@@ -55,9 +56,27 @@ def fmt_acc(e) -> str:
     return f"{100 * e['accuracy']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}]"
 
 
+def flops_to_reach(nll: Dict[int, tuple], target: float):
+    """FLOPs at which a run's held-out speech NLL curve first reaches ``target``: linear in
+    log-FLOPs between the two checkpoints around the crossing. -> (flops, at_first_checkpoint)
+    or (None, False) if it never does. At the first checkpoint the crossing may be earlier
+    (nothing is measured before it), so the value is an upper bound there."""
+    prev = None
+    for _, (f, s, _) in sorted(nll.items()):
+        if s is not None and s <= target:
+            if prev is None:
+                return f, True
+            (f0, s0) = prev
+            w = (s0 - target) / max(s0 - s, 1e-12)
+            return float(math.exp(math.log(f0) + w * (math.log(f) - math.log(f0)))), False
+        if s is not None:
+            prev = (f, s)
+    return None, False
+
+
 def answer_lines(runs: List[Dict]) -> List[str]:
     """Per size: FLOPs at which each LST flops run first reaches the baseline's final held-out
-    speech NLL (checkpoint resolution), and the text NLL at equal FLOPs."""
+    speech NLL (interpolated between checkpoints), and the text NLL at equal FLOPs."""
     out = []
     for size in sorted({r["size"] for r in runs if r["status"] == "done"}):
         base = next((r for r in runs if r.get("size") == size and r.get("class") == BASELINE
@@ -69,13 +88,47 @@ def answer_lines(runs: List[Dict]) -> List[str]:
             if r.get("size") != size or r.get("class") == BASELINE or r.get("control") != "flops" or not r["nll"]:
                 continue
             f, s, t = r["nll"][max(r["nll"])]
-            hit = next((fl for _, (fl, sp, _) in sorted(r["nll"].items()) if sp is not None and bs is not None
-                        and sp <= bs), None)
-            reach = f"reaches it at {hit:.3g} FLOPs = {hit / bf:.2f} x the baseline's" if hit else "does not reach it"
+            hit, first = flops_to_reach(r["nll"], bs) if bs is not None else (None, False)
+            reach = (f"reaches it at {'<= ' if first else ''}{hit:.3g} FLOPs = {'<= ' if first else ''}"
+                     f"{hit / bf:.2f} x the baseline's" if hit else "does not reach it")
             out.append(f"- size {size}, {r['class']}: final speech NLL {s:.4f} vs baseline {bs:.4f} "
                        f"({s - bs:+.4f}); text {t:.4f} vs {bt:.4f} ({t - bt:+.4f}); {reach} "
                        f"(goal: <= 0.5 x with text no worse)")
     return out or ["- no finished size yet"]
+
+
+def final_heldout(out: Path, run_id: str, runs: List[Dict]) -> Optional[Dict]:
+    r = next((x for x in runs if x["id"] == run_id and x["status"] == "done"), None)
+    if r is None or not r["nll"]:
+        return None
+    f = out / run_id / f"eval/heldout_ep{max(r['nll'])}.json"
+    return json.loads(f.read_text())["heldout"] if f.exists() else None
+
+
+def confidence_lines(out: Path, runs: List[Dict]) -> List[str]:
+    """Final-checkpoint held-out NLL differences against the size's token baseline (flops run;
+    for the data-controlled baseline: against LST curriculum), with paired-bootstrap 95 %
+    intervals over held-out sequences (lst.eval.scorer.paired_bootstrap_nll)."""
+    from lst.eval.scorer import paired_bootstrap_nll
+
+    L = ["| run | vs | speech NLL diff [95 % CI] | P(run better) | text NLL diff [95 % CI] | P(run better) |",
+         "|---|---|---:|---:|---:|---:|"]
+    n = 0
+    for r in runs:
+        if r["status"] != "done" or (r["class"] == BASELINE and r["control"] == "flops"):
+            continue
+        ref = f"{r['size']}/{BASELINE}_flops" if r["class"] != BASELINE else f"{r['size']}/lst_curriculum_flops"
+        a, b = final_heldout(out, r["id"], runs), final_heldout(out, ref, runs)
+        if a is None or b is None:
+            continue
+        cells = []
+        for kind in ("speech", "text"):
+            d = paired_bootstrap_nll(a, b, kind)
+            cells += ["-", "-"] if d is None else [f"{d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]",
+                                                   f"{d['p_a_better']:.3f}"]
+        L.append(f"| {r['id']} | {ref} | " + " | ".join(cells) + " |")
+        n += 1
+    return L if n else ["(no pair with per-sequence held-out scores yet)"]
 
 
 def write_report(out: Path, sizes, phases, args) -> None:
@@ -111,6 +164,9 @@ def write_report(out: Path, sizes, phases, args) -> None:
          f"- held-out NLL on `{args.heldout}`; benchmarks: {', '.join(f'`{b}`' for b in args.benchmarks) or 'none'}",
          "", "## Does LST reach the token baseline's held-out speech NLL with at most half its FLOPs?", ""]
     L += answer_lines(runs)
+    L += ["", "## Final held-out NLL against the baseline, with 95 % intervals (paired bootstrap over held-out "
+          "sequences; negative = lower NLL than the reference)", ""]
+    L += confidence_lines(out, runs)
     L += ["", "## Runs", "", "| run | params (M) | FLOPs | updates | sequences | tokens | speech units | wall (s) "
           "| final NLL speech | final NLL text |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
