@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mini_an4 downstream TTS: fine-tune the pretrained token baseline and LST (the packages of
 # ../asr1, made by stage 0 there or here) on text -> units, train the unit vocoder, synthesize
-# the test set and score it with ../asr1's ESPnet ASR (run ../asr1 first, at least stage 6).
+# the test set and score it with the independent recognizer (pocketsphinx, tts.sh stage 7) and,
+# as a second column, ../asr1's ESPnet ASR (tts.sh stage 8; run ../asr1 first, at least stage 6).
 # local/ is ../lst1/local (same data preparation, run here into data/).
 # Units are sampled (top-k 10, fixed seed): greedy decoding of these small unit LMs loops on a
 # silence unit until the length budget (1.5x the train set's 13 units per BPE token).
