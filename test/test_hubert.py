@@ -174,8 +174,8 @@ def test_native_25hz_upstream_lands_on_the_50hz_grid():
 
 @pytest.mark.slow
 def test_ssl1_recipe_two_iterations(tmp_path):
-    """egs/an4/ssl1 stages 1-6 on 8 AN4 + 8 LJ utterances and 6 synthetic ones: MFCC targets,
-    two HuBERT iterations (the second on the first one's layer units), unit metrics."""
+    """egs/an4/ssl1 stages 1-6 on 8 AN4 + 8 LJ utterances, 6 synthetic ones and 8 AN4 test ones:
+    MFCC targets, two HuBERT iterations (the second on the first one's layer units), unit metrics."""
     import shutil
     import subprocess
 
@@ -199,9 +199,12 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     rows = json.loads((work / "exp" / "unit_metrics" / "RESULTS.json").read_text())
-    assert [r["units"] for r in rows] == ["it0_mfcc_km8", "it1_l1_km8", "it2_l1_km8"]
+    # phone labels: espeak-ng events (synth_eval), a pocketsphinx forced alignment (an4_test)
+    assert [(r["eval_set"], r["units"]) for r in rows] == [
+        (s, u) for s in ("an4_test", "synth_eval") for u in ("it0_mfcc_km8", "it1_l1_km8", "it2_l1_km8")]
     for r in rows:
-        assert r["eval_set"] == "synth_eval" and 0 <= r["pnmi"] <= 1 and r["units_per_s"] == 50
+        assert 0 <= r["pnmi"] <= 1 and r["units_per_s"] == 50 and r["n_phones"] > 5
+    assert all(r["n_utts"] >= 6 for r in rows if r["eval_set"] == "an4_test")  # of 8 (skips are counted)
     it2 = yaml.safe_load((work / "exp" / "hubert_it2_train_hubert_debug" / "config.yaml").read_text())
     assert "it1_l1_km8" not in str(it2)  # targets are copied into the iteration's data dir
     info = json.loads((work / "dump" / "units" / "it2_l1_km8" / "synth_eval" / "unit_info.json").read_text())

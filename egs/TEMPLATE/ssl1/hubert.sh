@@ -10,6 +10,8 @@
 #            stages 4-5 repeat for every iteration in --iterations ("1", or "1 2")
 #   stage 6: unit quality (PNMI, purities, units/s) of every unit set on --eval_sets with
 #            frame-level phone labels (data/<set>/phone_ctm)   -> exp/unit_metrics/RESULTS.json (+ _table.md)
+#            phone_ctm (made by local/data.sh): espeak-ng phoneme events for synthetic speech, a
+#            forced alignment for recorded speech (python -m lst.bin.ps_align --out_phone_ctm)
 # Every stage can be re-run on its own (--stage N --stop_stage N); training resumes from its
 # last checkpoint. A stage whose input is missing stops and names the stage that makes it.
 set -euo pipefail

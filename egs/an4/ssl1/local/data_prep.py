@@ -4,7 +4,8 @@
     python3 local/data_prep.py downloads/an4 LJSPEECH_DIR data [--n_valid_an4 30 --n_valid_lj 15]
 
 Writes data/train and data/valid (wav.scp, text, utt2spk, spk2utt). AN4 *test* is left out
-on purpose: it is the downstream ASR test set. The valid split takes every k-th utterance so
+of them on purpose: it is the downstream ASR test set; ``--an4_test DIR`` writes only it, to
+its own dir, an evaluation set for unit metrics (local/data.sh stage 4 adds phone labels). The valid split takes every k-th utterance so
 that it spans speakers. Ids: ``an4-<spk>-<file>`` and ``lj-<clip>``.
 """
 import argparse
@@ -16,9 +17,9 @@ from lst.data.kaldi_dir import write_data_dir
 LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<file>[^()]+)\)\s*$")
 
 
-def an4_utts(an4: Path):
-    fileids = {Path(f).name: f for f in (an4 / "etc" / "an4_train.fileids").read_text().split()}
-    trans = an4 / "etc" / "an4_train.transcription"
+def an4_utts(an4: Path, part: str = "train"):
+    fileids = {Path(f).name: f for f in (an4 / "etc" / f"an4_{part}.fileids").read_text().split()}
+    trans = an4 / "etc" / f"an4_{part}.transcription"
     out = []
     for lineno, line in enumerate(trans.read_text().splitlines(), 1):
         m = LINE.match(line.strip())
@@ -65,7 +66,14 @@ def main() -> None:
     p.add_argument("--n_valid_an4", type=int, default=30)
     p.add_argument("--n_valid_lj", type=int, default=15)
     p.add_argument("--max_utts", type=int, default=0, help=">0: first N of each corpus (tests)")
+    p.add_argument("--an4_test", type=Path, default=None, help="write only AN4 test, here (an eval set)")
     args = p.parse_args()
+    if args.an4_test:
+        test = an4_utts(args.an4_dir, "test")
+        test = test[: args.max_utts] if args.max_utts > 0 else test
+        write_data_dir(args.an4_test, test)
+        print(f"data_prep: {args.an4_test}: {len(test)} AN4 test utterances")
+        return
     an4 = an4_utts(args.an4_dir)
     lj = lj_utts(args.lj_dir) if str(args.lj_dir) not in ("", ".") else []
     if args.max_utts > 0:
