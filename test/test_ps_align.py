@@ -165,3 +165,31 @@ def test_cli_writes_ctms_and_counts_skips(tmp_path, espeak_utt, capsys):
     # nothing alignable: failure
     (d / "text").write_text("oov the Zxqvbn dog\n")
     assert ps_align.main(["--data_dir", str(d), "--out_word_ctm", str(tmp_path / "w2")]) == 1
+
+
+def test_compare_aligners_on_hand_made_timings(tmp_path, capsys):
+    """egs/an4/lst1/local/compare_aligners.py: known boundary errors give known summaries."""
+    import importlib.util
+    import json
+
+    from conftest import REPO_ROOT
+    from lst.data.timings import WordTiming, write_ctm
+
+    spec = importlib.util.spec_from_file_location("compare_aligners", REPO_ROOT / "egs/an4/lst1/local/compare_aligners.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ref = {"u": [WordTiming("A", 0.0, 1.0), WordTiming("B", 1.0, 2.0)]}
+    hyp = {"u": [WordTiming("A", 0.03, 1.0), WordTiming("B", 1.0, 2.2)], "v": [WordTiming("C", 0, 1)]}
+    write_ctm(tmp_path / "ref", ref)
+    write_ctm(tmp_path / "hyp", hyp)
+    assert mod.main(["--ref", str(tmp_path / "ref"), "--hyp", f"x={tmp_path / 'hyp'}", "--set", "s",
+                     "--out_json", str(tmp_path / "o.json")]) == 0
+    row = json.loads((tmp_path / "o.json").read_text())["rows"][0]
+    # boundary errors 30, 0, 0, 200 ms
+    assert row["n_utts"] == 1 and row["n_words"] == 2
+    assert row["mean_abs_ms"] == 57.5 and row["median_abs_ms"] == 15.0
+    assert row["within_40ms_pct"] == 75.0 and row["within_100ms_pct"] == 75.0
+    assert row["start_mean_signed_ms"] == 15.0 and row["end_mean_signed_ms"] == 100.0
+    speech = np.zeros(100, bool)
+    speech[10:20] = speech[30:32] = speech[50:70] = True
+    assert mod.speech_intervals(speech) == [(0.1, 0.2), (0.5, 0.7)]

@@ -74,8 +74,9 @@ class PocketSphinxAligner:
     dictionary). ``extra_dict``: a second pronunciation dictionary (CMU format, e.g. AN4's
     ``etc/an4.dic``) whose words are added when the main one lacks them. ``beams``: the
     pruning beams tried in turn (one decoder each, made when first needed): pocketsphinx's
-    default 1e-48 loses the path on long (> ~10 s) utterances ("Final result does not match
-    the grammar"), wider beams find it at a few times the cost.
+    default 1e-48 suits AN4 (every utterance aligned) but loses the path on long utterances
+    and on speech unlike its training data, e.g. espeak-ng's ("Final result does not match the
+    grammar"); the wider beams find it at a few times the cost.
     """
 
     def __init__(self, hmm: Optional[str] = None, dict: Optional[str] = None,

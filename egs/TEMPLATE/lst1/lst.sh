@@ -42,7 +42,7 @@ local_data_opts=""     # options of local/data.sh
 train_set=train        # training set (data/<set>)
 valid_set=valid        # validation set
 test_sets="test"       # evaluation sets
-word_aligner=""        # a trained lst.bin.ctc_align model dir: stage 2 writes word_ctm for recorded audio
+word_aligner=""        # stage 2 writes word_ctm for recorded audio: a trained lst.bin.ctc_align model dir, or pocketsphinx (lst.bin.ps_align, + phone_ctm)
 # Units
 feature_type=mfcc      # mfcc, ssl (s3prl upstream checkpoint) or espnet_ssl (a HuBERT from egs/*/ssl1)
 ssl_ckpt=""            # local s3prl-loadable checkpoint (feature_type=ssl)
@@ -141,7 +141,11 @@ if run_stage 2; then
     require "data/${dset}/wav.scp" "stage 1 (data preparation)"
     ${train_cmd} "${raw_dir}/${dset}.log" ${python} -m lst.bin.format_wav --wav_scp "data/${dset}/wav.scp" \
       --out_dir "${raw_dir}/${dset}" --nj "${nj}" || die "format_wav failed; see ${raw_dir}/${dset}.log"
-    if [ -n "${word_aligner}" ]; then
+    if [ "${word_aligner}" = pocketsphinx ]; then
+      log "Forced alignment of ${dset} with pocketsphinx -> ${raw_dir}/${dset}/{word_ctm,phone_ctm}"
+      ${python} -m lst.bin.ps_align --data_dir "${raw_dir}/${dset}" --out_word_ctm "${raw_dir}/${dset}/word_ctm" \
+        --out_phone_ctm "${raw_dir}/${dset}/phone_ctm" || die "stage 2: pocketsphinx alignment of ${dset} failed"
+    elif [ -n "${word_aligner}" ]; then
       log "Forced alignment of ${dset} with ${word_aligner} -> ${raw_dir}/${dset}/word_ctm"
       ${python} -m lst.bin.ctc_align align --model_dir "${word_aligner}" --data_dir "${raw_dir}/${dset}" \
         --out "${raw_dir}/${dset}/word_ctm"

@@ -3,7 +3,11 @@
 # the corpus is). The LST pipeline on MFCC units (50 Hz, K=100) + BPE text: speech, text, s2t
 # and t2s sequences. Sets (local/data.sh, as ESPnet's egs2/an4): train (848), dev (the first 100
 # train utterances in sorted-id order), test (130). ../asr1 holds ESPnet's ASR baseline.
-# AN4 has no word timings yet (issue 14), so training uses the pre-built sequences.
+# Word timings: stage 2 force-aligns every set with pocketsphinx (its en-us acoustic model and
+# CMU dictionary; lst.bin.ps_align), writing dump/raw/<set>/word_ctm (+ phone_ctm), so stage 7
+# adds word-level interleaved sequences and documents. RESULTS.md compares it with the
+# character-CTC aligner (--word_aligner <ctc model dir>), which places words on real AN4 speech
+# far worse (it is trained on synthetic speech only).
 # Pass any lst.sh option after, e.g. ./run.sh --stage 5 --stop_stage 6
 set -euo pipefail
 
@@ -18,5 +22,6 @@ lst_config=conf/train_lst_debug.yaml
     --n_clusters 100 \
     --nbpe 100 \
     --corpus_kinds "speech text s2t t2s" \
+    --word_aligner pocketsphinx \
     --lst_config "${lst_config}" \
     "$@"

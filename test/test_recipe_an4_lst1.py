@@ -1,0 +1,52 @@
+"""egs/an4/lst1 at toy size (slow): stages 1-7 on a few utterances of the shared archive, with
+stage 2's pocketsphinx forced alignment (--word_aligner pocketsphinx): every set gets word_ctm
+and phone_ctm, and stage 7 adds word-level interleaved sequences and documents."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO_ROOT, SHARED
+
+RECIPE = REPO_ROOT / "egs" / "an4" / "lst1"
+ARCHIVE = SHARED / "data" / "an4" / "an4_sphere.tar.gz"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} not present"),
+    pytest.mark.skipif(not (REPO_ROOT / "tools" / "activate_python.sh").exists(), reason="run tools/setup.sh first"),
+]
+
+
+def test_an4_lst1_stages_1_to_7_build_interleaved_sequences(tmp_path):
+    from lst.data.timings import read_ctm
+
+    work = tmp_path / "lst1"
+    work.mkdir()
+    for name in ("run.sh", "conf", "local", "db.sh", "cmd.sh"):
+        src = RECIPE / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    for name in ("lst.sh", "path.sh", "utils"):
+        (work / name).symlink_to((RECIPE / name).resolve())
+    env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), AN4=str(ARCHIVE), OMP_NUM_THREADS="1")
+    cmd = ["./run.sh", "--stop_stage", "7", "--local_data_opts", "--max_utts 8 --ndev_utt 6",
+           "--n_clusters", "8", "--nbpe", "30", "--nj", "1"]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "Forced alignment of test with pocketsphinx" in proc.stdout + proc.stderr
+    corpus = next((work / "dump" / "corpus").iterdir())
+    for dset in ("train", "dev", "test"):
+        raw = work / "dump" / "raw" / dset
+        texts = dict(line.split(maxsplit=1) for line in (raw / "text").read_text().splitlines())
+        words, phones = read_ctm(raw / "word_ctm"), read_ctm(raw / "phone_ctm")
+        assert set(words) == set(texts) == set(phones)
+        for utt, text in texts.items():
+            assert [w.word for w in words[utt]] == text.split()
+        seqs = (corpus / dset / "seqs").read_text().splitlines()
+        inter = [s for s in seqs if s.startswith("inter_")]
+        multi = [u for u, t in texts.items() if len(t.split()) >= 2]
+        assert len(inter) == len((corpus / dset / "seqs.inter").read_text().splitlines()) >= 1
+        assert {s.split()[0][len("inter_"):] for s in inter} <= set(multi)
+        assert all("<t>" in s and "<s>" in s for s in inter)  # both modalities in one sequence
+        assert len((corpus / dset / "docs").read_text().splitlines()) == len(texts)
