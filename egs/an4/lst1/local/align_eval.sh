@@ -5,7 +5,8 @@
 #            voices; offsets calibrated on ${synth_dir}/valid)              -> exp/ctc_align
 #   stage 2: boundary error against exact espeak-ng word timings of held-out-voice speech
 #            (--ref_sets: data dirs with word_ctm)                          -> exp/align_eval/<name>.json
-#   stage 3: AN4 dev/test (real speech): agreement of the two aligners, an energy check, spot
+#   stage 3: AN4 dev/test (real speech): agreement of the aligners (+ ESPnet's CTC segmentation
+#            with ../asr1's AN4 ASR model when --espnet_asr_exp exists), an energy check, spot
 #            checks                                                         -> exp/align_eval/an4_<set>.json
 #   stage 4: all rows                                                       -> exp/align_eval/RESULTS.json
 # Needs lst.sh stage 2 of this recipe (dump/raw/{dev,test}), stage 2 of ../../rocstories/lst1
@@ -22,6 +23,7 @@ ref_max_utts=100       # utterances of each reference set aligned by pocketsphin
 an4_sets="test dev"
 spot="fcaw-an406-b,mmxg-cen5-b,marh-an431-b"  # AN4 test utterances listed word by word
 ctc_minutes=8          # CTC aligner training budget
+espnet_asr_exp=../asr1/exp/asr_espnet_transformer_cpu_bpe30_sp  # ESPnet ASR model for a third aligner (skipped if absent)
 out=exp/align_eval
 parse_options "$@"
 recipe_env
@@ -55,14 +57,21 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   for dset in ${an4_sets}; do
     require "dump/raw/${dset}/wav.scp" "stage 2 of ./run.sh"
-    log "stage 3: AN4 ${dset}: both aligners, agreement, energy check"
+    log "stage 3: AN4 ${dset}: the aligners, agreement, energy check"
     python3 -m lst.bin.ps_align --data_dir "dump/raw/${dset}" --out_word_ctm "${out}/an4_${dset}_pocketsphinx.word_ctm" \
       --out_phone_ctm "${out}/an4_${dset}_pocketsphinx.phone_ctm" 2> "${out}/an4_${dset}_pocketsphinx.log"
     python3 -m lst.bin.ctc_align align --model_dir exp/ctc_align --data_dir "dump/raw/${dset}" \
       --out "${out}/an4_${dset}_ctc.word_ctm" 2> "${out}/an4_${dset}_ctc.log"
+    hyp3=()
+    if [ -f "${espnet_asr_exp}/config.yaml" ]; then
+      PYTHONPATH=${MAIN_ROOT}${PYTHONPATH:+:${PYTHONPATH}} python3 local/espnet_align.py --asr_exp "${espnet_asr_exp}" \
+        --data_dir "dump/raw/${dset}" --out "${out}/an4_${dset}_espnet.word_ctm" 2> "${out}/an4_${dset}_espnet.log"
+      hyp3=(--hyp espnet_ctcseg="${out}/an4_${dset}_espnet.word_ctm")
+    fi
     spot_opt=()
     [ "${dset}" != test ] || spot_opt=(--spot "${spot}")
     cmp_py --hyp pocketsphinx="${out}/an4_${dset}_pocketsphinx.word_ctm" --hyp ctc="${out}/an4_${dset}_ctc.word_ctm" \
+      "${hyp3[@]+"${hyp3[@]}"}" \
       --set "an4_${dset}" --wav_scp "dump/raw/${dset}/wav.scp" "${spot_opt[@]+"${spot_opt[@]}"}" --out_json "${out}/an4_${dset}.json"
   done
 fi

@@ -5,7 +5,7 @@
     local/compare_aligners.py --ref ref_word_ctm --hyp ctc=a.word_ctm --hyp pocketsphinx=b.word_ctm \
         --set heldout --out_json exp/align_eval/heldout.json
 
-    # real speech (no reference): agreement of two aligners (the first is the reference),
+    # real speech (no reference): agreement of aligners with the first one,
     # plus spot checks (--spot utt1,utt2: both aligners' word times side by side)
     local/compare_aligners.py --hyp pocketsphinx=ps.word_ctm --hyp ctc=ctc.word_ctm --set an4_test \
         --spot fcaw-an406-b,mmxg-cen5-b --out_json exp/align_eval/an4_test.json
@@ -118,11 +118,12 @@ def main(argv=None) -> int:
     else:
         if len(names) < 2:
             p.error("without --ref, give two --hyp to compare")
-        a, b = names[:2]
-        common = sorted(set(hyps[a]) & set(hyps[b]))
-        row = {"set": args.set, "aligner": b, "vs": a, "n_utts": len(common)}
-        row.update(summarise(hyps[a], hyps[b], common))
-        rows.append(row)
+        a = names[0]
+        for b in names[1:]:  # each against the first
+            common = sorted(set(hyps[a]) & set(hyps[b]))
+            row = {"set": args.set, "aligner": b, "vs": a, "n_utts": len(common)}
+            row.update(summarise(hyps[a], hyps[b], common))
+            rows.append(row)
     if args.wav_scp:
         common = sorted(set.intersection(*(set(h) for h in hyps.values())))
         for name in names:
