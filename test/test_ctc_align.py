@@ -49,6 +49,39 @@ def test_align_applies_offsets_and_never_overlaps():
     assert (hyp[1].start, hyp[1].end) == pytest.approx((12 * F + 0.1, 15 * F + 0.1))
 
 
+def test_too_few_frames_is_a_clear_error_and_calibration_skips_it(tmp_path, monkeypatch):
+    # 5 frames for "hello world": more label states than frames -> ValueError naming the utterance
+    lpz = peaky_posteriors(5, [(1, "h")])
+    with pytest.raises(ValueError, match=r"utterance u7: 5 CTC frames are fewer than its 10 characters"):
+        _FakeAligner(lpz).raw_boundaries(np.zeros((10, 80), np.float32), ["hello", "world"], "u7")
+    # as many frames as characters, but fewer than the label states (blanks between words): no assert
+    ten = peaky_posteriors(10, [(1, "h")])
+    with pytest.raises(ValueError, match=r"utterance u8: 10 CTC frames \(.* s\) are fewer than the \d+ label states"):
+        _FakeAligner(ten).raw_boundaries(np.zeros((20, 80), np.float32), ["hello", "world"], "u8")
+
+    class Ex:
+        def __init__(self, utt, words):
+            self.utt, self.words, self.feats = utt, words, np.zeros((10, 80), np.float32)
+
+    good = peaky_posteriors(60, [(10, "h"), (11, "i")])
+
+    class Mixed(_FakeAligner):
+        model_dir = tmp_path
+
+        def raw_boundaries(self, feats, words, utt="?"):
+            if utt == "fast":
+                return _FakeAligner(lpz).raw_boundaries(feats, ["hello", "world"], utt)
+            return _FakeAligner(good).raw_boundaries(feats, words, utt)
+
+    monkeypatch.setattr(ca, "load_examples", lambda d, n, s: [Ex("fast", ["hello", "world"]), Ex("ok", ["hi"])])
+    ref = {"fast": [WordTiming("hello", 0, 1), WordTiming("world", 1, 2)], "ok": [WordTiming("hi", 0.3, 0.4)]}
+    off = ca.calibrate(Mixed(lpz), "d", ref)   # "fast" is skipped, "ok" sets the offsets
+    assert off["start"] == pytest.approx(10 * ca.FRAME_S - 0.3) and off["end"] == pytest.approx(12 * ca.FRAME_S - 0.4)
+    monkeypatch.setattr(ca, "load_examples", lambda d, n, s: [Ex("fast", ["hello", "world"])])
+    with pytest.raises(ValueError, match="no utterance of d could be aligned"):
+        ca.calibrate(Mixed(lpz), "d", ref)
+
+
 def test_normalise_and_errors():
     assert ca.normalise_word("Don't!") == "don't" and ca.normalise_word("&") == "#"
     s, e = ca.boundary_errors([WordTiming("a", 0.1, 0.2)], [WordTiming("a", 0.12, 0.15)])

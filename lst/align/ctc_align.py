@@ -292,7 +292,14 @@ class Aligner:
         if len(lpz) < n_labels:
             raise ValueError(f"utterance {utt}: {len(lpz)} CTC frames are fewer than its {n_labels} characters")
         gt, begins = prepare_token_list(config, toks)
-        timings, _, _ = ctc_segmentation(config, lpz, gt)
+        if len(lpz) < len(gt):  # ctc-segmentation would stop on an assert ("Audio is shorter than text!")
+            raise ValueError(f"utterance {utt}: {len(lpz)} CTC frames ({len(lpz) * FRAME_S:.2f} s) are fewer than "
+                             f"the {len(gt)} label states of its {len(words)} words (speech too fast for "
+                             f"{FRAME_S * 1000:.0f} ms frames, or the wrong transcript)")
+        try:
+            timings, _, _ = ctc_segmentation(config, lpz, gt)
+        except AssertionError as e:
+            raise ValueError(f"utterance {utt}: CTC segmentation failed ({e})") from None
         out = []
         for k in range(len(words)):
             first = begins[k] + 1  # first character state of word k
@@ -328,11 +335,21 @@ def calibrate(aligner: Aligner, data_dir, ref_ctm: Dict[str, List[WordTiming]], 
     """Median start/end offsets of the raw boundaries vs known timings; saved into config.json."""
     exs = [e for e in load_examples(data_dir, max_utts, seed) if e.utt in ref_ctm]
     ds, de = [], []
+    skipped = 0
     for e in exs:
-        raw = aligner.raw_boundaries(e.feats, e.words, e.utt)
+        try:
+            raw = aligner.raw_boundaries(e.feats, e.words, e.utt)
+        except ValueError as err:  # counted, logged skip: one utterance must not stop calibration
+            skipped += 1
+            logging.warning("calibrate: skipped %s", err)
+            continue
         ref = ref_ctm[e.utt]
         ds += [r[0] - t.start for r, t in zip(raw, ref)]
         de += [r[1] - t.end for r, t in zip(raw, ref)]
+    if skipped:
+        logging.warning("calibrate: %d of %d utterances skipped (see above)", skipped, len(exs))
+    if not ds:
+        raise ValueError(f"calibrate: no utterance of {data_dir} could be aligned ({skipped} skipped)")
     aligner.cfg["offsets"] = {"start": float(np.median(ds)), "end": float(np.median(de))}
     (aligner.model_dir / "config.json").write_text(json.dumps(aligner.cfg, indent=1))
     return aligner.cfg["offsets"]
