@@ -122,6 +122,33 @@ def test_packed_iterator_epochs_resume_and_workers(workers):
         assert len(long) == 3 * len(e1) + 1 and long[: len(e1)] == e1
 
 
+def test_sort_window_groups_lengths_and_keeps_every_document_once():
+    vocab, pre, lines = _items(n_docs=60)
+    count = PositionCounter("token_lm", {}, vocab.unit_offset)
+
+    def run(epoch, window):
+        ds = _DictDataset(lines, DocumentPreprocessor(vocab, stream_mix="inter=1"))
+        f = PackedIterFactory(ds, list(lines), 300, 2, count, seed=1, sort_window=window)
+        return [(k, b) for k, b in f.build_iter(epoch)]
+
+    def padded(batches):  # positions the models run: documents x the batch's longest document
+        total = 0
+        for _, b in batches:
+            ids, lens = b["doc_ids"], b["seq_lengths"]
+            doc_lens = [int((ids[r, : lens[r]] == d).sum()) for r in range(len(lens)) for d in ids[r, : lens[r]].unique()]
+            total += len(doc_lens) * max(doc_lens)
+        return total
+
+    plain, sorted_ = run(1, 0), run(1, 20)
+    assert run(1, 20)[0][0] == sorted_[0][0] and run(2, 20)[0][0] != sorted_[0][0]  # seeded per epoch
+    seen = [d for keys, _ in sorted_ for row in keys for d in row.split("+")]
+    assert len(seen) == len(set(seen)) and len(seen) >= 0.8 * len(lines)  # each once; little is dropped
+    assert all(len(keys) == 2 for keys, _ in sorted_)
+    assert padded(sorted_) < padded(plain)
+    with pytest.raises(ValueError, match="sort_window"):
+        PackedIterFactory(None, [], 300, 2, count, sort_window=-1)
+
+
 def test_too_few_documents_for_a_batch_is_an_error():
     vocab, pre, lines = _items(n_docs=3)
     ds = _DictDataset(lines, pre)

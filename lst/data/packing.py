@@ -167,9 +167,18 @@ class PackedIterFactory(AbsIterFactory):
 
     def __init__(self, dataset, keys: Sequence[str], pack_len: int, pack_rows: int,
                  count: Callable, seed: int = 0, shuffle: bool = True, num_workers: int = 0,
-                 num_iters_per_epoch: Optional[int] = None, pin_memory: bool = False, max_tokens: int = 0):
+                 num_iters_per_epoch: Optional[int] = None, pin_memory: bool = False, max_tokens: int = 0,
+                 sort_window: int = 0):
         if pack_rows < 1:
             raise ValueError(f"pack_rows must be >= 1, got {pack_rows}")
+        if sort_window < 0:
+            raise ValueError(f"sort_window must be >= 0, got {sort_window}")
+        # sort_window > 0: documents are packed in windows of that many (in the shuffled order),
+        # each window sorted by length first, and the window's batches are shuffled. The models
+        # run a packed row as its documents padded to the longest one of the batch
+        # (lst/models/documents.py), so mixing 40-token texts with 600-unit speech documents in
+        # one batch pads ~5x; similar lengths in a batch make packing cost what it saves.
+        self.sort_window = sort_window
         self.dataset, self.keys = dataset, sorted(keys)
         self.pack_len, self.pack_rows, self.count = pack_len, pack_rows, count
         self.seed, self.shuffle, self.num_workers = seed, shuffle, num_workers
@@ -193,7 +202,7 @@ class PackedIterFactory(AbsIterFactory):
             packer = Packer(self.pack_len, self.count, self.max_tokens)
             rows: List[List[Item]] = []
             made = 0
-            for row in packer.rows_of(self._pass(epoch, sub)):
+            for row in self._rows(packer, self._pass(epoch, sub), epoch, sub):
                 rows.append(row)
                 if len(rows) == self.pack_rows:
                     keys, batch = collate_packed(rows)
@@ -212,6 +221,38 @@ class PackedIterFactory(AbsIterFactory):
             if not self.num_iters_per_epoch:
                 return
             sub += 1
+
+    def _rows(self, packer: Packer, items: Iterator[Item], epoch: int, sub: int) -> Iterator[List[Item]]:
+        """Rows in batch order. Without sort_window: greedy rows in the shuffled document order.
+        With it: per window of documents, rows packed from the length-sorted window and emitted
+        as whole batches (pack_rows consecutive rows) in a shuffled order, seeded by
+        (seed, epoch, sub, window); rows short of a batch carry over to the next window."""
+        if not self.sort_window:
+            yield from packer.rows_of(items)
+            return
+        carry: List[List[Item]] = []
+        window: List[Item] = []
+        w = 0
+
+        def flush(last: bool):
+            nonlocal carry, w
+            window.sort(key=lambda it: len(it[1]["seq"]))
+            rows = carry + list(packer.rows_of(iter(window)))
+            n = len(rows) // self.pack_rows * self.pack_rows
+            batches = [rows[i:i + self.pack_rows] for i in range(0, n, self.pack_rows)]
+            if self.shuffle:
+                np.random.RandomState([self.seed, epoch, sub, w]).shuffle(batches)
+            carry = rows[n:]
+            window.clear()
+            w += 1
+            out = [row for b in batches for row in b]
+            return out + (carry if last else [])
+
+        for it in items:
+            window.append(it)
+            if len(window) >= self.sort_window:
+                yield from flush(False)
+        yield from flush(True)
 
     def _log(self, epoch, sub, packer: Packer, dropped: int = 0) -> None:
         logging.info(f"packing: epoch {epoch} pass {sub}: {packer.rows} rows of {self.pack_len} positions, "

@@ -122,6 +122,12 @@ class LSTTask(AbsTask):
         )
         group.add_argument("--pack_rows", type=int, default=8, help="Rows per packed batch")
         group.add_argument(
+            "--pack_sort_window", type=int, default=1000,
+            help="Pack documents in windows of this many, each sorted by length, batches shuffled within the "
+                 "window (0: plain first-come packing). Packed rows run as their documents padded to the "
+                 "batch's longest, so similar lengths keep padding low",
+        )
+        group.add_argument(
             "--train_corpus", type=str, default="seqs", choices=["seqs", "docs"],
             help="Which corpus file the recipe trains on (lst.sh reads this key): seqs (pre-built sequences) "
                  "or docs (word-level documents, paper-style sequences drawn every epoch)",
@@ -184,7 +190,8 @@ class LSTTask(AbsTask):
                      f"positions per batch ({args.model} positions)")
         return PackedIterFactory(dataset, keys, args.pack_len, args.pack_rows, counter, seed=args.seed,
                                  shuffle=True, num_workers=args.num_workers, pin_memory=args.ngpu > 0,
-                                 num_iters_per_epoch=iter_options.num_iters_per_epoch)
+                                 num_iters_per_epoch=iter_options.num_iters_per_epoch,
+                                 sort_window=getattr(args, "pack_sort_window", 0))
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
