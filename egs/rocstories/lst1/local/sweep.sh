@@ -30,6 +30,7 @@ ngpu=0
 out_dir=""              # default exp/sweep_e<budget_epochs> (or _f<flop_budget>): a new budget never reuses old runs
 results_dir=.           # RESULTS.md, RESULTS.json and plots/ go here
 note=""                 # a paragraph for the top of RESULTS.md
+report_only=false       # true: only write RESULTS.md / RESULTS.json / plots from the finished runs
 . ./path.sh
 . utils/parse_options.sh
 
@@ -55,5 +56,5 @@ python3 local/sweep.py --token_list "${token_list}" --train "${corpus_dir}/train
   --data_controlled "${data_controlled}" --data_reference "${data_reference}" --budget_epochs "${budget_epochs}" \
   --target_epochs "${target_epochs}" --parallel "${parallel}" --threads "${threads}" --ngpu "${ngpu}" \
   --out_dir "${out_dir}" --results_md "${results_dir}/RESULTS.md" --results_json "${results_dir}/RESULTS.json" \
-  --note "${note}" ${opt}
+  --note "${note}" --report_only "${report_only}" ${opt}
 log "Done: ${results_dir}/RESULTS.md"
