@@ -42,6 +42,7 @@ CLASSES = {  # class name -> (config file, model, patching)
     "lst_curriculum": ("sweep_lst_curriculum.yaml", "lst", "curriculum"),
     "lst_aligned": ("sweep_lst_aligned.yaml", "lst", "aligned"),
     "lst_silence": ("sweep_lst_silence.yaml", "lst", "silence"),
+    "lst_static_dec3": ("sweep_lst_static_dec3.yaml", "lst", "static"),  # ablation: 3-layer local decoder
 }
 BASELINE = "token_lm"
 
