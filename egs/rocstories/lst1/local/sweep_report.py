@@ -9,7 +9,7 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from lst.eval.results import accuracy_rows, nll_rows, run_fields, write_results_json
 
@@ -42,6 +42,7 @@ def collect(out: Path, sizes, phases) -> (List[Dict], List[Dict]):
                         h = json.loads(f.read_text())["heldout"]
                         rows += nll_rows(run_fields(model, patching, c, plan["params"], t["flops"]), h)
                         info["nll"][int(e)] = (t["flops"], h["speech"], h["text"])
+                        info["heldout_final"] = h  # epochs ascend: the last one read is the final checkpoint
                 bench = d / "eval/bench.json"
                 if bench.exists():
                     b = json.loads(bench.read_text())
@@ -97,15 +98,7 @@ def answer_lines(runs: List[Dict]) -> List[str]:
     return out or ["- no finished size yet"]
 
 
-def final_heldout(out: Path, run_id: str, runs: List[Dict]) -> Optional[Dict]:
-    r = next((x for x in runs if x["id"] == run_id and x["status"] == "done"), None)
-    if r is None or not r["nll"]:
-        return None
-    f = out / run_id / f"eval/heldout_ep{max(r['nll'])}.json"
-    return json.loads(f.read_text())["heldout"] if f.exists() else None
-
-
-def confidence_lines(out: Path, runs: List[Dict]) -> List[str]:
+def confidence_lines(runs: List[Dict]) -> List[str]:
     """Final-checkpoint held-out NLL differences against the size's token baseline (flops run;
     for the data-controlled baseline: against LST curriculum), with paired-bootstrap 95 %
     intervals over held-out sequences (lst.eval.scorer.paired_bootstrap_nll)."""
@@ -118,7 +111,8 @@ def confidence_lines(out: Path, runs: List[Dict]) -> List[str]:
         if r["status"] != "done" or (r["class"] == BASELINE and r["control"] == "flops"):
             continue
         ref = f"{r['size']}/{BASELINE}_flops" if r["class"] != BASELINE else f"{r['size']}/lst_curriculum_flops"
-        a, b = final_heldout(out, r["id"], runs), final_heldout(out, ref, runs)
+        other = next((x for x in runs if x["id"] == ref and x["status"] == "done"), None)
+        a, b = r.get("heldout_final"), other and other.get("heldout_final")
         if a is None or b is None:
             continue
         cells = []
@@ -166,7 +160,7 @@ def write_report(out: Path, sizes, phases, args) -> None:
     L += answer_lines(runs)
     L += ["", "## Final held-out NLL against the baseline, with 95 % intervals (paired bootstrap over held-out "
           "sequences; negative = lower NLL than the reference)", ""]
-    L += confidence_lines(out, runs)
+    L += confidence_lines(runs)
     L += ["", "## Runs", "", "| run | params (M) | FLOPs | updates | sequences | tokens | speech units | wall (s) "
           "| final NLL speech | final NLL text |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
