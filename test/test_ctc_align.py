@@ -6,7 +6,7 @@ import pytest
 ctc_segmentation = pytest.importorskip("ctc_segmentation", reason="pip install ctc-segmentation==1.7.5")
 
 from lst.align import ctc_align as ca  # noqa: E402
-from lst.data.timings import WordTiming, read_ctm, validate_timings  # noqa: E402
+from lst.data.timings import WordTiming, boundary_error_summary, boundary_errors, read_ctm, validate_timings  # noqa: E402
 from lst.tts.espeak import espeak_available  # noqa: E402
 
 
@@ -84,10 +84,18 @@ def test_too_few_frames_is_a_clear_error_and_calibration_skips_it(tmp_path, monk
 
 def test_normalise_and_errors():
     assert ca.normalise_word("Don't!") == "don't" and ca.normalise_word("&") == "#"
-    s, e = ca.boundary_errors([WordTiming("a", 0.1, 0.2)], [WordTiming("a", 0.12, 0.15)])
+    s, e = boundary_errors([WordTiming("a", 0.1, 0.2)], [WordTiming("a", 0.12, 0.15)])
     assert s[0] == pytest.approx(0.02) and e[0] == pytest.approx(-0.05)
-    with pytest.raises(ValueError, match="differ"):
-        ca.boundary_errors([WordTiming("a", 0, 1)], [WordTiming("b", 0, 1)])
+    with pytest.raises(ValueError, match="utterance u1: word 0 is 'a' in the reference but 'b'"):
+        boundary_errors([WordTiming("a", 0, 1)], [WordTiming("b", 0, 1)], "u1")
+    with pytest.raises(ValueError, match="2 reference words vs 1 aligned"):
+        boundary_errors([WordTiming("a", 0, 1), WordTiming("b", 1, 2)], [WordTiming("a", 0, 1)])
+    s, e = boundary_errors([WordTiming("HELLO", 0.3, 0.5)], [WordTiming("hello", 0.25, 0.5)])  # AN4 upper case
+    assert s[0] == pytest.approx(-0.05) and e[0] == pytest.approx(0.0)
+    summary = boundary_error_summary(np.array([0.01, -0.03]), np.array([0.05, 0.2]))
+    assert summary["n_words"] == 2 and summary["mean_abs_ms"] == pytest.approx(72.5)
+    assert summary["median_abs_ms"] == pytest.approx(40.0) and summary["within_40ms_pct"] == 50.0
+    assert summary["within_100ms_pct"] == 75.0 and summary["end_mean_signed_ms"] == pytest.approx(125.0)
 
 
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng not installed (sudo apt-get install -y espeak-ng)")

@@ -11,7 +11,7 @@ from conftest import SHARED
 pytest.importorskip("pocketsphinx")
 
 from lst.align import pocketsphinx_align as pa  # noqa: E402
-from lst.data.timings import read_ctm, validate_timings  # noqa: E402
+from lst.data.timings import boundary_error_summary, boundary_errors, read_ctm, validate_timings  # noqa: E402
 from lst.units.metrics import frame_labels  # noqa: E402
 
 ARCHIVE = SHARED / "data" / "an4" / "an4_sphere.tar.gz"
@@ -67,8 +67,8 @@ def test_espeak_speech_words_close_to_the_synthesizer_timings(aligner, espeak_ut
     tokens = SENTENCE.split()
     ali = aligner.align(espeak_utt.audio, tokens, "espeak-1")
     check_alignment(ali, tokens, espeak_utt.duration)
-    start_err, end_err = pa.boundary_errors(espeak_utt.words, ali.words)
-    summary = pa.error_summary(start_err, end_err)
+    start_err, end_err = boundary_errors(espeak_utt.words, ali.words)
+    summary = boundary_error_summary(start_err, end_err)
     # loose bounds (the held-out-voice test set measures ~59 ms mean, 16 ms median)
     assert summary["median_abs_ms"] < 60 and summary["mean_abs_ms"] < 120, summary
     assert summary["within_100ms_pct"] >= 75, summary

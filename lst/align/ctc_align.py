@@ -322,15 +322,6 @@ class Aligner:
         return out
 
 
-def boundary_errors(ref: Sequence[WordTiming], hyp: Sequence[WordTiming]) -> Tuple[np.ndarray, np.ndarray]:
-    """Signed (hyp - ref) start and end errors in seconds."""
-    if [w.word for w in ref] != [w.word for w in hyp]:
-        raise ValueError("reference and hypothesis words differ")
-    s = np.array([h.start - r.start for r, h in zip(ref, hyp)])
-    e = np.array([h.end - r.end for r, h in zip(ref, hyp)])
-    return s, e
-
-
 def calibrate(aligner: Aligner, data_dir, ref_ctm: Dict[str, List[WordTiming]], max_utts: int = 100, seed: int = 0):
     """Median start/end offsets of the raw boundaries vs known timings; saved into config.json."""
     exs = [e for e in load_examples(data_dir, max_utts, seed) if e.utt in ref_ctm]

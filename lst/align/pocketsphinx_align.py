@@ -210,24 +210,3 @@ class PocketSphinxAligner:
         return Alignment(utt=utt, words=words, phones=phones)
 
 
-def boundary_errors(ref: Sequence[WordTiming], hyp: Sequence[WordTiming]) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-word start and end errors (hyp - ref, seconds) of two timings of the same words."""
-    if len(ref) != len(hyp):
-        raise ValueError(f"boundary_errors: {len(ref)} reference words vs {len(hyp)} aligned words")
-    return (np.asarray([h.start - r.start for r, h in zip(ref, hyp)]),
-            np.asarray([h.end - r.end for r, h in zip(ref, hyp)]))
-
-
-def error_summary(start_err: np.ndarray, end_err: np.ndarray) -> Dict[str, float]:
-    """Mean/median |error| (ms) of starts, ends and both, and % within 20/40/100 ms."""
-    both = np.abs(np.concatenate([start_err, end_err]))
-    out = {"n_words": int(len(start_err)),
-           "mean_abs_ms": round(1000 * float(both.mean()), 1),
-           "median_abs_ms": round(1000 * float(np.median(both)), 1),
-           "start_mean_abs_ms": round(1000 * float(np.abs(start_err).mean()), 1),
-           "end_mean_abs_ms": round(1000 * float(np.abs(end_err).mean()), 1),
-           "start_mean_signed_ms": round(1000 * float(start_err.mean()), 1),
-           "end_mean_signed_ms": round(1000 * float(end_err.mean()), 1)}
-    for ms in (20, 40, 100):
-        out[f"within_{ms}ms_pct"] = round(100 * float((both <= ms / 1000 + 1e-9).mean()), 1)
-    return out

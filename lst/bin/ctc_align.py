@@ -28,7 +28,7 @@ import torch
 from lst.align import ctc_align as ca
 from lst.audio import AudioError, load_audio
 from lst.data.kaldi_dir import read_kaldi_map
-from lst.data.timings import read_ctm, write_ctm
+from lst.data.timings import boundary_errors, read_ctm, write_ctm
 
 
 def get_parser():
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         audio = load_audio(wavs[utt], ca.SAMPLE_RATE)
         audio_s += len(audio) / ca.SAMPLE_RATE
         hyp = aligner.align(audio, texts[utt].split(), utt)
-        s, e = ca.boundary_errors(ref[utt], hyp)
+        s, e = boundary_errors(ref[utt], hyp, utt)
         es.append(s)
         ee.append(e)
     es, ee = np.concatenate(es), np.concatenate(ee)

@@ -27,7 +27,7 @@ import numpy as np
 from lst.align import pocketsphinx_align as pa
 from lst.audio import AudioError, load_audio
 from lst.data.kaldi_dir import read_kaldi_map
-from lst.data.timings import read_ctm, write_ctm
+from lst.data.timings import boundary_error_summary, boundary_errors, read_ctm, write_ctm
 
 logger = logging.getLogger("lst.ps_align")
 
@@ -113,10 +113,10 @@ def main(argv=None) -> int:
     if not out:
         return 1
     if is_score:
-        es, ee = zip(*(pa.boundary_errors(ref[u], out[u].words) for u in out))
+        es, ee = zip(*(boundary_errors(ref[u], out[u].words, u) for u in out))
         summary = {"aligner": "pocketsphinx", "data_dir": str(data_dir), "n_utts": len(out),
                    "n_skipped": len(skipped), "n_wider_beam": aligner.n_retried, "audio_min": round(audio_s / 60, 2), "wall_s": round(wall, 1)}
-        summary.update(pa.error_summary(np.concatenate(es), np.concatenate(ee)))
+        summary.update(boundary_error_summary(np.concatenate(es), np.concatenate(ee)))
         text = json.dumps(summary, indent=1)
         print(text)
         if args.out_json:

@@ -159,6 +159,43 @@ def check_words_match(utt: str, words: Sequence[str], timings: Sequence[WordTimi
         )
 
 
+def boundary_errors(ref: Sequence[WordTiming], hyp: Sequence[WordTiming],
+                    utt: str = "") -> Tuple[np.ndarray, np.ndarray]:
+    """Signed per-word start and end errors (hyp - ref, seconds) of two timings of the same words.
+
+    Both aligners (``lst.align.ctc_align``, ``lst.align.pocketsphinx_align``) are scored with
+    this one function. The words must be the same, in order (compared case-insensitively: AN4
+    transcripts are upper case, a synthesizer's words lower case); otherwise a TimingError
+    names the utterance and the first mismatch, so no error is computed between different words.
+    """
+    name = f"utterance {utt}: " if utt else ""
+    if len(ref) != len(hyp):
+        raise TimingError(f"boundary_errors: {name}{len(ref)} reference words vs {len(hyp)} aligned words")
+    for k, (r, h) in enumerate(zip(ref, hyp)):
+        if r.word.lower() != h.word.lower():
+            raise TimingError(f"boundary_errors: {name}word {k} is {r.word!r} in the reference "
+                              f"but {h.word!r} in the alignment")
+    return (np.asarray([h.start - r.start for r, h in zip(ref, hyp)], dtype=float),
+            np.asarray([h.end - r.end for r, h in zip(ref, hyp)], dtype=float))
+
+
+def boundary_error_summary(start_err: np.ndarray, end_err: np.ndarray) -> Dict[str, float]:
+    """Mean/median |error| (ms) of starts, ends and both, signed means, and % within 20/40/100 ms."""
+    both = np.abs(np.concatenate([start_err, end_err]))
+    if not len(both):
+        raise ValueError("boundary_error_summary: no word boundaries to summarise")
+    out = {"n_words": int(len(start_err)),
+           "mean_abs_ms": round(1000 * float(both.mean()), 1),
+           "median_abs_ms": round(1000 * float(np.median(both)), 1),
+           "start_mean_abs_ms": round(1000 * float(np.abs(start_err).mean()), 1),
+           "end_mean_abs_ms": round(1000 * float(np.abs(end_err).mean()), 1),
+           "start_mean_signed_ms": round(1000 * float(start_err.mean()), 1),
+           "end_mean_signed_ms": round(1000 * float(end_err.mean()), 1)}
+    for ms in (20, 40, 100):
+        out[f"within_{ms}ms_pct"] = round(100 * float((both <= ms / 1000 + 1e-9).mean()), 1)
+    return out
+
+
 def check_ids_match(text_ids: Iterable[str], ctm_ids: Iterable[str], text_name="text", ctm_name="word_ctm") -> None:
     """Raise TimingError naming utterances present in one file but not the other."""
     a, b = set(text_ids), set(ctm_ids)

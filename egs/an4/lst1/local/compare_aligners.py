@@ -10,7 +10,7 @@
     local/compare_aligners.py --hyp pocketsphinx=ps.word_ctm --hyp ctc=ctc.word_ctm --set an4_test \
         --spot fcaw-an406-b,mmxg-cen5-b --out_json exp/align_eval/an4_test.json
 
-Errors: hyp - ref per word start and end; summary (lst.align.pocketsphinx_align.error_summary):
+Errors: hyp - ref per word start and end; summary (lst.data.timings.boundary_error_summary):
 mean/median |error| in ms, % of boundaries within 20/40/100 ms.
 
 With --wav_scp, an energy check that needs no reference: 10 ms frames whose log energy is more
@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lst.align.pocketsphinx_align import boundary_errors, error_summary
+from lst.data.timings import boundary_error_summary, boundary_errors
 from lst.data.timings import read_ctm
 
 
 def summarise(ref, hyp, utts, pause_s: float = 0.1):
-    """error_summary, plus the mean |error| of boundaries at a pause of the reference (a gap of
+    """boundary_error_summary, plus the mean |error| of boundaries at a pause of the reference (a gap of
     >= ``pause_s`` before a start / after an end, or the utterance's edge) and of the others."""
-    es, ee = zip(*(boundary_errors(ref[u], hyp[u]) for u in utts))
-    out = error_summary(np.concatenate(es), np.concatenate(ee))
+    es, ee = zip(*(boundary_errors(ref[u], hyp[u], u) for u in utts))
+    out = boundary_error_summary(np.concatenate(es), np.concatenate(ee))
     at_pause = []
     for u in utts:
         r = ref[u]
