@@ -173,6 +173,7 @@ class Sweep:
             if not f or not Path(f).exists():
                 raise SystemExit(f"sweep: {cls} needs silence units: --silence_units_file {f!r} not found")
             mc["silence_units"] = json.loads(Path(f).read_text())["silence_units"]
+        conf["train_corpus"] = self.a.train_corpus
         return conf
 
     def size_budget(self, size: Size) -> float:
@@ -304,6 +305,8 @@ def get_parser():
     p.add_argument("--valid", required=True)
     p.add_argument("--heldout", required=True, help="held-out corpus for NLL (corpus/test/seqs)")
     p.add_argument("--stats_dir", required=True)
+    p.add_argument("--train_corpus", choices=["seqs", "docs"], default="seqs",
+                   help="the kind of --train/--valid (docs: paper-style draws every epoch, stream_mix from the config)")
     p.add_argument("--benchmarks", nargs="*", default=[])
     p.add_argument("--conf_dir", default="conf")
     p.add_argument("--silence_units_file", default=None, help="<km_dir>/silence_units.json (class lst_silence)")

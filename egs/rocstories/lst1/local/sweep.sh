@@ -12,7 +12,9 @@ log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
 
 token_list=""           # lst.sh's token list (./run.sh passes it)
 corpus_dir=""           # lst.sh's corpus dir (<dir>/{train,valid,test}/seqs)
-stats_dir=""            # lst.sh's collect-stats dir (stage 8)
+stats_dir=""            # lst.sh's collect-stats dir (stage 8) of that corpus file (docs: lst_stats_<tag>_docs)
+train_corpus=seqs       # seqs: pre-built sequences; docs: the paper's on-the-fly draw (spoken documents,
+                        # stream_mix paper: 1/3 interleaved, 2/3 text; + the text-only sequences)
 silence_units_file=""   # <km_dir>/silence_units.json (needed by the class lst_silence)
 sizes="s:128x2,m:256x4,l:384x6"   # name:d_modelxn_layers of the global transformer
 classes="token_lm lst_static lst_curriculum"   # + lst_aligned, lst_silence where cheap
@@ -37,8 +39,10 @@ report_only=false       # true: only write RESULTS.md / RESULTS.json / plots fro
 [ -n "${heldout}" ] || heldout=${corpus_dir}/test/seqs
 if [ -z "${out_dir}" ]; then
   if [ -n "${flop_budget}" ]; then out_dir=exp/sweep_f${flop_budget}; else out_dir=exp/sweep_e${budget_epochs}; fi
+  [ "${train_corpus}" = seqs ] || out_dir+=_${train_corpus}
 fi
-for f in "${token_list}" "${corpus_dir}/train/seqs" "${corpus_dir}/valid/seqs" "${heldout}" \
+case "${train_corpus}" in seqs|docs) ;; *) log "Error: --train_corpus seqs or docs, got ${train_corpus}"; exit 1 ;; esac
+for f in "${token_list}" "${corpus_dir}/train/${train_corpus}" "${corpus_dir}/valid/${train_corpus}" "${heldout}" \
          "${stats_dir}/train/seq_shape"; do
   [ -e "${f}" ] || { log "Error: ${f} not found (stages 6-8 of ./run.sh; pass --token_list --corpus_dir --stats_dir)"; exit 1; }
 done
@@ -50,8 +54,8 @@ opt=""
 [ -n "${flop_budget}" ] && opt="--flop_budget ${flop_budget}"
 log "Sweep: sizes ${sizes}; ${classes}; controls ${controls}; data-controlled ${data_controlled} -> ${out_dir}"
 # shellcheck disable=SC2086
-python3 local/sweep.py --token_list "${token_list}" --train "${corpus_dir}/train/seqs" \
-  --valid "${corpus_dir}/valid/seqs" --heldout "${heldout}" --stats_dir "${stats_dir}" --benchmarks ${bench} \
+python3 local/sweep.py --token_list "${token_list}" --train "${corpus_dir}/train/${train_corpus}" \
+  --valid "${corpus_dir}/valid/${train_corpus}" --train_corpus "${train_corpus}" --heldout "${heldout}" --stats_dir "${stats_dir}" --benchmarks ${bench} \
   --conf_dir conf --silence_units_file "${silence_units_file}" --sizes "${sizes}" --classes "${classes}" --controls "${controls}" \
   --data_controlled "${data_controlled}" --data_reference "${data_reference}" --budget_epochs "${budget_epochs}" \
   --target_epochs "${target_epochs}" --parallel "${parallel}" --threads "${threads}" --ngpu "${ngpu}" \

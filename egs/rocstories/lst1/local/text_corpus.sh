@@ -5,6 +5,10 @@
 #                                                   at lst.sh's own token_list / bpe_model paths
 #   local/text_corpus.sh --step append             add one text-only sequence per line of
 #                                                   data/text_only/text to <corpus_dir>/train/seqs (kind "text")
+#                                                   and, when it exists, to <corpus_dir>/train/docs: the paper's
+#                                                   on-the-fly corpus (train_corpus: docs) is then the spoken
+#                                                   documents plus the same text-only sequences, which the task
+#                                                   passes through unchanged (lst.data.batch.DocumentPreprocessor)
 # and prints the corpus size (speech hours / units / words, text words, sequences).
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
@@ -39,6 +43,7 @@ import json, sys
 from pathlib import Path
 import sentencepiece as spm
 seqs, bpe, text, units, stats = sys.argv[1:6]
+docs = Path(seqs).parent / "docs"
 sp = spm.SentencePieceProcessor(model_file=bpe)
 kept = [l for l in Path(seqs).read_text(encoding="utf-8").splitlines() if l and not l.startswith("text_text")]
 n_tok = 0
@@ -51,6 +56,10 @@ for line in Path(text).read_text(encoding="utf-8").splitlines():
         new.append(f"text_{utt} <t> {' '.join(pieces)}")
 lines = sorted(kept + new)
 Path(seqs).write_text("\n".join(lines) + "\n", encoding="utf-8")
+if docs.exists():  # documents (spoken) + the text-only sequences; re-running replaces them (idempotent)
+    kept_docs = [l for l in docs.read_text(encoding="utf-8").splitlines() if l and not l.startswith("text_text")]
+    docs.write_text("\n".join(sorted(kept_docs + new)) + "\n", encoding="utf-8")
+    print(f"text_corpus: {docs}: {len(kept_docs)} documents + {len(new)} text-only sequences")
 n_units = sum(len(l.split()) - 1 for l in Path(units).read_text().splitlines() if l.strip())
 st = json.loads(Path(stats).read_text()) if Path(stats).exists() else {}
 st["corpus"] = {"sequences": len(lines), "text_only_sequences": len(new), "text_only_bpe_tokens": n_tok,
