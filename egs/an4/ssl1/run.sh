@@ -4,17 +4,71 @@
 # cores), layer-4 k-means units, and unit quality against frame-level phone labels: espeak-ng
 # phoneme events on synth_eval (held-out voice), a pocketsphinx forced alignment on an4_test
 # (AN4 test, real speech never trained on; local/data.sh stage 4).
+# Stages 1-6: hubert.sh. Stages 7-8: units -> text ASR on AN4 with every unit set (MFCC and
+# each iteration's), the same model and number of updates for each (local/units_asr.sh; its
+# options are given here as --asr_<name>, e.g. --asr_seeds "0 1" --asr_config FILE).
 # A second iteration:      ./run.sh --iterations "1 2"
 # The GPU configuration:   ./run.sh --hubert_config conf/train_hubert_base_gpu.yaml --ngpu 1 \
 #                              --ssl_layer 6 --n_clusters 500
 set -euo pipefail
 
-./hubert.sh \
-    --train_set train \
-    --valid_set valid \
-    --eval_sets "synth_eval an4_test" \
-    --n_clusters_it0 100 \
-    --n_clusters 100 \
-    --ssl_layer 4 \
-    --hubert_config conf/train_hubert_small.yaml \
-    "$@"
+stage=1
+stop_stage=10000
+# HuBERT settings of this recipe (hubert.sh options); the unit sets of stages 7-8 follow them
+n_clusters_it0=100
+n_clusters=100
+ssl_layer=4
+iterations="1"
+hubert_opts=()  # other hubert.sh options
+asr_opts=()     # local/units_asr.sh options (--asr_<name> VALUE -> --<name> VALUE)
+asr_unit_sets=""
+while [ $# -gt 0 ]; do
+  if [ "$1" = --help ] || [ "$1" = -h ]; then
+    echo "Usage: $0 [--stage N] [--stop_stage N] [hubert.sh options] [--asr_<units_asr.sh option> VALUE]"
+    ./hubert.sh --help || true; echo; echo "local/units_asr.sh (stages 7-8; give its options as --asr_<name>):"
+    local/units_asr.sh --help || true
+    exit 0
+  fi
+  [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 2; }
+  case "$1" in
+    --stage) stage=$2 ;;
+    --stop_stage) stop_stage=$2 ;;
+    --n_clusters_it0) n_clusters_it0=$2 ;;
+    --n_clusters) n_clusters=$2 ;;
+    --ssl_layer) ssl_layer=$2 ;;
+    --iterations) iterations=$2 ;;
+    --asr_unit_sets) asr_unit_sets=$2 ;;
+    --asr_*) asr_opts+=("--${1#--asr_}" "$2") ;;
+    --python|--dumpdir|--expdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2") ;;
+    --train_set) hubert_opts+=("$1" "$2"); asr_opts+=(--train_set "$2") ;;
+    --valid_set) hubert_opts+=("$1" "$2"); asr_opts+=(--dev_set "$2") ;;
+    *) hubert_opts+=("$1" "$2") ;;
+  esac
+  shift 2
+done
+if [ -z "${asr_unit_sets}" ]; then  # iteration 0 (MFCC) and every HuBERT iteration's units
+  asr_unit_sets=it0_mfcc_km${n_clusters_it0}
+  for it in ${iterations}; do asr_unit_sets+=" it${it}_l${ssl_layer}_km${n_clusters}"; done
+fi
+
+if [ "${stage}" -le 6 ]; then
+  ./hubert.sh \
+      --train_set train \
+      --valid_set valid \
+      --eval_sets "synth_eval an4_test" \
+      --n_clusters_it0 "${n_clusters_it0}" \
+      --n_clusters "${n_clusters}" \
+      --ssl_layer "${ssl_layer}" \
+      --iterations "${iterations}" \
+      --hubert_config conf/train_hubert_small.yaml \
+      --stage "${stage}" --stop_stage "$(( stop_stage < 6 ? stop_stage : 6 ))" \
+      ${hubert_opts[@]+"${hubert_opts[@]}"}
+fi
+
+if [ "${stop_stage}" -ge 7 ]; then
+  local/units_asr.sh \
+      --unit_sets "${asr_unit_sets}" \
+      --test_set an4_test \
+      --stage "$(( stage > 7 ? stage : 7 ))" --stop_stage "${stop_stage}" \
+      ${asr_opts[@]+"${asr_opts[@]}"}
+fi

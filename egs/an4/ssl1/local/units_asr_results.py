@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+r"""Table of the units -> text ASR runs of run.sh stage 8 (one row per unit set and seed).
+
+    python3 local/units_asr_results.py --runs it0_mfcc_km100,0,exp/units_asr_it0_..._seed0 ... \
+        --sets "valid an4_test" --out_json exp/units_asr/RESULTS.json --out_md exp/units_asr/RESULTS_table.md \
+        [--merge_into RESULTS.json --test_set an4_test]
+
+Each run directory holds ESPnet's train.log (updates = the last epoch's cumulative
+``total_count``), ``train_seconds`` (one line per (re)start), ``valid.loss.best.pth`` (a link to
+the dev-picked epoch) and ``decode_<set>_<mode>/{score.json,decode_info.json}``. A run without
+a decode of a set is an error naming the directory.
+
+``--merge_into`` adds ``asr_wer`` / ``asr_cer`` (greedy, test set, mean over seeds), the
+per-seed values and the beam results to every row of that unit set in the recipe's
+RESULTS.json (rows keyed by ``units``), and adds a row for a unit set it does not have yet.
+"""
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from statistics import mean
+from typing import Dict, List
+
+MODES_RE = re.compile(r"^decode_(?P<set>.+)_(?P<mode>greedy|beam\d+)$")
+
+
+def train_log_summary(log_text: str) -> Dict:
+    """Epochs run and updates (cumulative train total_count) from an ESPnet train.log."""
+    epochs = re.findall(r"(\d+)epoch results: \[train\].*?total_count=(\d+)", log_text)
+    if not epochs:
+        return {"epochs": 0, "updates": 0}
+    ep, count = epochs[-1]
+    return {"epochs": int(ep), "updates": int(count)}
+
+
+def run_row(units: str, seed: int, run: Path, sets: List[str]) -> Dict:
+    log = run / "train.log"
+    if not log.is_file():
+        raise ValueError(f"{run}: no train.log (stage 8 has not trained this run)")
+    row = {"units": units, "seed": seed, "run": str(run), **train_log_summary(log.read_text(errors="replace"))}
+    best = run / "valid.loss.best.pth"
+    m = re.match(r"(\d+)epoch\.pth$", Path(best.resolve()).name) if best.exists() else None
+    row["best_epoch"] = int(m.group(1)) if m else None
+    secs = run / "train_seconds"
+    row["train_seconds"] = sum(int(x) for x in secs.read_text().split()) if secs.is_file() else None
+    for dset in sets:
+        found = False
+        for d in sorted(run.glob(f"decode_{dset}_*")):
+            mm = MODES_RE.match(d.name)
+            if not d.is_dir() or not mm or mm.group("set") != dset:
+                continue
+            score = json.loads((d / "score.json").read_text())
+            summary = json.loads((d / "decode_info.json").read_text())["summary"]
+            mode = mm.group("mode")
+            row[f"{dset}_{mode}_wer"] = round(score["wer"], 2)
+            row[f"{dset}_{mode}_cer"] = round(score["cer"], 2)
+            row[f"{dset}_{mode}_failed"] = summary["n_failed"]
+            row["params"] = summary["params"]
+            row[f"{dset}_{mode}_rtf"] = round(summary["rtf_total"], 4)
+            found = True
+        if not found:
+            raise ValueError(f"{run}: no decode_{dset}_* (stage 8 decodes it)")
+    return row
+
+
+def md(rows: List[Dict], sets: List[str]) -> str:
+    modes = sorted({k.split("_")[-2] for r in rows for k in r if k.endswith("_wer")}, key=lambda m: (m != "greedy", m))
+    cols = [(f"{s}_{m}", f"{s} {m} WER / CER") for s in sets for m in modes]
+    head = ["units", "seed", "params (M)", "updates", "epochs (best)", "train s"] + [c[1] for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["units"], str(r["seed"]), f"{r.get('params', 0) / 1e6:.2f}", str(r["updates"]),
+                 f"{r['epochs']} ({r['best_epoch']})", str(r["train_seconds"])]
+        cells += [f"{r[k + '_wer']:.2f} / {r[k + '_cer']:.2f}" if k + "_wer" in r else "-" for k, _ in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def merge(results_rows: List[Dict], asr_rows: List[Dict], test_set: str) -> List[Dict]:
+    """Add the ASR numbers of each unit set to its rows of the recipe's RESULTS.json."""
+    by_units: Dict[str, List[Dict]] = {}
+    for r in asr_rows:
+        by_units.setdefault(r["units"], []).append(r)
+    out = [dict(r) for r in results_rows]
+    for units, runs in by_units.items():
+        runs = sorted(runs, key=lambda r: r["seed"])
+        key = f"{test_set}_greedy"
+        if any(key + "_wer" not in r for r in runs):
+            raise ValueError(f"{units}: a run has no greedy decode of {test_set}")
+        add = {"asr_wer": round(mean(r[key + "_wer"] for r in runs), 2),
+               "asr_cer": round(mean(r[key + "_cer"] for r in runs), 2),
+               "asr_wer_seeds": [r[key + "_wer"] for r in runs], "asr_cer_seeds": [r[key + "_cer"] for r in runs],
+               "asr_seeds": [r["seed"] for r in runs], "asr_eval_set": test_set, "asr_decode": "greedy",
+               "asr_updates": runs[0]["updates"], "asr_params": runs[0].get("params")}
+        beams = sorted({k[len(test_set) + 1:-4] for r in runs for k in r
+                        if k.startswith(test_set + "_beam") and k.endswith("_wer")})
+        for b in beams:
+            if all(f"{test_set}_{b}_wer" in r for r in runs):
+                add[f"asr_wer_{b}"] = round(mean(r[f"{test_set}_{b}_wer"] for r in runs), 2)
+                add[f"asr_cer_{b}"] = round(mean(r[f"{test_set}_{b}_cer"] for r in runs), 2)
+        hit = False
+        for r in out:
+            if r.get("units") == units:
+                r.pop("asr_wer_note", None)
+                r.update(add)
+                hit = True
+        if not hit:
+            out.append({"units": units, **add})
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", required=True, help="UNITS,SEED,RUN_DIR per run")
+    p.add_argument("--sets", required=True, help="decoded sets, e.g. 'valid an4_test'")
+    p.add_argument("--out_json", required=True)
+    p.add_argument("--out_md", required=True)
+    p.add_argument("--merge_into", default=None, help="the recipe's RESULTS.json (rows keyed by units)")
+    p.add_argument("--test_set", default="an4_test", help="the set whose WER becomes asr_wer")
+    args = p.parse_args(argv)
+    sets = args.sets.split()
+    try:
+        rows = []
+        for spec in args.runs:
+            parts = spec.split(",", 2)
+            if len(parts) != 3:
+                raise ValueError(f"--runs {spec!r}: expected UNITS,SEED,RUN_DIR")
+            rows.append(run_row(parts[0], int(parts[1]), Path(parts[2]), sets))
+        Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out_json).write_text(json.dumps(rows, indent=1) + "\n")
+        Path(args.out_md).write_text(md(rows, sets))
+        if args.merge_into:
+            target = Path(args.merge_into)
+            merged = merge(json.loads(target.read_text()), rows, args.test_set)
+            target.write_text(json.dumps(merged, indent=1) + "\n")
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        print(f"units_asr_results: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

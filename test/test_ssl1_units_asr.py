@@ -1,0 +1,123 @@
+"""egs/an4/ssl1 stages 7-8 (units -> text ASR per unit set): the AN4-id subsets keep the units'
+k-means lineage, the shared token list's unit_info has none, and the results table / merge
+into RESULTS.json (the recipe run itself: test_hubert.py::test_ssl1_recipe_two_iterations)."""
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO_ROOT
+
+LOCAL = REPO_ROOT / "egs" / "an4" / "ssl1" / "local"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"ssl1_{name}", LOCAL / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load("units_asr_data")
+
+
+@pytest.fixture(scope="module")
+def results():
+    return load("units_asr_results")
+
+
+def test_subset_keeps_matching_ids_and_counts_the_rest(data):
+    text = {"an4-a": "YES", "lj-1": "in being", "an4-b": "NO", "an4-c": "GO"}
+    units = {"an4-b": "1 2", "an4-a": "3", "lj-1": "4", "an4-d": "5"}
+    kept, counts = data.subset(units, text, "^an4-")
+    assert kept == ["an4-a", "an4-b"]  # text order, only ids in both
+    assert counts == {"in_text": 4, "matching": 3, "not_matching": 1, "only_in_text": 1, "only_in_units": 1}
+    kept, counts = data.subset(None, text, "^an4-")
+    assert kept == ["an4-a", "an4-b", "an4-c"] and "only_in_units" not in counts
+
+
+def test_subset_files_keep_the_units_lineage(data, tmp_path):
+    from lst.stage_io import lineage_of, write_file_marker
+
+    src = tmp_path / "units" / "it0" / "train"
+    src.mkdir(parents=True)
+    (src / "units").write_text("an4-a 1 2 3\nlj-1 4 5\nan4-b 6\n")
+    (src / "unit_info.json").write_text(json.dumps({"n_units": 8, "unit_rate_hz": 50}))
+    write_file_marker(src, "dump_units", [src / "units", src / "unit_info.json"], lineage={"learn_kmeans": "km0"})
+    text = tmp_path / "text"
+    text.write_text("an4-a YES\nlj-1 in being\nan4-b NO\n")
+    out = tmp_path / "out"
+    assert data.main(["subset", "--units_dir", str(src), "--text", str(text), "--out_dir", str(out)]) == 0
+    assert (out / "units").read_text() == "an4-a 1 2 3\nan4-b 6\n"
+    assert (out / "text").read_text() == "an4-a YES\nan4-b NO\n"
+    assert json.loads((out / "unit_info.json").read_text())["n_units"] == 8
+    assert lineage_of(out / "units") == {"learn_kmeans": "km0"}
+    # no AN4 id at all: an error, no output
+    assert data.main(["subset", "--units_dir", str(src), "--text", str(text), "--utt_regex", "^zz",
+                      "--out_dir", str(tmp_path / "none")]) == 1
+    assert not (tmp_path / "none").exists()
+
+
+def test_shared_unit_info_needs_agreeing_unit_sets(data, tmp_path):
+    shared = data.shared_unit_info({"a": {"n_units": 100, "unit_rate_hz": 50, "feature_type": "mfcc"},
+                                    "b": {"n_units": 100, "unit_rate_hz": 50, "feature_type": "espnet_ssl"}})
+    assert shared["n_units"] == 100 and shared["unit_rate_hz"] == 50 and shared["shared_by"] == ["a", "b"]
+    with pytest.raises(ValueError, match="b: n_units 500 differs from a's 100"):
+        data.shared_unit_info({"a": {"n_units": 100, "unit_rate_hz": 50}, "b": {"n_units": 500, "unit_rate_hz": 50}})
+    for i, info in enumerate(({"n_units": 4, "unit_rate_hz": 50}, {"n_units": 4, "unit_rate_hz": 25})):
+        (tmp_path / f"u{i}.json").write_text(json.dumps(info))
+    assert data.main(["shared_unit_info", "--unit_info", str(tmp_path / "u0.json"), str(tmp_path / "u1.json"),
+                      "--out", str(tmp_path / "shared.json")]) == 1
+
+
+LOG = """[vm] 1epoch results: [train] loss=5.2, time=33.14 seconds, total_count=58, [valid] loss=4.6
+[vm] 2epoch results: [train] loss=4.1, time=30.00 seconds, total_count=116, [valid] loss=4.0
+"""
+
+
+def fake_run(root, name, wer, best=2):
+    run = root / name
+    run.mkdir()
+    (run / "train.log").write_text(LOG)
+    (run / "train_seconds").write_text("40\n25\n")
+    (run / f"{best}epoch.pth").write_bytes(b"")
+    (run / "valid.loss.best.pth").symlink_to(f"{best}epoch.pth")
+    for dset, mode in (("valid", "greedy"), ("an4_test", "greedy"), ("an4_test", "beam4")):
+        d = run / f"decode_{dset}_{mode}"
+        d.mkdir()
+        (d / "score.json").write_text(json.dumps({"wer": wer + (mode != "greedy"), "cer": wer / 2}))
+        (d / "decode_info.json").write_text(json.dumps({"summary": {"n_failed": 0, "params": 1500000,
+                                                                    "rtf_total": 0.01}}))
+    return run
+
+
+def test_results_rows_table_and_merge(results, tmp_path):
+    assert results.train_log_summary(LOG) == {"epochs": 2, "updates": 116}
+    runs = [f"mfcc,0,{fake_run(tmp_path, 'm0', 50.0)}", f"mfcc,1,{fake_run(tmp_path, 'm1', 60.0, best=1)}",
+            f"hub,0,{fake_run(tmp_path, 'h0', 40.0)}"]
+    target = tmp_path / "RESULTS.json"
+    target.write_text(json.dumps([{"units": "mfcc", "eval_set": "synth_eval", "pnmi": 0.4, "asr_wer": None,
+                                   "asr_wer_note": "not measured"},
+                                  {"units": "mfcc", "eval_set": "an4_test", "pnmi": 0.5}]))
+    argv = ["--runs", *runs, "--sets", "valid an4_test", "--out_json", str(tmp_path / "rows.json"),
+            "--out_md", str(tmp_path / "t.md"), "--merge_into", str(target)]
+    assert results.main(argv) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["units"], r["seed"], r["best_epoch"], r["updates"], r["train_seconds"]) for r in rows] == [
+        ("mfcc", 0, 2, 116, 65), ("mfcc", 1, 1, 116, 65), ("hub", 0, 2, 116, 65)]
+    assert rows[0]["an4_test_beam4_wer"] == 51.0 and rows[0]["valid_greedy_cer"] == 25.0
+    table = (tmp_path / "t.md").read_text()
+    assert "| mfcc | 1 | 1.50 | 116 | 2 (1) | 65 | 60.00 / 30.00 |" in table
+    merged = json.loads(target.read_text())
+    assert [r.get("pnmi") for r in merged] == [0.4, 0.5, None]  # new row for a unit set without metrics
+    for r in merged[:2]:
+        assert r["asr_wer"] == 55.0 and r["asr_wer_seeds"] == [50.0, 60.0] and r["asr_cer"] == 27.5
+        assert r["asr_wer_beam4"] == 56.0 and "asr_wer_note" not in r
+    assert merged[2]["units"] == "hub" and merged[2]["asr_wer"] == 40.0
+    # a run that was never decoded is named
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "train.log").write_text(LOG)
+    assert results.main(["--runs", f"mfcc,0,{tmp_path / 'x'}", "--sets", "valid", "--out_json",
+                         str(tmp_path / "r2.json"), "--out_md", str(tmp_path / "t2.md")]) == 1
