@@ -1,7 +1,8 @@
-"""asr.sh end to end on mini_an4 (slow): stages 1-8 in one run with a tiny random token_lm
-package: data, unpack + units, s2t corpus, one fine-tuning epoch + pack, greedy/beam decoding,
-ESPnet's own ASR baseline (its collect_stats, one training epoch, decoding, WER) and the
-comparison table. One run instead of two (stages 1-5 + 8, and 1-2 + 6-7): stages 1-2 are shared."""
+"""asr.sh end to end on mini_an4 (slow): stages 1-9 in one run with a tiny random token_lm
+package: data, unpack + units, s2t corpus (lower-cased transcripts), two fine-tuning epochs +
+pack, greedy/beam decoding, ESPnet's own ASR baseline (its collect_stats, one training epoch,
+decoding, WER), the comparison table and the WER-vs-updates curve (every kept epoch decoded).
+One run instead of two (stages 1-5 + 8-9, and 1-2 + 6-7): stages 1-2 are shared."""
 import json
 import os
 import shutil
@@ -44,20 +45,25 @@ def asr1_copy(tmp_path: Path) -> Path:
 def test_asr_recipe_all_stages(tmp_path):
     work = asr1_copy(tmp_path)
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED))
-    cmd = ["./run.sh", "--stage", "1", "--stop_stage", "8", "--pretrained_model", "exp/packed/token_lm.zip",
-           "--finetune_args", "--max_epoch 1", "--max_len", "4", "--beam_size", "2",
-           "--espnet_asr_args", "--max_epoch 1"]
+    cmd = ["./run.sh", "--stage", "1", "--stop_stage", "9", "--pretrained_model", "exp/packed/token_lm.zip",
+           "--finetune_args", "--max_epoch 2 --keep_nbest_models 5", "--max_len", "4", "--beam_size", "2",
+           "--espnet_asr_args", "--max_epoch 1", "--lm_text_case", "lower", "--curve_sets", "test"]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    for stage in range(1, 9):
+    for stage in range(1, 10):
         assert f"Stage {stage} done" in out, f"stage {stage} did not report"
     # the LM side: fine-tuned, packed, decoded greedy and beam
     ft = work / "exp" / "asr_token_lm"
     results = (ft / "RESULTS.md").read_text()
     assert "| test | greedy |" in results and "| test | beam |" in results
     assert (ft / "packed.zip").exists()
-    assert "--finetune_args --max_epoch\\ 1" in (ft / "run.sh").read_text()  # the command line is kept
+    assert "--finetune_args --max_epoch\\ 2\\ --keep_nbest_models\\ 5" in (ft / "run.sh").read_text()  # kept
+    # --lm_text_case lower: the corpus was built from lower-cased transcripts (ids kept)
+    raw = (work / "dump" / "raw" / "train" / "text").read_text()
+    lower = (work / "dump" / "corpus" / "pkg_token_lm_s2t_lower" / "train" / "text").read_text()
+    assert lower != raw and lower.splitlines()[0].split()[0] == raw.splitlines()[0].split()[0]
+    assert lower.split("\n")[0].split(" ", 1)[1] == raw.split("\n")[0].split(" ", 1)[1].lower()
     # ESPnet's baseline: trained, decoded every utterance, scored
     es = work / "exp" / "asr_espnet"
     assert (es / "valid.acc.best.pth").exists() and (es / "train_seconds").read_text().strip().isdigit()
@@ -71,3 +77,23 @@ def test_asr_recipe_all_stages(tmp_path):
     # the comparison table has both sides
     table = (work / "exp" / "RESULTS.md").read_text()
     assert "token_lm (fine-tuned LM)" in table and "ESPnet ASR (fbank, CTC/attention)" in table
+    # stage 9: the pretrained backbone (epoch 0) and both kept epochs decoded greedy on test
+    curve = json.loads((work / "exp" / "asr_curve" / "curve.json").read_text())
+    pts = [r for r in curve["rows"] if r["system"] == "token_lm" and r["set"] == "test"]
+    n_train = len((work / "dump" / "raw" / "train" / "text").read_text().splitlines())
+    n_test = len((work / "dump" / "raw" / "test" / "text").read_text().splitlines())
+    per_epoch = -(-n_train // 4)  # mini_an4's finetune_asr.yaml: sorted batches of 4
+    assert [(p["epoch"], p["updates"]) for p in pts] == [(0, 0), (1, per_epoch), (2, 2 * per_epoch)]
+    for p in pts:
+        score = json.loads((ft / "curve" / f"decode_test_ep{p['epoch']}" / "score.json").read_text())
+        assert p["wer"] == round(score["wer"], 2) and p["n_utts"] == n_test
+    info = json.loads((ft / "curve" / "decode_test_ep2" / "decode_info.json").read_text())["summary"]
+    assert info["model_file"].endswith("exp/asr_token_lm/2epoch.pth") and info["beam"] == 1
+    (reach,) = curve["reach"]
+    assert reach["target_wer"] == pts[-1]["wer"] and reach["updates_to_reach"] <= 2 * per_epoch
+    assert (work / "exp" / "asr_curve" / "wer_vs_updates.png").stat().st_size > 1000
+    # stage 9 resumes: nothing is decoded again
+    proc = subprocess.run(["./run.sh", "--stage", "9", "--pretrained_model", "exp/packed/token_lm.zip",
+                           "--curve_sets", "test"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "Stage 9 done" in proc.stdout + proc.stderr and "epoch 1: test" not in proc.stdout + proc.stderr

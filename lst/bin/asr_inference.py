@@ -6,7 +6,8 @@ r"""Speech recognition with a packed speech-text LM (token baseline or LST, fine
 wav -> units with the package's own features + k-means -> prompt ``<sos/eos> <s> units <t>``
 -> text tokens until <sos/eos> (greedy, or beam search over text tokens; see
 lst/downstream/decode.py). ``--units`` reads unit sequences instead of audio (the units the
-recipe already dumped with the same package). Writes ``text`` (kaldi style), ``units`` (the
+recipe already dumped with the same package). ``--model_file`` decodes other weights of the
+same architecture (an epoch checkpoint) with the package's vocabulary and units. Writes ``text`` (kaldi style), ``units`` (the
 units decoded from), ``decode_info.json`` (per utterance: global steps, seconds, audio
 seconds) and, with ``--ref_text``, ``score.json`` (WER/CER via jiwer).
 
@@ -32,6 +33,9 @@ from lst.data.kaldi_dir import DataDirError, read_kaldi_map
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="packed model (.zip/.tar.gz or unpacked directory)")
+    p.add_argument("--model_file", default=None,
+                   help="weights to decode instead of the package's (e.g. an epoch checkpoint of the same "
+                        "fine-tuning run, <N>epoch.pth): same architecture, everything else from --model")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--wav_scp")
     src.add_argument("--units", help="kaldi-style 'utt u u u' from the same package's k-means")
@@ -67,6 +71,16 @@ def main(argv=None) -> int:
     except PackError as e:
         logging.error(str(e))
         return 1
+    if args.model_file:
+        try:
+            state = torch.load(args.model_file, map_location="cpu", weights_only=True)
+            pk.model.load_state_dict(state)
+        except (OSError, RuntimeError, KeyError) as e:
+            logging.error(f"--model_file {args.model_file} does not fit {args.model}: "
+                          f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            pk.close()
+            return 1
+        pk.model.eval()
     if args.units:
         from lst.stage_io import lineage_conflicts, lineage_of
 
@@ -128,7 +142,7 @@ def main(argv=None) -> int:
                      "n_tokens": len(res["tokens"])}
     audio = sum(v["audio_seconds"] for v in info.values())
     dec = sum(v["decode_seconds"] for v in info.values())
-    summary = {"model": pk.model_kind, "beam": args.beam, "use_cache": not args.no_cache, "n_utts": len(info),
+    summary = {"model": pk.model_kind, "model_file": args.model_file, "beam": args.beam, "use_cache": not args.no_cache, "n_utts": len(info),
                "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
                "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),
                "global_steps": sum((v["global_steps"] or 0) for v in info.values()),

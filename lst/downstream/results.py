@@ -1,6 +1,7 @@
 """RESULTS.md writers of the downstream recipes (command line: ``lst.bin.downstream_results``); the TTS
-writer also writes RESULTS.json beside its RESULTS.md."""
+writer also writes RESULTS.json beside its RESULTS.md, and so does the ASR comparison (the fine-tuned LMs' rows)."""
 import json
+import os
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -83,12 +84,78 @@ def asr_compare(args):
             "models exclude unit extraction, ESPnet includes its fbank frontend); global steps: all utterances, "
             "all hypotheses.\n\n")
     text += md_table(["system", "set", "search", "WER", "CER", "params", "train s", "RTF", "global steps"], rows)
+    json_rows = asr_lm_rows(expdir, args.models.split(), sets)
+    if json_rows:
+        Path(args.out).with_suffix(".json").write_text(json.dumps(json_rows, indent=1) + "\n")
+        text += (f"\n{Path(args.out).with_suffix('.json').name}: the fine-tuned LMs' rows ({', '.join(ASR_JSON_KEYS)}; "
+                 "train_s = the epochs' train + valid time, rtf = whole decode incl. unit extraction / audio s, "
+                 "updates = optimizer updates of the run, best_epoch = the decoded checkpoint's epoch)\n")
     speed = _lm_speedups(expdir, sets)
     if speed:
         text += "\n## LST vs token baseline, ASR decoding\n\n" + speed
     text += _speed_sections(expdir)
     Path(args.out).write_text(text)
     print(text)
+
+
+ASR_JSON_KEYS = ("system", "decode", "set", "wer", "cer", "params_m", "train_s", "rtf", "rtf_decode", "epochs",
+                 "updates", "best_epoch", "global_steps")
+
+
+def _ft_run_info(exp: Path) -> Dict:
+    """Epochs run, optimizer updates, the decoded checkpoint's epoch and the training seconds
+    (sum of the trainer's per-epoch train + valid times, so an interrupted and resumed run
+    counts every epoch once) of a fine-tuning run; None where the run does not tell."""
+    import torch
+
+    from lst.downstream.curve import CurveError, epoch_checkpoints, updates_per_epoch
+
+    info = {"epochs": None, "updates": None, "best_epoch": None, "train_s": _train_seconds(exp)}
+    ckpt = exp / "checkpoint.pth"
+    if ckpt.is_file():
+        rep = torch.load(ckpt, map_location="cpu", weights_only=False).get("reporter", {})
+        stats = rep.get("stats", {})
+        info["epochs"] = rep.get("epoch")
+        secs = [st[ph]["time"].total_seconds() for st in stats.values() for ph in ("train", "valid")
+                if ph in st and hasattr(st[ph].get("time"), "total_seconds")]
+        if secs:
+            info["train_s"] = round(sum(secs), 1)
+    best = exp / "valid.loss.best.pth"
+    if best.is_symlink():
+        name = Path(os.readlink(best)).name
+        if name.endswith("epoch.pth") and name[:-len("epoch.pth")].isdigit():
+            info["best_epoch"] = int(name[:-len("epoch.pth")])
+    if info["epochs"] is None and epoch_checkpoints(exp):
+        info["epochs"] = epoch_checkpoints(exp)[-1][0]
+    try:
+        if info["epochs"] is not None:
+            info["updates"] = info["epochs"] * updates_per_epoch(exp)
+    except CurveError:
+        pass
+    return info
+
+
+def asr_lm_rows(expdir: Path, models, sets):
+    """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes."""
+    rows = []
+    for m in models:
+        exp = Path(expdir) / f"asr_{m}"
+        run = None
+        for dset in sets:
+            for mode in ("greedy", "beam"):
+                d = exp / f"decode_{dset}_{mode}"
+                s, info = _load(d / "score.json"), _load(d / "decode_info.json")
+                if s is None or info is None:
+                    continue
+                run = run or _ft_run_info(exp)
+                sm = info["summary"]
+                rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
+                             "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
+                             "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
+                             "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
+                             "epochs": run["epochs"], "updates": run["updates"], "best_epoch": run["best_epoch"],
+                             "global_steps": sm["global_steps"]})
+    return rows
 
 
 def _lm_speedups(expdir: Path, sets) -> str:

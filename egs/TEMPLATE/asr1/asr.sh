@@ -9,6 +9,10 @@
 #   stage 6: ESPnet ASR baseline: collect stats + train (fbank, CTC/attention) -> exp/asr_espnet
 #   stage 7: ESPnet decode (espnet2.bin.asr_inference) + WER      -> exp/asr_espnet/decode_<set>/
 #   stage 8: comparison table (WER, params, training time, RTF)   -> exp/RESULTS.md
+#   stage 9: WER vs fine-tuning updates (--curve_sets): greedy decode of the pretrained backbone and
+#            of every kept <N>epoch.pth from the stage-2 units, the updates each model needs to reach
+#            a fixed WER (lst.bin.asr_curve) -> exp/asr_<m>/curve/decode_<set>_ep<N>/, exp/asr_curve/
+#            (resumable: a decode newer than its checkpoint is kept)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
 set -euo pipefail
 . utils/lib.sh
@@ -20,6 +24,8 @@ finetune_config=conf/finetune_asr.yaml  # fine-tuning config (merged with the pa
 # Decoding
 beam_size=4            # beam of the beam-search decode (the other decode is greedy)
 max_len=64             # most text tokens decoded per utterance
+curve_sets=""          # stage 9: sets decoded greedy with every kept <N>epoch.pth (WER vs fine-tuning updates); empty: skip
+curve_target_wer=auto  # stage 9: fixed WER (%) whose updates-to-reach are reported; auto: the worst model's final WER
 # ESPnet baseline
 espnet_asr_config=conf/espnet_asr.yaml  # ESPnet ASR config
 espnet_asr_args=""     # extra options of ESPnet's asr_train
@@ -108,5 +114,36 @@ if run_stage 8; then
     --sets "${valid_set} ${test_sets}" --out "${expdir}/RESULTS.md"
   cat "${expdir}/RESULTS.md"
   stage_end 8
+fi
+if [ -n "${curve_sets}" ] && run_stage 9; then
+  stage_begin 9 "WER vs fine-tuning updates on ${curve_sets} (greedy, every kept epoch) -> ${expdir}/asr_curve"
+  exps=""
+  for m in ${models}; do
+    ft=$(ft_dir "${m}"); pd=$(pkg_dir "${m}")
+    require "${ft}/packed.zip" "stage 4 (fine-tuning)"
+    ckpts=("0:${pd}/model.pth")  # epoch 0: the pretrained backbone
+    for f in "${ft}"/*epoch.pth; do
+      n=$(basename "${f}" epoch.pth)
+      [[ "${n}" =~ ^[0-9]+$ ]] && ckpts+=("${n}:${f}")
+    done
+    [ ${#ckpts[@]} -gt 1 ] || die "${ft}: no <N>epoch.pth kept (set keep_nbest_models >= max_epoch in ${finetune_config})"
+    mkdir -p "${ft}/curve"
+    for dset in ${curve_sets}; do
+      require "$(units_dir "${m}")/${dset}/units" "stage 2 (units)"
+      for nc in "${ckpts[@]}"; do
+        n=${nc%%:*}; ck=${nc#*:}; d=${ft}/curve/decode_${dset}_ep${n}
+        [ "${d}/score.json" -nt "${ck}" ] && continue
+        log "${m} epoch ${n}: ${dset}"
+        # shellcheck disable=SC2086
+        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ck}" \
+          --units "$(units_dir "${m}")/${dset}/units" --output_dir "${d}" --beam 1 --max_len "${max_len}" \
+          --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args} 2> "${d}.log" || die "decode failed: ${d}.log"
+      done
+    done
+    exps+=" ${ft}"
+  done
+  ${python} -m lst.bin.asr_curve --exps "${exps# }" --systems "${models}" --sets "${curve_sets}" \
+    --target_wer "${curve_target_wer}" --out_dir "${expdir}/asr_curve"
+  stage_end 9
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -4,7 +4,12 @@
 #     BPE 30, speed perturbation 0.9/1.0/1.1, beam 10, CTC weight 0.3): local/espnet_asr.sh,
 #     exp/asr_espnet_transformer_cpu_bpe30_sp/.
 #  2. (--run_lst true) the token baseline and LST fine-tuned on AN4 units -> text through asr.sh
-#     (needs packages pretrained on AN4 + text: --pretrained_model "a.zip b.zip").
+#     (stages 0-5 + the WER-vs-updates curve, stage 9), from exp/packed/{token_lm,lst}.zip.
+#     --pack_backbones true (default) first packs any missing package from the finished runs of
+#     the compute-controlled sweep in ${backbone_recipe} (read only; see RESULTS.md): the 256x4
+#     token baseline and LST curriculum models trained on spoken ROCStories (espeak-ng) + text,
+#     whose MFCC 25 Hz k-means-100 and BPE 2000 come with them. Another backbone: point
+#     --backbone_recipe / --backbone_runs at it, or give --pretrained_model "a.zip b.zip".
 # Sets: train (848), dev (the first 100 AN4 train utterances, as ESPnet), test (130).
 # Options: --espnet_opts "..." go to local/espnet_asr.sh, everything else to asr.sh.
 set -euo pipefail
@@ -12,14 +17,31 @@ set -euo pipefail
 espnet_opts=""
 run_lst=false
 run_espnet_baseline=true
+pack_backbones=true          # pack missing exp/packed/<name>.zip from ${backbone_recipe} (with --run_lst true)
+backbone_recipe=../../rocstories/lst1  # the lst1 recipe holding the trained backbones (only read)
+backbone_runs="token_lm:exp/sweep_f4e13/m/token_lm_flops lst:exp/sweep_f4e13/m/lst_curriculum_flops"  # <package name>:<run dir>
+backbone_ckpt=4epoch.pth     # checkpoint of each run that is packed (the sweep's final one)
+backbone_km=exp/kmeans_mfcc_25hz_km100          # k-means of the backbones' units
+backbone_bpe=data/token_list/bpe2000_km100/bpe.model  # BPE model of the backbones' token list
+backbone_unit_info=dump/units/mfcc_25hz_km100/train/unit_info.json  # unit settings of the backbones
 asr_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --espnet_opts) espnet_opts=$2; shift 2 ;;
     --run_lst) run_lst=$2; shift 2 ;;
     --run_espnet_baseline) run_espnet_baseline=$2; shift 2 ;;
+    --pack_backbones) pack_backbones=$2; shift 2 ;;
+    --backbone_recipe) backbone_recipe=$2; shift 2 ;;
+    --backbone_runs) backbone_runs=$2; shift 2 ;;
+    --backbone_ckpt) backbone_ckpt=$2; shift 2 ;;
+    --backbone_km) backbone_km=$2; shift 2 ;;
+    --backbone_bpe) backbone_bpe=$2; shift 2 ;;
+    --backbone_unit_info) backbone_unit_info=$2; shift 2 ;;
     --help|-h)  # list the options of both parts and run nothing
       echo "Usage: $0 [--espnet_opts \"...\"] [--run_espnet_baseline true|false] [--run_lst true|false] [asr.sh options]"
+      echo "  --pack_backbones true|false (${pack_backbones}) --backbone_recipe DIR (${backbone_recipe})"
+      echo "  --backbone_runs \"name:run_dir ...\" (${backbone_runs}) --backbone_ckpt (${backbone_ckpt})"
+      echo "  --backbone_km, --backbone_bpe, --backbone_unit_info: paths inside --backbone_recipe"
       echo "Options of local/espnet_asr.sh (pass them inside --espnet_opts):"; local/espnet_asr.sh --help || true
       echo "Options of asr.sh (with --run_lst true):"; ./asr.sh --help || true
       exit 0 ;;
@@ -41,13 +63,31 @@ if ${run_espnet_baseline}; then
       ${espnet_opts}
 fi
 
+if ${run_lst} && ${pack_backbones}; then
+  # the backbones as packages (lst.sh stage 11's call), made once; the recipe is only read
+  mkdir -p exp/packed
+  for nr in ${backbone_runs}; do
+    name=${nr%%:*}; run=${backbone_recipe}/${nr#*:}
+    [ ! -f "exp/packed/${name}.zip" ] || continue
+    echo "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh) packing ${run}/${backbone_ckpt} -> exp/packed/${name}.zip"
+    # shellcheck disable=SC1091
+    (. ./path.sh && python3 -m lst.bin.pack_model --config "${run}/config.yaml" --model_file "${run}/${backbone_ckpt}" \
+      --bpe_model "${backbone_recipe}/${backbone_bpe}" --km_dir "${backbone_recipe}/${backbone_km}" \
+      --unit_info "${backbone_recipe}/${backbone_unit_info}" --out "exp/packed/${name}.zip")
+  done
+fi
+
 if ${run_lst}; then
   ./asr.sh \
       --train_set train \
       --valid_set dev \
       --test_sets "test" \
       --run_espnet false \
+      --pretrained_model "exp/packed/token_lm.zip exp/packed/lst.zip" \
       --finetune_config conf/finetune_asr.yaml \
+      --lm_text_case lower \
       --beam_size 4 \
+      --max_len 48 \
+      --curve_sets "dev test" \
       "${asr_opts[@]}"
 fi

@@ -6,14 +6,15 @@
 #            lst.sh stages 1-9 + 11 in a private copy of --pretrain_recipe) -> exp/packed/<model>.zip
 #   stage 1: data: local/data.sh (or --src_data_dir), 16 kHz PCM    -> data/<set>, dump/raw/<set>
 #   stage 2: per package: unpack, units with ITS k-means (--nj jobs) -> exp/pretrained_<m>, dump/units/pkg_<m>/<set>
-#   stage 3: fine-tuning corpus of kind ${ft_kind}                  -> dump/corpus/pkg_<m>_<kind>/<set>/seqs
+#   stage 3: fine-tuning corpus of kind ${ft_kind}                  -> dump/corpus/pkg_<m>_<kind>[_lower]/<set>/seqs
+#            (--lm_text_case lower: from lower-cased transcripts, kept there as text)
 #   stage 4: fine-tune (lst_train --init_param), pack               -> exp/<task>_<m>[/packed.zip]
 #
 # Names (one place): pkg_dir <m>, units_dir <m>, corpus_dir <m>, ft_dir <m> below.
 model_name() { basename "$1" | sed -E 's/\.(zip|tar\.gz|tgz)$//'; }
 pkg_dir() { echo "${expdir}/pretrained_$1"; }
 units_dir() { echo "${dumpdir}/units/pkg_$1"; }
-corpus_dir() { echo "${dumpdir}/corpus/pkg_$1_${ft_kind}"; }
+corpus_dir() { local c="${dumpdir}/corpus/pkg_$1_${ft_kind}"; [ "${lm_text_case}" = keep ] || c+=_${lm_text_case}; echo "${c}"; }
 ft_dir() { echo "${expdir}/${task}_$1"; }
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
@@ -69,13 +70,21 @@ if run_stage 2; then
   stage_end 2
 fi
 
+case "${lm_text_case}" in keep|lower) ;; *) die "--lm_text_case must be keep or lower, got '${lm_text_case}'" ;; esac
 if run_stage 3; then
   stage_begin 3 "${ft_kind} fine-tuning corpora -> $(corpus_dir '<m>')"
   for m in ${models}; do
     for dset in ${all_sets}; do
       require "$(units_dir "${m}")/${dset}/units" "stage 2 (units)"
+      text=${dumpdir}/raw/${dset}/text
+      if [ "${lm_text_case}" = lower ]; then  # utterance id kept, words lower-cased
+        mkdir -p "$(corpus_dir "${m}")/${dset}"
+        awk '{ printf "%s", $1; for (i = 2; i <= NF; i++) printf " %s", tolower($i); print "" }' "${text}" \
+          > "$(corpus_dir "${m}")/${dset}/text"
+        text=$(corpus_dir "${m}")/${dset}/text
+      fi
       ${python} -m lst.bin.build_corpus --units "$(units_dir "${m}")/${dset}/units" \
-        --unit_info "$(units_dir "${m}")/${dset}/unit_info.json" --text "${dumpdir}/raw/${dset}/text" \
+        --unit_info "$(units_dir "${m}")/${dset}/unit_info.json" --text "${text}" \
         --bpe_model "$(pkg_dir "${m}")/bpe.model" --kinds "${ft_kind}" --out "$(corpus_dir "${m}")/${dset}/seqs"
     done
   done

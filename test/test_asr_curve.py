@@ -1,0 +1,133 @@
+"""WER against fine-tuning updates (lst.downstream.curve, lst.bin.asr_curve) and asr_inference's
+--model_file (decoding an epoch checkpoint with a package's vocabulary and units)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lst.downstream.curve import (CurveError, make_curve, resolve_target, updates_per_epoch, updates_to_reach,
+                                  write_curve)
+
+
+def fake_run(root, name, wers, n_batch=53, accum_grad=1, num_iters=None, sets=("test",)):
+    """A fine-tuning run dir as asr.sh stage 9 leaves it: config.yaml, train.log, curve decodes."""
+    exp = root / name
+    exp.mkdir()
+    cfg = {"accum_grad": accum_grad, "num_iters_per_epoch": num_iters}
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg))
+    # a resumed run logs its sampler twice; the last line counts
+    (exp / "train.log").write_text(
+        "[vm] INFO: [train] mini-batch sizes summary: N-batch=999, mean=16.0, min=16, max=17\n"
+        f"[vm] INFO: [train] mini-batch sizes summary: N-batch={n_batch}, mean=16.0, min=16, max=17\n"
+        "[vm] INFO: [valid] mini-batch sizes summary: N-batch=7, mean=14.3, min=4, max=16\n")
+    for dset in sets:
+        for ep, w in enumerate(wers):
+            d = exp / "curve" / f"decode_{dset}_ep{ep}"
+            d.mkdir(parents=True)
+            (d / "score.json").write_text(json.dumps({"wer": w, "cer": w / 2, "n_utts": 130}))
+    return exp
+
+
+def test_updates_per_epoch_from_log_config_and_accum_grad(tmp_path):
+    assert updates_per_epoch(fake_run(tmp_path, "a", [100.0])) == 53
+    assert updates_per_epoch(fake_run(tmp_path, "b", [100.0], n_batch=53, accum_grad=2)) == 27
+    assert updates_per_epoch(fake_run(tmp_path, "c", [100.0], num_iters=40)) == 40
+    bad = fake_run(tmp_path, "d", [100.0])
+    (bad / "train.log").write_text("nothing\n")
+    with pytest.raises(CurveError, match="train.log: no .*N-batch"):
+        updates_per_epoch(bad)
+
+
+def test_updates_to_reach_and_automatic_target(tmp_path):
+    pts = [{"updates": u, "wer": w} for u, w in [(0, 100.0), (10, 80.0), (20, 60.0), (30, 65.0)]]
+    assert updates_to_reach(pts, 60.0) == 20
+    assert updates_to_reach(pts, 79.0) == 20
+    assert updates_to_reach(pts, 80.0) == 10
+    assert updates_to_reach(pts, 50.0) is None
+    curves = {"a": [{"wer": 90.0}, {"wer": 40.0}], "b": [{"wer": 90.0}, {"wer": 55.0}]}
+    assert resolve_target(curves, "auto") == 55.0  # the worse model's final WER
+    assert resolve_target(curves, "30") == 30.0
+
+
+def test_make_curve_rows_reach_and_files(tmp_path):
+    tok = fake_run(tmp_path, "asr_token_lm", [100.0, 90.0, 70.0, 60.0], sets=("dev", "test"))
+    lst = fake_run(tmp_path, "asr_lst", [100.0, 70.0, 50.0, 45.0], n_batch=50, sets=("dev", "test"))
+    curve = make_curve([str(tok), str(lst)], ["token_lm", "lst"], ["dev", "test"])
+    test_rows = [r for r in curve["rows"] if r["set"] == "test" and r["system"] == "lst"]
+    assert [r["updates"] for r in test_rows] == [0, 50, 100, 150]
+    assert [r["wer"] for r in test_rows] == [100.0, 70.0, 50.0, 45.0]
+    reach = {(r["system"], r["set"]): r for r in curve["reach"]}
+    assert reach[("token_lm", "test")]["target_wer"] == 60.0
+    assert reach[("token_lm", "test")]["updates_to_reach"] == 159
+    assert reach[("lst", "test")]["updates_to_reach"] == 100
+    assert reach[("lst", "test")]["best_wer"] == 45.0 and reach[("lst", "test")]["best_updates"] == 150
+    files = write_curve(curve, tmp_path / "out")
+    assert json.loads(files[0].read_text())["reach"] == curve["reach"]
+    assert "| 3 | 159 |" in files[1].read_text()  # the token_lm row of epoch 3 (lst's epoch 3 is at 150)
+    assert files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unfinished_or_missing_decodes_are_named(tmp_path):
+    exp = fake_run(tmp_path, "asr_token_lm", [100.0, 90.0])
+    (exp / "curve" / "decode_test_ep2").mkdir()
+    with pytest.raises(CurveError, match="decode_test_ep2/score.json: missing"):
+        make_curve([str(exp)], ["token_lm"], ["test"])
+    other = fake_run(tmp_path, "asr_lst", [100.0])
+    with pytest.raises(CurveError, match="no curve decodes of set 'dev' for lst"):
+        make_curve([str(other)], ["lst"], ["dev"])
+
+
+def test_asr_inference_decodes_another_checkpoint(tmp_path):
+    from lst.bin.asr_inference import main as asr_main
+    from lst.pack import pack_model
+    from test_pack import make_pretrained
+
+    src = make_pretrained(tmp_path, "token_lm")
+    packed = tmp_path / "tok.zip"
+    pack_model(str(packed), src["config"], src["model_file"], src["bpe_model"], src["km_dir"], src["unit_info"])
+    (tmp_path / "units").write_text("utt1 " + " ".join(str(u) for u in np.arange(20) % 10) + "\n")
+    state = torch.load(src["model_file"], weights_only=True)
+    other = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(other, tmp_path / "1epoch.pth")
+    outs = {}
+    for name, extra in (("pkg", []), ("same", ["--model_file", src["model_file"]]),
+                        ("other", ["--model_file", str(tmp_path / "1epoch.pth")])):
+        assert asr_main(["--model", str(packed), "--units", str(tmp_path / "units"), "--output_dir",
+                         str(tmp_path / name), "--max_len", "6"] + extra) == 0
+        outs[name] = (tmp_path / name / "text").read_text()
+    assert outs["same"] == outs["pkg"]  # the package's own weights again: the same hypothesis
+    assert outs["other"] != outs["pkg"]  # other weights decode differently
+    info = json.loads((tmp_path / "other" / "decode_info.json").read_text())["summary"]
+    assert info["model_file"] == str(tmp_path / "1epoch.pth")
+    torch.save({"not": torch.zeros(1)}, tmp_path / "bad.pth")
+    assert asr_main(["--model", str(packed), "--units", str(tmp_path / "units"), "--output_dir",
+                     str(tmp_path / "bad"), "--model_file", str(tmp_path / "bad.pth")]) == 1
+
+
+def test_results_json_rows_of_the_fine_tuned_lms(tmp_path):
+    import datetime
+
+    from lst.downstream.results import ASR_JSON_KEYS, asr_lm_rows
+
+    exp = fake_run(tmp_path, "asr_lst", [100.0, 80.0, 70.0], n_batch=3)
+    for ep in (1, 2):
+        torch.save({}, exp / f"{ep}epoch.pth")
+    (exp / "valid.loss.best.pth").symlink_to("1epoch.pth")
+    sec = datetime.timedelta
+    stats = {ep: {"train": {"time": sec(seconds=10 * ep)}, "valid": {"time": sec(seconds=1)}} for ep in (1, 2)}
+    torch.save({"reporter": {"epoch": 2, "stats": stats}}, exp / "checkpoint.pth")
+    (exp / "train_seconds").write_text("5\n")  # the last (resumed) invocation only: not what is reported
+    for mode, beam in (("greedy", 1), ("beam", 4)):
+        d = exp / f"decode_test_{mode}"
+        d.mkdir()
+        (d / "score.json").write_text(json.dumps({"wer": 41.234, "cer": 20.0, "n_utts": 3}))
+        summary = {"beam": beam, "params": 4_120_000, "rtf_total": 0.05, "rtf_decode": 0.04, "global_steps": 99}
+        (d / "decode_info.json").write_text(json.dumps({"summary": summary}))
+    rows = asr_lm_rows(tmp_path, ["lst", "token_lm"], ["dev", "test"])
+    assert [r["decode"] for r in rows] == ["greedy", "beam4"]
+    r = rows[0]
+    assert set(r) == set(ASR_JSON_KEYS)
+    assert (r["system"], r["set"], r["wer"], r["params_m"], r["rtf"]) == ("lst", "test", 41.23, 4.12, 0.05)
+    assert (r["epochs"], r["updates"], r["best_epoch"], r["train_s"]) == (2, 6, 1, 32.0)
