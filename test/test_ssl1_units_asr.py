@@ -72,8 +72,8 @@ def test_shared_unit_info_needs_agreeing_unit_sets(data, tmp_path):
                       "--out", str(tmp_path / "shared.json")]) == 1
 
 
-LOG = """[vm] 1epoch results: [train] loss=5.2, time=33.14 seconds, total_count=58, [valid] loss=4.6
-[vm] 2epoch results: [train] loss=4.1, time=30.00 seconds, total_count=116, [valid] loss=4.0
+LOG = """[vm] 1epoch results: [train] loss=5.2, time=33.14 seconds, total_count=58, [valid] loss=4.6, time=1.5 seconds, total_count=1
+[vm] 2epoch results: [train] loss=4.1, time=1 minute and 30.36 seconds, total_count=116, [valid] loss=4.0, time=1 seconds, total_count=2
 """
 
 
@@ -94,7 +94,8 @@ def fake_run(root, name, wer, best=2):
 
 
 def test_results_rows_table_and_merge(results, tmp_path):
-    assert results.train_log_summary(LOG) == {"epochs": 2, "updates": 116}
+    assert results.train_log_summary(LOG) == {"epochs": 2, "updates": 116, "epoch_seconds": 126.0}
+    assert results.parse_duration("1 hour, 2 minutes and 3.5 seconds") == 3723.5
     runs = [f"mfcc,0,{fake_run(tmp_path, 'm0', 50.0)}", f"mfcc,1,{fake_run(tmp_path, 'm1', 60.0, best=1)}",
             f"hub,0,{fake_run(tmp_path, 'h0', 40.0)}"]
     target = tmp_path / "RESULTS.json"
@@ -105,11 +106,11 @@ def test_results_rows_table_and_merge(results, tmp_path):
             "--out_md", str(tmp_path / "t.md"), "--merge_into", str(target)]
     assert results.main(argv) == 0
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [(r["units"], r["seed"], r["best_epoch"], r["updates"], r["train_seconds"]) for r in rows] == [
-        ("mfcc", 0, 2, 116, 65), ("mfcc", 1, 1, 116, 65), ("hub", 0, 2, 116, 65)]
+    assert [(r["units"], r["seed"], r["best_epoch"], r["updates"], r["epoch_seconds"], r["wall_seconds"])
+            for r in rows] == [("mfcc", 0, 2, 116, 126.0, 65), ("mfcc", 1, 1, 116, 126.0, 65), ("hub", 0, 2, 116, 126.0, 65)]
     assert rows[0]["an4_test_beam4_wer"] == 51.0 and rows[0]["valid_greedy_cer"] == 25.0
     table = (tmp_path / "t.md").read_text()
-    assert "| mfcc | 1 | 1.50 | 116 | 2 (1) | 65 | 60.00 / 30.00 |" in table
+    assert "| mfcc | 1 | 1.50 | 116 | 2 (1) | 126 | 60.00 / 30.00 |" in table
     merged = json.loads(target.read_text())
     assert [r.get("pnmi") for r in merged] == [0.4, 0.5, None]  # new row for a unit set without metrics
     for r in merged[:2]:

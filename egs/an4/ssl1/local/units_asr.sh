@@ -94,8 +94,10 @@ if run_stage 8; then
       require "${tr}" "stage 7 (units -> text corpora)"
       require "${dv}" "stage 7 (units -> text corpora)"
       data=(--train_data_path_and_name_and_type "${tr},seq,text" --valid_data_path_and_name_and_type "${dv},seq,text")
-      if [ "${skip_done}" = true ] && [ -f "${ex}/.done.json" ] && [ -f "${ex}/${eval_model}" ]; then
-        log "${ex} finished training: kept (--skip_done false trains again)"
+      kept=false
+      if [ "${skip_done}" = true ] && [ -f "${ex}/.done.json" ] && [ -f "${ex}/${eval_model}" ] && [ -f "${ex}/packed.zip" ]; then
+        kept=true
+        log "${ex} finished training: kept with its package and decodes (--skip_done false trains again)"
       else
         save_command "${ex}"
         ${python} -m lst.bin.lst_train --collect_stats true --config "${config}" --token_list "${token_list}" \
@@ -112,7 +114,7 @@ if run_stage 8; then
         echo $(( $(date +%s) - t0 )) >> "${ex}/train_seconds"  # one line per (re)start
       fi
       require "${ex}/${eval_model}" "stage 8 (training)"
-      ${python} -m lst.bin.pack_model --config "${ex}/config.yaml" --model_file "${ex}/${eval_model}" \
+      ${kept} || ${python} -m lst.bin.pack_model --config "${ex}/config.yaml" --model_file "${ex}/${eval_model}" \
         --bpe_model "${bpe_model}" --km_dir "${expdir}/kmeans_${units}" \
         --unit_info "$(data_dir "${units}" "${train_set}")/unit_info.json" --out "${ex}/packed.zip"
       modes="greedy"; [ "${beam_size}" -gt 1 ] && modes="greedy beam${beam_size}"
@@ -120,6 +122,7 @@ if run_stage 8; then
         d=$(data_dir "${units}" "${dset}")
         for mode in ${modes}; do
           b=1; [ "${mode}" = greedy ] || b=${beam_size}
+          if ${kept} && [ -f "${ex}/decode_${dset}_${mode}/score.json" ]; then continue; fi
           ${python} -m lst.bin.asr_inference --model "${ex}/packed.zip" --units "${d}/units" --beam "${b}" \
             --max_len "${max_len}" --ref_text "${d}/text" --output_dir "${ex}/decode_${dset}_${mode}" \
             > "${ex}/decode_${dset}_${mode}.log" 2>&1 || die "decoding failed; see ${ex}/decode_${dset}_${mode}.log"

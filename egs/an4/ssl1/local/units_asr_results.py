@@ -6,7 +6,8 @@ r"""Table of the units -> text ASR runs of run.sh stage 8 (one row per unit set 
         [--merge_into RESULTS.json --test_set an4_test]
 
 Each run directory holds ESPnet's train.log (updates = the last epoch's cumulative
-``total_count``), ``train_seconds`` (one line per (re)start), ``valid.loss.best.pth`` (a link to
+``total_count``), its per-epoch train + valid times (the training seconds), ``train_seconds`` (wall clock of each
+finished lst_train call), ``valid.loss.best.pth`` (a link to
 the dev-picked epoch) and ``decode_<set>_<mode>/{score.json,decode_info.json}``. A run without
 a decode of a set is an error naming the directory.
 
@@ -25,13 +26,29 @@ from typing import Dict, List
 MODES_RE = re.compile(r"^decode_(?P<set>.+)_(?P<mode>greedy|beam\d+)$")
 
 
+DURATION_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """ESPnet's (humanfriendly) epoch time, e.g. '1 minute and 32.45 seconds' -> 92.45."""
+    parts = re.findall(r"([\d.]+) (second|minute|hour|day)s?", text)
+    if not parts:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+
+
 def train_log_summary(log_text: str) -> Dict:
-    """Epochs run and updates (cumulative train total_count) from an ESPnet train.log."""
-    epochs = re.findall(r"(\d+)epoch results: \[train\].*?total_count=(\d+)", log_text)
-    if not epochs:
-        return {"epochs": 0, "updates": 0}
-    ep, count = epochs[-1]
-    return {"epochs": int(ep), "updates": int(count)}
+    """Epochs run, updates (cumulative train total_count) and training seconds (the epochs'
+    train + valid times, each epoch once: a resumed run logs only the epochs it ran) from an
+    ESPnet train.log."""
+    found = re.findall(r"(\d+)epoch results: \[train\].*?time=([^,]+), total_count=(\d+), "
+                       r"\[valid\].*?time=([^,]+), total_count", log_text)
+    if not found:
+        return {"epochs": 0, "updates": 0, "epoch_seconds": 0.0}
+    by_epoch = {int(ep): (int(count), parse_duration(tr) + parse_duration(va)) for ep, tr, count, va in found}
+    last = max(by_epoch)
+    return {"epochs": last, "updates": by_epoch[last][0],
+            "epoch_seconds": round(sum(sec for _, sec in by_epoch.values()), 1)}
 
 
 def run_row(units: str, seed: int, run: Path, sets: List[str]) -> Dict:
@@ -42,8 +59,8 @@ def run_row(units: str, seed: int, run: Path, sets: List[str]) -> Dict:
     best = run / "valid.loss.best.pth"
     m = re.match(r"(\d+)epoch\.pth$", Path(best.resolve()).name) if best.exists() else None
     row["best_epoch"] = int(m.group(1)) if m else None
-    secs = run / "train_seconds"
-    row["train_seconds"] = sum(int(x) for x in secs.read_text().split()) if secs.is_file() else None
+    secs = run / "train_seconds"  # wall clock of each completed lst_train call (start-up included)
+    row["wall_seconds"] = sum(int(x) for x in secs.read_text().split()) if secs.is_file() else None
     for dset in sets:
         found = False
         for d in sorted(run.glob(f"decode_{dset}_*")):
@@ -71,7 +88,7 @@ def md(rows: List[Dict], sets: List[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["units"], str(r["seed"]), f"{r.get('params', 0) / 1e6:.2f}", str(r["updates"]),
-                 f"{r['epochs']} ({r['best_epoch']})", str(r["train_seconds"])]
+                 f"{r['epochs']} ({r['best_epoch']})", f"{r['epoch_seconds']:.0f}"]
         cells += [f"{r[k + '_wer']:.2f} / {r[k + '_cer']:.2f}" if k + "_wer" in r else "-" for k, _ in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
