@@ -125,8 +125,51 @@ def confidence_lines(runs: List[Dict]) -> List[str]:
     return L if n else ["(no pair with per-sequence held-out scores yet)"]
 
 
+def kind_nll(heldout: Dict) -> Dict[str, tuple]:
+    """Held-out NLL per sequence kind (the id's prefix: speech, text, s2t, t2s, inter):
+    {kind: (speech nats/unit or None, text nats/token or None)} from the per-sequence sums."""
+    sums: Dict[str, List[float]] = {}
+    for seq_id, (sp, n_sp, tx, n_tx) in heldout.get("per_sequence", {}).items():
+        a = sums.setdefault(seq_id.split("_", 1)[0], [0.0, 0, 0.0, 0])
+        a[0], a[1], a[2], a[3] = a[0] + sp, a[1] + n_sp, a[2] + tx, a[3] + n_tx
+    return {k: (a[0] / a[1] if a[1] else None, a[2] / a[3] if a[3] else None) for k, a in sums.items()}
+
+
+def kind_lines(runs: List[Dict]) -> List[str]:
+    """Final held-out NLL by sequence kind, each run next to its size's token baseline (flops run):
+    an aggregate difference can come from one kind (e.g. a kind the training mix never draws)."""
+    L = ["| run | kind | speech: run / baseline | text: run / baseline |", "|---|---|---:|---:|"]
+    fmt = lambda a, b: "-" if a is None or b is None else f"{a:.3f} / {b:.3f} ({a - b:+.3f})"  # noqa: E731
+    for r in runs:
+        if r["status"] != "done" or r["class"] == BASELINE or not r.get("heldout_final"):
+            continue
+        ref = next((x for x in runs if x["id"] == f"{r['size']}/{BASELINE}_flops" and x.get("heldout_final")), None)
+        if ref is None:
+            continue
+        mine, base = kind_nll(r["heldout_final"]), kind_nll(ref["heldout_final"])
+        for k in sorted(mine):
+            if k in base:
+                L.append(f"| {r['id']} | {k} | {fmt(mine[k][0], base[k][0])} | {fmt(mine[k][1], base[k][1])} |")
+    return L if len(L) > 2 else ["(no per-sequence held-out scores)"]
+
+
+def above_chance_lines(runs: List[Dict]) -> List[str]:
+    """Per run: the benchmark/mode groups whose 95 % interval lies wholly above chance (issue 17's (c))."""
+    L = []
+    for r in runs:
+        if r["status"] != "done" or not r["bench"]:
+            continue
+        res = r["bench"]["results"]
+        above = [f"{g} {rule} {100 * res[g][rule]['accuracy']:.1f} (n={res[g][rule]['n']}, low "
+                 f"{100 * res[g][rule]['ci95'][0]:.1f} > {100 * res[g]['chance']:.0f})"
+                 for g in sorted(res) for rule in ("raw", "norm") if res[g][rule]["ci95"][0] > res[g]["chance"]]
+        L.append(f"- {r['id']}: " + ("; ".join(above) if above else "none"))
+    return L
+
+
 def write_report(out: Path, sizes, phases, args) -> None:
     rows, runs = collect(out, sizes, phases)
+    corpus = getattr(args, "train_corpus", "seqs")  # rows keep the issue's schema: one RESULTS.json per corpus
     write_results_json(rows, args.results_json)
     plots = []
     if rows:
@@ -151,7 +194,7 @@ def write_report(out: Path, sizes, phases, args) -> None:
          f"({platform.processor() or platform.machine()}), {args.threads} thread(s) per run, {args.parallel} runs at a time, "
          f"ngpu {args.ngpu}",
          f"- sizes `{args.sizes}`, classes `{args.classes}`, controls `{args.controls}`, data-controlled "
-         f"{args.data_controlled} (reference {args.data_reference}); budget "
+         f"{args.data_controlled} (reference {args.data_reference}); training corpus `{corpus}`; budget "
          + (f"--flop_budget {args.flop_budget}" if args.flop_budget else f"{args.budget_epochs} baseline epochs per size"),
          f"- training wall time of the finished runs: {cpu_h:.2f} h (thread-hours: x {args.threads}); "
          f"{len(done)} of {len(runs)} runs finished",
@@ -161,6 +204,9 @@ def write_report(out: Path, sizes, phases, args) -> None:
     L += ["", "## Final held-out NLL against the baseline, with 95 % intervals (paired bootstrap over held-out "
           "sequences; negative = lower NLL than the reference)", ""]
     L += confidence_lines(runs)
+    L += ["", "## Final held-out NLL by sequence kind (nats per speech unit / per text token; run / baseline "
+          "(difference))", ""]
+    L += kind_lines(runs)
     L += ["", "## Runs", "", "| run | params (M) | FLOPs | updates | sequences | tokens | speech units | wall (s) "
           "| final NLL speech | final NLL text |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
@@ -181,6 +227,8 @@ def write_report(out: Path, sizes, phases, args) -> None:
                     res = r["bench"]["results"]
                     L.append(f"| {r['id']} |" + "".join(f" {fmt_acc(res[g][rule]) if g in res else '-'} |"
                                                         for g in groups))
+    if groups:
+        L += ["", "## Accuracies whose 95 % interval lies wholly above chance", ""] + above_chance_lines(runs)
     L += ["", "## Held-out NLL along each run (nats per speech unit / per text token)", "",
           "| run | epoch | FLOPs | speech | text |", "|---|---:|---:|---:|---:|"]
     for r in done:
