@@ -191,3 +191,25 @@ def test_plot_patches_cli_from_kaldi_files(tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit, match="u2 has no word timings in .*word_ctm"):
         plot_patches.main(base + ["--utt", "u2", "--out", str(tmp_path / "q.png")])
+
+
+def test_kind_nll_and_above_chance(monkeypatch):
+    """Held-out NLL per sequence kind from per-sequence sums; accuracies above chance by the CI's low end."""
+    monkeypatch.syspath_prepend(str(ROOT / "egs/rocstories/lst1/local"))
+    import sweep_report
+
+    per = {"text_a": [0.0, 0, 12.0, 4], "text_b": [0.0, 0, 8.0, 6], "s2t_a": [30.0, 10, 9.0, 3]}
+    kinds = sweep_report.kind_nll({"per_sequence": per})
+    assert kinds["text"] == (None, pytest.approx(2.0)) and kinds["s2t"] == (pytest.approx(3.0), pytest.approx(3.0))
+    base = {"id": "m/token_lm_flops", "status": "done", "size": "m", "class": "token_lm", "bench": None,
+            "heldout_final": {"per_sequence": {"text_a": [0.0, 0, 10.0, 4], "s2t_a": [33.0, 10, 6.0, 3]}}}
+    acc = lambda a, lo: {"n": 1000, "accuracy": a, "ci95": [lo, a + 0.03]}  # noqa: E731
+    lst = {"id": "m/lst_static_flops", "status": "done", "size": "m", "class": "lst_static",
+           "heldout_final": {"per_sequence": per},
+           "bench": {"results": {"tsc/T->T": {"chance": 0.5, "raw": acc(0.54, 0.511), "norm": acc(0.52, 0.49)},
+                                 "hellaswag/T->T": {"chance": 0.25, "raw": acc(0.26, 0.23), "norm": acc(0.27, 0.24)}}}}
+    lines = sweep_report.kind_lines([base, lst])
+    assert "| m/lst_static_flops | s2t | 3.000 / 3.300 (-0.300) | 3.000 / 2.000 (+1.000) |" in lines
+    assert "| m/lst_static_flops | text | - | 2.000 / 2.500 (-0.500) |" in lines
+    above = sweep_report.above_chance_lines([base, lst])
+    assert above == ["- m/lst_static_flops: tsc/T->T raw 54.0 (n=1000, low 51.1 > 50)"]
