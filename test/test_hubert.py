@@ -174,8 +174,9 @@ def test_native_25hz_upstream_lands_on_the_50hz_grid():
 
 @pytest.mark.slow
 def test_ssl1_recipe_two_iterations(tmp_path):
-    """egs/an4/ssl1 stages 1-6 on 8 AN4 + 8 LJ utterances, 6 synthetic ones and 8 AN4 test ones:
-    MFCC targets, two HuBERT iterations (the second on the first one's layer units), unit metrics."""
+    """egs/an4/ssl1 stages 1-8 on 8 AN4 + 8 LJ utterances, 6 synthetic ones and 8 AN4 test ones:
+    MFCC targets, two HuBERT iterations (the second on the first one's layer units), unit metrics,
+    units -> text ASR on the AN4 utterances with the second iteration's units."""
     import shutil
     import subprocess
 
@@ -195,7 +196,9 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), OMP_NUM_THREADS="1")
     cmd = ["./run.sh", "--hubert_config", "conf/train_hubert_debug.yaml", "--iterations", "1 2",
            "--local_data_opts", "--max_utts 8 --n_synth 6", "--n_clusters_it0", "8",
-           "--n_clusters", "8", "--ssl_layer", "1", "--nj", "1"]
+           "--n_clusters", "8", "--ssl_layer", "1", "--nj", "1",
+           # stages 7-8 (units -> text ASR on AN4) at toy size, one unit set, greedy only
+           "--asr_config", "conf/asr_units_debug.yaml", "--asr_unit_sets", "it2_l1_km8", "--asr_beam_size", "1"]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     rows = json.loads((work / "exp" / "unit_metrics" / "RESULTS.json").read_text())
@@ -213,3 +216,16 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     text2 = (work / "exp" / "hubert_it2_train_hubert_debug" / "data" / "train" / "text").read_text()
     units1 = (work / "dump" / "units" / "it1_l1_km8" / "train" / "units").read_text()
     assert text2 == units1 and text1 != text2
+    # stages 7-8: AN4 ids only (HuBERT's train/valid also hold LJ Speech), the shared text side
+    # trained on AN4 train transcripts, one run decoded on dev and AN4 test
+    asr_data = work / "dump" / "units_asr" / "it2_l1_km8"
+    for dset in ("train", "valid", "an4_test"):
+        ids = [line.split()[0] for line in (asr_data / dset / "units").read_text().splitlines()]
+        assert ids and all(u.startswith("an4-") for u in ids)
+    hubert_train = (work / "dump" / "units" / "it2_l1_km8" / "train" / "units").read_text()
+    assert "lj-" in hubert_train and len((asr_data / "train" / "units").read_text().splitlines()) == sum(
+        line.startswith("an4-") for line in hubert_train.splitlines())
+    assert "lj-" not in (work / "data" / "units_asr" / "text_train" / "text").read_text()
+    (row,) = json.loads((work / "exp" / "units_asr" / "RESULTS.json").read_text())
+    assert row["units"] == "it2_l1_km8" and row["updates"] > 0 and row["epochs"] == 2
+    assert row["an4_test_greedy_wer"] >= 0 and row["an4_test_greedy_failed"] == 0 and "valid_greedy_cer" in row
