@@ -57,17 +57,9 @@ def asr_compare(args):
     expdir = Path(args.expdir)
     rows = []
     sets = args.sets.split()
-    for m in args.models.split():
-        exp = expdir / f"asr_{m}"
-        for dset in sets:
-            for mode in ("greedy", "beam"):
-                d = exp / f"decode_{dset}_{mode}"
-                s, info = _load(d / "score.json"), _load(d / "decode_info.json")
-                if s is None or info is None:
-                    continue
-                sm = info["summary"]
-                rows.append([f"{m} (fine-tuned LM)", dset, f"{mode} (beam {sm['beam']})", s["wer"], s["cer"],
-                             sm["params"], _train_seconds(exp), sm["rtf_decode"], sm["global_steps"]])
+    for m, exp, dset, mode, s, sm in _lm_decodes(expdir, args.models.split(), sets):
+        rows.append([f"{m} (fine-tuned LM)", dset, f"{mode} (beam {sm['beam']})", s["wer"], s["cer"],
+                     sm["params"], _train_seconds(exp), sm["rtf_decode"], sm["global_steps"]])
     es = expdir / "asr_espnet"
     if es.is_dir():
         params = _param_count_from_espnet(es)
@@ -137,25 +129,28 @@ def _ft_run_info(exp: Path) -> Dict:
 
 def asr_lm_rows(expdir: Path, models, sets):
     """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes."""
-    rows = []
+    rows, runs = [], {}
+    for m, exp, dset, mode, s, sm in _lm_decodes(expdir, models, sets):
+        run = runs.get(m) or runs.setdefault(m, _ft_run_info(exp))
+        rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
+                     "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
+                     "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
+                     "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
+                     "epochs": run["epochs"], "updates": run["updates"], "best_epoch": run["best_epoch"],
+                     "global_steps": sm["global_steps"]})
+    return rows
+
+
+def _lm_decodes(expdir, models, sets):
+    """(model, its exp dir, set, greedy|beam, score, decode summary) of every scored stage-5 decode."""
     for m in models:
         exp = Path(expdir) / f"asr_{m}"
-        run = None
         for dset in sets:
             for mode in ("greedy", "beam"):
                 d = exp / f"decode_{dset}_{mode}"
                 s, info = _load(d / "score.json"), _load(d / "decode_info.json")
-                if s is None or info is None:
-                    continue
-                run = run or _ft_run_info(exp)
-                sm = info["summary"]
-                rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
-                             "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
-                             "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
-                             "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
-                             "epochs": run["epochs"], "updates": run["updates"], "best_epoch": run["best_epoch"],
-                             "global_steps": sm["global_steps"]})
-    return rows
+                if s is not None and info is not None:
+                    yield m, exp, dset, mode, s, info["summary"]
 
 
 def _lm_speedups(expdir: Path, sets) -> str:
