@@ -174,9 +174,10 @@ def test_native_25hz_upstream_lands_on_the_50hz_grid():
 
 @pytest.mark.slow
 def test_ssl1_recipe_two_iterations(tmp_path):
-    """egs/an4/ssl1 stages 1-8 on 8 AN4 + 8 LJ utterances, 6 synthetic ones and 8 AN4 test ones:
+    """egs/an4/ssl1 stages 1-9 on 8 AN4 + 8 LJ utterances, 6 synthetic ones and 8 AN4 test ones:
     MFCC targets, two HuBERT iterations (the second on the first one's layer units), unit metrics,
-    units -> text ASR on the AN4 utterances with the second iteration's units."""
+    units -> text ASR on the AN4 utterances with the second iteration's units, resynthesis
+    intelligibility of the MFCC and second-iteration units (vocoders on 5 LJ clips, 2 scored)."""
     import shutil
     import subprocess
 
@@ -199,7 +200,12 @@ def test_ssl1_recipe_two_iterations(tmp_path):
            "--n_clusters", "8", "--ssl_layer", "1", "--nj", "1",
            # stages 7-8 (units -> text ASR on AN4) at toy size, one unit set, greedy only
            "--asr_config", "conf/asr_units_debug.yaml", "--asr_unit_sets", "it2_l1_km8", "--asr_beam_size", "1"]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    # stage 9 (resynthesis intelligibility) at toy size: tts1's split rule on the first 8 LJ clips
+    # (train 5, valid 1, test 2), 3 vocoder steps, two unit sets, merged into the metrics table
+    resynth = ["--resynth_unit_sets", "it0_mfcc_km8 it2_l1_km8", "--resynth_max_utts", "8", "--resynth_nvalid", "1",
+               "--resynth_ntest", "2", "--resynth_vocoder_steps", "3", "--resynth_griffin_lim_iters", "4",
+               "--resynth_merge_into", "exp/unit_metrics/RESULTS.json"]
+    proc = subprocess.run(cmd + resynth, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     rows = json.loads((work / "exp" / "unit_metrics" / "RESULTS.json").read_text())
     # phone labels: espeak-ng events (synth_eval), a pocketsphinx forced alignment (an4_test)
@@ -229,3 +235,29 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     (row,) = json.loads((work / "exp" / "units_asr" / "RESULTS.json").read_text())
     assert row["units"] == "it2_l1_km8" and row["updates"] > 0 and row["epochs"] == 2
     assert row["an4_test_greedy_wer"] >= 0 and row["an4_test_greedy_failed"] == 0 and "valid_greedy_cer" in row
+    # stage 9: the LJ test clips resynthesized from each unit set and scored, the recordings once
+    resynth_dir = work / "exp" / "resynth"
+    table = json.loads((resynth_dir / "RESULTS.json").read_text())
+    assert [r["units"] for r in table] == ["original", "it0_mfcc_km8", "it2_l1_km8"]
+    for r in table:
+        assert r["n_utts"] == 2 and r["skipped"] == 0 and 0 <= r["wer"] and r["n_words"] > 10
+    for r in table[1:]:
+        assert r["vocoder_steps"] == 3 and r["vocoder_train_utts"] == 5 and r["n_units"] == 8 and r["unit_rate_hz"] == 50
+        run_dir = resynth_dir / r["units"]
+        assert (run_dir / "vocoder" / "vocoder.pth").is_file() and (run_dir / "pocketsphinx" / "score.json").is_file()
+        assert len((run_dir / "resynth_test" / "wav.scp").read_text().splitlines()) == 2
+    test_ids = [line.split()[0] for line in (work / "data" / "resynth_lj" / "test" / "text").read_text().splitlines()]
+    assert test_ids == ["lj-LJ001-0007", "lj-LJ001-0008"]
+    assert "| original |" in (resynth_dir / "RESULTS_table.md").read_text()
+    merged = {(r["units"], r["eval_set"]): r for r in json.loads((work / "exp" / "unit_metrics" / "RESULTS.json").read_text())}
+    for s in ("an4_test", "synth_eval"):
+        assert isinstance(merged["it0_mfcc_km8", s]["resynth_wer"], float) and "pnmi" in merged["it0_mfcc_km8", s]
+        assert merged["it2_l1_km8", s]["resynth_wer"] == table[2]["wer"] and "resynth_wer" not in merged["it1_l1_km8", s]
+    # re-run: the finished vocoders and scores are kept
+    voc = resynth_dir / "it0_mfcc_km8" / "vocoder" / "vocoder.pth"
+    mtime = voc.stat().st_mtime_ns
+    proc = subprocess.run(["./run.sh", "--stage", "9", "--stop_stage", "9"] + resynth, cwd=work, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert voc.stat().st_mtime_ns == mtime and proc.stdout.count("finished: kept") == 4
+    assert json.loads((resynth_dir / "RESULTS.json").read_text()) == table

@@ -7,6 +7,9 @@
 # Stages 1-6: hubert.sh. Stages 7-8: units -> text ASR on AN4 with every unit set (MFCC and
 # each iteration's), the same model and number of updates for each (local/units_asr.sh; its
 # options are given here as --asr_<name>, e.g. --asr_seeds "0 1" --asr_config FILE).
+# Stage 9: resynthesis intelligibility per unit set: a unit vocoder trained on the LJ Speech
+# clips of egs/ljspeech/tts1's train split, the tts1 test clips resynthesized and scored by
+# pocketsphinx (local/resynth.sh; options as --resynth_<name>, e.g. --resynth_vocoder_steps 1000).
 # A second iteration:      ./run.sh --iterations "1 2"
 # The GPU configuration:   ./run.sh --hubert_config conf/train_hubert_base_gpu.yaml --ngpu 1 \
 #                              --ssl_layer 6 --n_clusters 500
@@ -22,11 +25,16 @@ iterations="1"
 hubert_opts=()  # other hubert.sh options
 asr_opts=()     # local/units_asr.sh options (--asr_<name> VALUE -> --<name> VALUE)
 asr_unit_sets=""
+resynth_opts=() # local/resynth.sh options (--resynth_<name> VALUE -> --<name> VALUE)
+resynth_unit_sets=""
 while [ $# -gt 0 ]; do
   if [ "$1" = --help ] || [ "$1" = -h ]; then
-    echo "Usage: $0 [--stage N] [--stop_stage N] [hubert.sh options] [--asr_<units_asr.sh option> VALUE]"
+    echo "Usage: $0 [--stage N] [--stop_stage N] [hubert.sh options] [--asr_<units_asr.sh option> VALUE]" \
+      "[--resynth_<resynth.sh option> VALUE]"
     ./hubert.sh --help || true; echo; echo "local/units_asr.sh (stages 7-8; give its options as --asr_<name>):"
     local/units_asr.sh --help || true
+    echo; echo "local/resynth.sh (stage 9; give its options as --resynth_<name>):"
+    local/resynth.sh --help || true
     exit 0
   fi
   [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 2; }
@@ -39,7 +47,9 @@ while [ $# -gt 0 ]; do
     --iterations) iterations=$2 ;;
     --asr_unit_sets) asr_unit_sets=$2 ;;
     --asr_*) asr_opts+=("--${1#--asr_}" "$2") ;;
-    --python|--dumpdir|--expdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2") ;;
+    --resynth_unit_sets) resynth_unit_sets=$2 ;;
+    --resynth_*) resynth_opts+=("--${1#--resynth_}" "$2") ;;
+    --python|--dumpdir|--expdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2"); resynth_opts+=("$1" "$2") ;;
     --train_set) hubert_opts+=("$1" "$2"); asr_opts+=(--train_set "$2") ;;
     --valid_set) hubert_opts+=("$1" "$2"); asr_opts+=(--dev_set "$2") ;;
     *) hubert_opts+=("$1" "$2") ;;
@@ -50,6 +60,7 @@ if [ -z "${asr_unit_sets}" ]; then  # iteration 0 (MFCC) and every HuBERT iterat
   asr_unit_sets=it0_mfcc_km${n_clusters_it0}
   for it in ${iterations}; do asr_unit_sets+=" it${it}_l${ssl_layer}_km${n_clusters}"; done
 fi
+[ -n "${resynth_unit_sets}" ] || resynth_unit_sets=${asr_unit_sets}
 
 if [ "${stage}" -le 6 ]; then
   ./hubert.sh \
@@ -65,10 +76,17 @@ if [ "${stage}" -le 6 ]; then
       ${hubert_opts[@]+"${hubert_opts[@]}"}
 fi
 
-if [ "${stop_stage}" -ge 7 ]; then
+if [ "${stop_stage}" -ge 7 ] && [ "${stage}" -le 8 ]; then
   local/units_asr.sh \
       --unit_sets "${asr_unit_sets}" \
       --test_set an4_test \
-      --stage "$(( stage > 7 ? stage : 7 ))" --stop_stage "${stop_stage}" \
+      --stage "$(( stage > 7 ? stage : 7 ))" --stop_stage "$(( stop_stage < 8 ? stop_stage : 8 ))" \
       ${asr_opts[@]+"${asr_opts[@]}"}
+fi
+
+if [ "${stop_stage}" -ge 9 ]; then
+  local/resynth.sh \
+      --unit_sets "${resynth_unit_sets}" \
+      --stage "$(( stage > 9 ? stage : 9 ))" --stop_stage "${stop_stage}" \
+      ${resynth_opts[@]+"${resynth_opts[@]}"}
 fi
