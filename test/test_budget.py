@@ -74,6 +74,20 @@ def test_plan_counts_updates_from_model_flops(tmp_path):
         "curriculum_total_steps"] > 0
 
 
+def test_plan_command_writes_the_planned_config(tmp_path):
+    """`budget plan --out_config`: the config the trainer gets, with the plan's epochs and iterations."""
+    from lst.bin.budget import main
+
+    toy_setup(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, max_epoch=99)))
+    assert main(["plan", "--config", str(tmp_path / "c.yaml"), "--token_list", str(tmp_path / "tokens.txt"),
+                 "--corpus", str(tmp_path / "train"), "--seq_budget", "80", "--target_epochs", "2",
+                 "--out_config", str(tmp_path / "out" / "train.yaml")]) == 0
+    planned = yaml.safe_load((tmp_path / "out" / "train.yaml").read_text())
+    assert (planned["max_epoch"], planned["num_iters_per_epoch"]) == (2, 6)  # 10 updates (+5 %) in 2 epochs
+    assert planned["model_conf"] == CONFIG["model_conf"] and planned["optim_conf"] == CONFIG["optim_conf"]
+
+
 def test_flop_budget_stops_training_at_budget_and_story_eval_runs(tmp_path, capsys):
     toy_setup(tmp_path)
     tl = read_token_list(tmp_path / "tokens.txt")

@@ -1,7 +1,7 @@
 """Compute- and data-controlled training (lst.budget): plan a run or train within a budget.
 
     python -m lst.bin.budget plan --config conf/x.yaml --token_list data/token_list/tokens.txt \
-        --corpus corpus/train/seqs --flop_budget 1e14 [--target_epochs 4]
+        --corpus corpus/train/seqs --flop_budget 1e14 [--target_epochs 4] [--out_config exp/x/train.yaml]
     python -m lst.bin.budget train --flop_budget 1e14 <lst.bin.lst_train arguments>
     python -m lst.bin.budget train --seq_budget 20000 <lst.bin.lst_train arguments>
     python -m lst.bin.budget train --step_budget 500 --pack_len 512 --pack_rows 4 <lst.bin.lst_train arguments>
@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from lst import budget
-from lst.budget import BudgetLSTTask, plan_training
+from lst.budget import BudgetLSTTask, apply_overrides, plan_training
 from lst.vocab import read_token_list
 
 
@@ -37,11 +37,16 @@ def main(argv=None) -> int:
     p.add_argument("--step_budget", type=int, default=None)
     p.add_argument("--target_epochs", type=int, default=4)
     p.add_argument("--max_seqs", type=int, default=1000)
+    p.add_argument("--out_config", default=None,
+                   help="also write the config with the plan's overrides (epochs, iterations, curriculum) here")
     a = p.parse_args(argv[1:])
     config = yaml.safe_load(Path(a.config).read_text())
     plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
                          a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)
     print(json.dumps(plan, indent=1))
+    if a.out_config:
+        Path(a.out_config).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out_config).write_text(yaml.safe_dump(apply_overrides(config, plan["overrides"]), sort_keys=False))
     return 0
 
 

@@ -14,8 +14,9 @@ def _load(path) -> Optional[Dict]:
 
 
 def _train_seconds(exp: Path) -> Optional[float]:
+    """Wall seconds in ``train_seconds``: one line per finished training call, summed."""
     p = exp / "train_seconds"
-    return float(p.read_text().strip()) if p.is_file() else None
+    return sum(float(x) for x in p.read_text().split()) if p.is_file() else None
 
 
 def _param_count_from_espnet(exp: Path) -> Optional[int]:
@@ -94,10 +95,12 @@ ASR_JSON_KEYS = ("system", "decode", "set", "wer", "cer", "params_m", "train_s",
                  "updates", "best_epoch", "global_steps")
 
 
-def _ft_run_info(exp: Path) -> Dict:
-    """Epochs run, optimizer updates, the decoded checkpoint's epoch and the training seconds
-    (sum of the trainer's per-epoch train + valid times, so an interrupted and resumed run
-    counts every epoch once) of a fine-tuning run; None where the run does not tell."""
+def finetune_run_info(exp: Path) -> Dict:
+    """Epochs run, optimizer updates, the dev-picked checkpoint's epoch (valid.loss.best.pth)
+    and the training seconds (sum of the trainer's per-epoch train + valid times from the
+    reporter in checkpoint.pth, so an interrupted and resumed run counts every epoch once;
+    else the ``train_seconds`` file) of an lst_train run: the one summary of a fine-tuning or
+    units -> text run for every results table. None where the run does not tell."""
     import torch
 
     from lst.downstream.curve import CurveError, epoch_checkpoints, updates_per_epoch
@@ -131,7 +134,7 @@ def asr_lm_rows(expdir: Path, models, sets):
     """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes."""
     rows, runs = [], {}
     for m, exp, dset, mode, s, sm in _lm_decodes(expdir, models, sets):
-        run = runs.get(m) or runs.setdefault(m, _ft_run_info(exp))
+        run = runs.get(m) or runs.setdefault(m, finetune_run_info(exp))
         rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],

@@ -9,7 +9,9 @@
 #     the compute-controlled sweep in ${backbone_recipe} (read only; see RESULTS.md): the 256x4
 #     token baseline and LST curriculum models trained on spoken ROCStories (espeak-ng) + text,
 #     whose MFCC 25 Hz k-means-100 and BPE 2000 come with them. Another backbone: point
-#     --backbone_recipe / --backbone_runs at it, or give --pretrained_model "a.zip b.zip".
+#     --backbone_recipe / --backbone_runs at it (a run dir holding packed.zip is copied as is).
+#     The backbones pretrained on AN4 + stories (../lst1/local/pretrain_backbones.sh):
+#       --backbone_recipe ../lst1 --backbone_runs "token_lm_an4:exp/an4_backbones/token_lm lst_an4:exp/an4_backbones/lst"
 # Sets: train (848), dev (the first 100 AN4 train utterances, as ESPnet), test (130).
 # Options: --espnet_opts "..." go to local/espnet_asr.sh, everything else to asr.sh.
 set -euo pipefail
@@ -69,6 +71,11 @@ if ${run_lst} && ${pack_backbones}; then
   for nr in ${backbone_runs}; do
     name=${nr%%:*}; run=${backbone_recipe}/${nr#*:}
     [ ! -f "exp/packed/${name}.zip" ] || continue
+    if [ -f "${run}/packed.zip" ]; then  # already packed (../lst1/local/pretrain_backbones.sh)
+      echo "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh) copying ${run}/packed.zip -> exp/packed/${name}.zip"
+      cp "${run}/packed.zip" "exp/packed/${name}.zip"
+      continue
+    fi
     echo "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh) packing ${run}/${backbone_ckpt} -> exp/packed/${name}.zip"
     # shellcheck disable=SC1091
     (. ./path.sh && python3 -m lst.bin.pack_model --config "${run}/config.yaml" --model_file "${run}/${backbone_ckpt}" \
@@ -77,13 +84,15 @@ if ${run_lst} && ${pack_backbones}; then
   done
 fi
 
+packages=""  # one package per --backbone_runs name
+for nr in ${backbone_runs}; do packages+=" exp/packed/${nr%%:*}.zip"; done
 if ${run_lst}; then
   ./asr.sh \
       --train_set train \
       --valid_set dev \
       --test_sets "test" \
       --run_espnet false \
-      --pretrained_model "exp/packed/token_lm.zip exp/packed/lst.zip" \
+      --pretrained_model "${packages# }" \
       --finetune_config conf/finetune_asr.yaml \
       --lm_text_case lower \
       --beam_size 4 \

@@ -9,19 +9,25 @@
 #   ./run.sh                       everything (tts.sh stages 0-9)
 #   ./run.sh --models ""           only the vocoder floor: data, units (the LST package's k-means),
 #                                  vocoder, resynthesis, scoring (tts.sh --vocoder_floor_only true)
+#   ./run.sh --packages "exp/packed/token_lm_an4.zip exp/packed/lst_an4.zip" --lm_text_case lower
+#                                  fine-tune given packages (here: the backbones pretrained on AN4 +
+#                                  spoken/text stories by ../../an4/lst1/local/pretrain_backbones.sh)
 # Other options go to tts.sh, e.g. ./run.sh --stage 5 --vocoder_steps 2000
 set -euo pipefail
 
 models="token_lm lst"
+packages=""   # packed backbones to fine-tune instead (no pretraining here), e.g. ../../an4/lst1/exp/an4_backbones/*/packed.zip copies
 tts_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models=$2; shift 2 ;;
+    --packages) packages=$2; shift 2 ;;
     *) tts_opts+=("$1"); shift ;;
   esac
 done
 pretrained=""; configs=""
 for m in ${models:-lst}; do pretrained+=" exp/packed/${m}.zip"; configs+=" conf/train_${m}_debug.yaml"; done
+[ -z "${packages}" ] || pretrained=" ${packages}"  # given packages: tts.sh stage 0 has nothing to make
 # vocoder floor only: the LST package is pretrained for its k-means units, nothing is fine-tuned or decoded
 floor=false
 [ -z "${models}" ] && floor=true

@@ -5,10 +5,10 @@ r"""Table of the units -> text ASR runs of run.sh stage 8 (one row per unit set 
         --sets "valid an4_test" --out_json exp/units_asr/RESULTS.json --out_md exp/units_asr/RESULTS_table.md \
         [--merge_into RESULTS.json --test_set an4_test]
 
-Each run directory holds ESPnet's train.log (updates = the last epoch's cumulative
-``total_count``), its per-epoch train + valid times (the training seconds), ``train_seconds`` (wall clock of each
-finished lst_train call), ``valid.loss.best.pth`` (a link to
-the dev-picked epoch) and ``decode_<set>_<mode>/{score.json,decode_info.json}``. A run without
+Each run directory is an lst_train run: epochs, updates, training seconds (the epochs' train +
+valid times) and the dev-picked epoch come from ``lst.downstream.results.finetune_run_info``
+(the summary the downstream recipes' tables use); ``train_seconds`` holds the wall clock of
+each finished lst_train call, ``decode_<set>_<mode>/{score.json,decode_info.json}`` the decodes. A run without
 a decode of a set is an error naming the directory.
 
 ``--merge_into`` adds ``asr_wer`` / ``asr_cer`` (greedy, test set, mean over seeds), the
@@ -23,42 +23,18 @@ from pathlib import Path
 from statistics import mean
 from typing import Dict, List
 
+from lst.downstream.results import finetune_run_info
+
 MODES_RE = re.compile(r"^decode_(?P<set>.+)_(?P<mode>greedy|beam\d+)$")
-
-
-DURATION_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """ESPnet's (humanfriendly) epoch time, e.g. '1 minute and 32.45 seconds' -> 92.45."""
-    parts = re.findall(r"([\d.]+) (second|minute|hour|day)s?", text)
-    if not parts:
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
-
-
-def train_log_summary(log_text: str) -> Dict:
-    """Epochs run, updates (cumulative train total_count) and training seconds (the epochs'
-    train + valid times, each epoch once: a resumed run logs only the epochs it ran) from an
-    ESPnet train.log."""
-    found = re.findall(r"(\d+)epoch results: \[train\].*?time=([^,]+), total_count=(\d+), "
-                       r"\[valid\].*?time=([^,]+), total_count", log_text)
-    if not found:
-        return {"epochs": 0, "updates": 0, "epoch_seconds": 0.0}
-    by_epoch = {int(ep): (int(count), parse_duration(tr) + parse_duration(va)) for ep, tr, count, va in found}
-    last = max(by_epoch)
-    return {"epochs": last, "updates": by_epoch[last][0],
-            "epoch_seconds": round(sum(sec for _, sec in by_epoch.values()), 1)}
 
 
 def run_row(units: str, seed: int, run: Path, sets: List[str]) -> Dict:
     log = run / "train.log"
     if not log.is_file():
         raise ValueError(f"{run}: no train.log (stage 8 has not trained this run)")
-    row = {"units": units, "seed": seed, "run": str(run), **train_log_summary(log.read_text(errors="replace"))}
-    best = run / "valid.loss.best.pth"
-    m = re.match(r"(\d+)epoch\.pth$", Path(best.resolve()).name) if best.exists() else None
-    row["best_epoch"] = int(m.group(1)) if m else None
+    info = finetune_run_info(run)
+    row = {"units": units, "seed": seed, "run": str(run), "epochs": info["epochs"], "updates": info["updates"],
+           "epoch_seconds": info["train_s"], "best_epoch": info["best_epoch"]}
     secs = run / "train_seconds"  # wall clock of each completed lst_train call (start-up included)
     row["wall_seconds"] = sum(int(x) for x in secs.read_text().split()) if secs.is_file() else None
     for dset in sets:
