@@ -83,3 +83,8 @@ def test_an4_lst1_stages_1_to_7_build_interleaved_sequences(tmp_path):
     assert 0 < ledger["final"]["flops"] <= 3e9 and ledger["final"]["updates"] >= 1
     assert yaml.safe_load((out / "config.yaml").read_text())["init_param"] == [f"./exp/{run.name}/1epoch.pth"]
     assert (out / "packed.zip").is_file()
+    # stage 5: per-kind NLL of the backbone before and after, on AN4 test (not trained on) and the backbone's valid
+    for name in ("RESULTS_before.md", "RESULTS.md"):
+        table = (out / name).read_text()
+        assert "| an4_test | s2t |" in table and "| stories_dev | s2t |" in table
+    assert "1epoch.pth" in (out / "RESULTS_before.md").read_text()

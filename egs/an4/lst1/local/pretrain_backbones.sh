@@ -8,6 +8,7 @@
 # The backbones' MFCC 25 Hz k-means and BPE model are kept (the packages must carry them).
 #
 #   stage 1: AN4 units with the backbones' k-means (MFCC, 25 Hz)  -> dump/units/<tag>/<set>
+#            (stages 1-2 keep a set's finished output; delete it to rebuild)
 #   stage 2: AN4 corpus (speech text s2t t2s + word-level interleaved, from the pocketsphinx
 #            word_ctm of lst.sh stage 2), transcripts lower-cased as the stories' BPE expects
 #            -> dump/corpus/<tag>_an4/<set>/seqs; the mixed corpus: the story corpus' train
@@ -18,6 +19,8 @@
 #            --flop_budget from the backbone (lst.bin.budget train --init_param)
 #            -> exp/<tag>/<name>/ (train.log, budget_ledger.json, train_wall_seconds)
 #   stage 4: pack each run's final checkpoint (k-means + BPE of the backbones) -> exp/<tag>/<name>/packed.zip
+#   stage 5: per-kind NLL (lst.bin.evaluate) on the AN4 --test_sets corpus (never trained on) and
+#            the story valid set, of each backbone before and after -> exp/<tag>/<name>/RESULTS{_before,}.md
 # Then: cd ../asr1 && ./run.sh --run_espnet_baseline false --run_lst true --backbone_recipe ../lst1 \
 #   --backbone_runs "token_lm_an4:exp/<tag>/token_lm lst_an4:exp/<tag>/lst" --backbone_ckpt <last>epoch.pth ...
 # (see ../asr1/RESULTS.md). Every stage re-runs on its own; training resumes.
@@ -27,7 +30,7 @@ set -euo pipefail
 
 opts_begin
 stage=1                 # first stage to run
-stop_stage=4            # last stage to run
+stop_stage=5            # last stage to run
 python=python3          # the python that runs the lst tools
 dumpdir=dump            # AN4 audio of lst.sh stage 2 (dump/raw/<set>/{wav.scp,text,word_ctm})
 expdir=exp              # experiments
@@ -41,6 +44,7 @@ backbone_valid=valid    # its validation set
 frame_rate_hz=25        # unit rate of the backbones' k-means (MFCC)
 train_set=train         # AN4 sets
 valid_set=dev
+test_sets=test          # AN4 sets only evaluated (stage 5)
 an4_repeat=4            # copies of the AN4 train corpus in the mix (it is 1/9 of the stories' sequences)
 corpus_kinds="speech text s2t t2s"     # AN4 sequence kinds (+ interleaved)
 flop_budget=4e13        # training FLOPs of each run (the sweep's budget: the same again)
@@ -48,7 +52,7 @@ target_epochs=4         # epochs the budget is split into (checkpoints)
 tag=an4_backbones       # name of this pretraining (dirs exp/<tag>, dump/corpus/<tag>_*)
 nj=1                    # jobs of the unit dump
 
-help_message="Usage: $0 [--stage 1] [--stop_stage 4] [--flop_budget 4e13] [--an4_repeat 4] [options]"
+help_message="Usage: $0 [--stage 1] [--stop_stage 5] [--flop_budget 4e13] [--an4_repeat 4] [options]"
 parse_options "$@"
 # shellcheck disable=SC1091
 . ./path.sh
@@ -66,7 +70,8 @@ lower() { awk '{ printf "%s", $1; for (i = 2; i <= NF; i++) printf " %s", tolowe
 if run_stage 1; then
   stage_begin 1 "AN4 units with ${km_dir} -> ${units_dir}"
   require "${km_dir}/km.pkl" "the backbone recipe's k-means"
-  for dset in ${train_set} ${valid_set}; do
+  for dset in ${train_set} ${valid_set} ${test_sets}; do
+    [ ! -s "${units_dir}/${dset}/units" ] || { log "${units_dir}/${dset}/units exists: kept"; continue; }
     require "${dumpdir}/raw/${dset}/wav.scp" "lst.sh stage 2 (audio format)"
     ${python} -m lst.bin.dump_features --wav_scp "${dumpdir}/raw/${dset}/wav.scp" \
       --out_dir "${units_dir}/feats/${dset}" --feature_type mfcc --frame_rate_hz "${frame_rate_hz}" --nj "${nj}"
@@ -78,8 +83,9 @@ fi
 
 if run_stage 2; then
   stage_begin 2 "AN4 corpus (${corpus_kinds} + interleaved) -> ${an4_corpus}; mix -> ${mix_corpus}"
-  for dset in ${train_set} ${valid_set}; do
+  for dset in ${train_set} ${valid_set} ${test_sets}; do
     d=${an4_corpus}/${dset}
+    [ ! -s "${d}/seqs" ] || { log "${d}/seqs exists: kept"; continue; }
     mkdir -p "${d}"
     require "${units_dir}/${dset}/units" "stage 1 (units)"
     require "${dumpdir}/raw/${dset}/word_ctm" "lst.sh stage 2 with --word_aligner pocketsphinx"
@@ -93,23 +99,29 @@ if run_stage 2; then
       --bpe_model "${bpe_model}" --out "${d}/seqs.inter"
     LC_ALL=C sort "${d}/seqs.kinds" "${d}/seqs.inter" > "${d}/seqs"
   done
-  for s in train valid; do
-    require "${br}/${backbone_corpus}/$([ ${s} = train ] && echo train || echo "${backbone_valid}")/seqs" \
-      "the backbone recipe's corpus build"
-  done
-  mkdir -p "${mix_corpus}/train" "${mix_corpus}/valid"
-  {
-    cat "${br}/${backbone_corpus}/train/seqs"
-    for r in $(seq 1 "${an4_repeat}"); do awk -v p="an4x${r}_" '{ print p $0 }' "${an4_corpus}/${train_set}/seqs"; done
-  } | LC_ALL=C sort > "${mix_corpus}/train/seqs"
-  { cat "${br}/${backbone_corpus}/${backbone_valid}/seqs"; awk '{ print "an4_" $0 }' "${an4_corpus}/${valid_set}/seqs"; } \
-    | LC_ALL=C sort > "${mix_corpus}/valid/seqs"
-  for s in train valid; do
-    dup=$(cut -d' ' -f1 "${mix_corpus}/${s}/seqs" | uniq -d | head -n 3)
-    [ -z "${dup}" ] || die "${mix_corpus}/${s}/seqs: duplicate sequence ids (the AN4 and backbone corpora overlap?): ${dup//$'\n'/ }"
-  done
-  log "mixed corpus: $(wc -l < "${mix_corpus}/train/seqs") train sequences" \
-      "($(wc -l < "${an4_corpus}/${train_set}/seqs") AN4 x ${an4_repeat}), $(wc -l < "${mix_corpus}/valid/seqs") valid"
+  if [ -s "${mix_corpus}/valid/seqs" ]; then
+    log "${mix_corpus} exists: kept"
+  else
+    for s in train valid; do
+      require "${br}/${backbone_corpus}/$([ ${s} = train ] && echo train || echo "${backbone_valid}")/seqs" \
+        "the backbone recipe's corpus build"
+    done
+    mkdir -p "${mix_corpus}/train" "${mix_corpus}/valid"
+    {
+      cat "${br}/${backbone_corpus}/train/seqs"
+      for r in $(seq 1 "${an4_repeat}"); do awk -v p="an4x${r}_" '{ print p $0 }' "${an4_corpus}/${train_set}/seqs"; done
+    } | LC_ALL=C sort > "${mix_corpus}/train/seqs"
+    { cat "${br}/${backbone_corpus}/${backbone_valid}/seqs"; awk '{ print "an4_" $0 }' "${an4_corpus}/${valid_set}/seqs"; } \
+      | LC_ALL=C sort > "${mix_corpus}/valid/seqs.tmp"
+    for s in train valid; do
+      f=${mix_corpus}/${s}/seqs; [ ${s} = train ] || f+=.tmp
+      dup=$(cut -d' ' -f1 "${f}" | uniq -d | head -n 3)
+      [ -z "${dup}" ] || die "${f}: duplicate sequence ids (the AN4 and backbone corpora overlap?): ${dup//$'\n'/ }"
+    done
+    mv "${mix_corpus}/valid/seqs.tmp" "${mix_corpus}/valid/seqs"  # last: its presence marks the mix done
+    log "mixed corpus: $(wc -l < "${mix_corpus}/train/seqs") train sequences" \
+        "($(wc -l < "${an4_corpus}/${train_set}/seqs") AN4 x ${an4_repeat}), $(wc -l < "${mix_corpus}/valid/seqs") valid"
+  fi
   stage_end 2
 fi
 
@@ -153,5 +165,23 @@ if run_stage 4; then
       --out "${d}/packed.zip"
   done
   stage_end 4
+fi
+if run_stage 5; then
+  stage_begin 5 "per-kind NLL before / after on AN4 ${test_sets} + ${backbone_valid} of the stories -> ${out}/<name>/RESULTS{_before,}.md"
+  eval_data=(--data "stories_${backbone_valid}=${br}/${backbone_corpus}/${backbone_valid}/seqs")
+  for dset in ${test_sets}; do
+    require "${an4_corpus}/${dset}/seqs" "stage 2 (corpus)"
+    eval_data+=(--data "an4_${dset}=${an4_corpus}/${dset}/seqs")
+  done
+  for nr in ${backbone_runs}; do
+    name=${nr%%:*}; run=${br}/${nr#*:}; d=${out}/${name}
+    require "${d}/train_wall_seconds" "stage 3 (training)"
+    last=$(sed -n 's/^max_epoch: *//p' "${d}/train.yaml")
+    ${python} -m lst.bin.evaluate --config "${run}/config.yaml" --model_file "${run}/${backbone_ckpt}" \
+      "${eval_data[@]}" --results "${d}/RESULTS_before.md"
+    ${python} -m lst.bin.evaluate --config "${d}/config.yaml" --model_file "${d}/${last}epoch.pth" \
+      "${eval_data[@]}" --results "${d}/RESULTS.md"
+  done
+  stage_end 5
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"
