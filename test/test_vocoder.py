@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from lst.vocoder import MelConfig, UnitMelNet, UnitVocoder, VocoderInputError, log_mel, train_vocoder
+from lst.vocoder import (MelConfig, UnitMelNet, UnitVocoder, VocoderInputError, default_frames_per_unit, log_mel,
+                         train_vocoder)
 
 
 def toy_pairs(n_units=6, n_utts=3, seconds=0.5, seed=0):
@@ -74,3 +75,30 @@ def test_cli_rejects_out_of_range_units(tmp_path, caplog):
 def test_synthesis_is_reproducible():
     voc = small_vocoder(6)
     np.testing.assert_array_equal(voc.synthesize([1, 2, 3, 4], "u"), voc.synthesize([1, 2, 3, 4], "u"))
+
+
+def test_several_mel_frames_per_unit(tmp_path):
+    """A 10 ms mel hop by default: frames_per_unit mel frames per unit, audio of the units' length."""
+    assert (default_frames_per_unit(25), default_frames_per_unit(50), default_frames_per_unit(100)) == (4, 2, 1)
+    cfg = MelConfig(unit_rate_hz=25, frames_per_unit=4)
+    assert cfg.hop == 160 and abs(len(log_mel(np.zeros(16000, np.float32), cfg)) - 100) <= 1
+    conf = dict(n_units=6, n_mels=cfg.n_mels, d=16, n_layers=1, frames_per_unit=4)
+    voc = UnitVocoder(UnitMelNet(**conf), cfg, conf, griffin_lim_iters=2)
+    assert voc.units_to_mel([0, 1, 2, 3, 4], "u").shape == (20, cfg.n_mels)
+    assert len(voc.synthesize([0, 1, 2, 3, 4], "u")) == pytest.approx(5 * 640, abs=160)
+    # trained: 2 frames per 50 Hz unit by default, saved and loaded with it
+    trained, info = train_vocoder(toy_pairs(), n_units=6, unit_rate_hz=50, steps=40, d=16, n_layers=1, log_every=0)
+    assert info["frames_per_unit"] == 2 and trained.cfg.hop == 160
+    trained.save(str(tmp_path / "v.pth"))
+    back = UnitVocoder.load(str(tmp_path / "v.pth"), griffin_lim_iters=2)
+    assert back.units_to_mel([1, 2, 3], "u").shape == (6, cfg.n_mels)
+    np.testing.assert_allclose(back.units_to_mel([1, 2, 3], "u"), trained.units_to_mel([1, 2, 3], "u"), atol=1e-6)
+    # a vocoder of one frame per unit (checkpoints written before frames_per_unit existed) still loads
+    old_conf = dict(n_units=6, n_mels=80, d=16, n_layers=1)
+    old = UnitVocoder(UnitMelNet(**old_conf), MelConfig(unit_rate_hz=50), old_conf, griffin_lim_iters=2)
+    old.save(str(tmp_path / "old.pth"))
+    import torch
+    ckpt = torch.load(tmp_path / "old.pth", weights_only=True)
+    del ckpt["mel"]["frames_per_unit"]  # as those checkpoints were written
+    torch.save(ckpt, tmp_path / "old.pth")
+    assert UnitVocoder.load(str(tmp_path / "old.pth")).units_to_mel([1, 2], "u").shape == (2, 80)

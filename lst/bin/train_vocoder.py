@@ -31,6 +31,9 @@ def get_parser():
     p.add_argument("--n_layers", type=int, default=4)
     p.add_argument("--max_minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames_per_unit", type=int, default=None,
+                   help="mel frames per unit (default: a 10 ms mel hop, 4 per 25 Hz unit, 2 per 50 Hz unit; 1: the "
+                        "mel hop is the unit hop, as before)")
     return p
 
 
@@ -68,7 +71,8 @@ def main(argv=None) -> int:
         logging.warning(f"{len(missing)} utterances only in one of wav.scp / units (e.g. {missing[:3]}); skipped")
     try:
         vocoder, info = train_vocoder(pairs(), n_units, rate, steps=args.steps, lr=args.lr, d=args.d,
-                                      n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes)
+                                      n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes,
+                                      frames_per_unit=args.frames_per_unit)
     except VocoderInputError as e:
         logging.error(f"{args.units}: {e}")
         return 1

@@ -45,6 +45,7 @@ vocoder_lr=2e-3        # vocoder learning rate
 vocoder_d=128          # vocoder width
 vocoder_layers=4       # vocoder conv blocks
 vocoder_seed=0         # vocoder seed
+vocoder_frames_per_unit=""  # mel frames per unit ("": lst.bin.train_vocoder's default, a 10 ms mel hop; 1: the unit hop, as measured first)
 griffin_lim_iters=32   # Griffin-Lim iterations of the resynthesis (tts1: 32)
 merge_into=""          # a RESULTS.json whose rows (keyed by units) get the resynth_* columns ("": none)
 skip_done=true         # keep a finished vocoder / resynthesis; false: redo them
@@ -101,13 +102,13 @@ if run_stage 9; then
     done
     tr_units=${dumpdir}/resynth/${units}/train/units
     te_units=${dumpdir}/resynth/${units}/test/units
-    printf '{"unit_rate_hz": %s, "n_units": %s, "griffin_lim_iters": %s, "vocoder_lr": %s, "vocoder_d": %s, "vocoder_layers": %s, "vocoder_seed": %s, "train_clips": %s, "test_clips": %s}\n' \
+    printf '{"unit_rate_hz": %s, "n_units": %s, "griffin_lim_iters": %s, "vocoder_lr": %s, "vocoder_d": %s, "vocoder_layers": %s, "vocoder_seed": %s, "vocoder_frames_per_unit": "%s", "train_clips": %s, "test_clips": %s}\n' \
       "${rate}" "${n_units}" "${griffin_lim_iters}" "${vocoder_lr}" "${vocoder_d}" "${vocoder_layers}" "${vocoder_seed}" \
-      "$(grep -c . "${tr_units}")" "$(grep -c . "${te_units}")" > "${run}/settings.json"
+      "${vocoder_frames_per_unit:-default}" "$(grep -c . "${tr_units}")" "$(grep -c . "${te_units}")" > "${run}/settings.json"
 
     # vocoder
     voc=${run}/vocoder
-    voc_key="steps=${vocoder_steps} lr=${vocoder_lr} d=${vocoder_d} layers=${vocoder_layers} seed=${vocoder_seed} rate=${rate} n_units=${n_units} data=$(fingerprint "${tr_units}" "${data}/train/wav.scp")"
+    voc_key="steps=${vocoder_steps} lr=${vocoder_lr} d=${vocoder_d} layers=${vocoder_layers} seed=${vocoder_seed} fpu=${vocoder_frames_per_unit:-default} rate=${rate} n_units=${n_units} data=$(fingerprint "${tr_units}" "${data}/train/wav.scp")"
     if kept "${voc}" "${voc_key}" && [ -f "${voc}/vocoder.pth" ] && [ -f "${voc}/train_info.json" ]; then
       log "${units}: ${voc} finished: kept (--skip_done false trains again)"
     else
@@ -118,6 +119,7 @@ if run_stage 9; then
       ${python} -m lst.bin.train_vocoder --wav_scp "${data}/train/wav.scp" --units "${tr_units}" \
         --n_units "${n_units}" --unit_rate_hz "${rate}" --steps "${vocoder_steps}" --lr "${vocoder_lr}" \
         --d "${vocoder_d}" --n_layers "${vocoder_layers}" --seed "${vocoder_seed}" --out_dir "${voc}" \
+        ${vocoder_frames_per_unit:+--frames_per_unit "${vocoder_frames_per_unit}"} \
         > "${voc}/train.log" 2>&1 || { tail -5 "${voc}/train.log"; die "vocoder training failed; see ${voc}/train.log"; }
       wall vocoder $(( $(date +%s) - t0 )) "${run}"
       echo "${voc_key}" > "${voc}/.done"
