@@ -102,3 +102,29 @@ def test_several_mel_frames_per_unit(tmp_path):
     del ckpt["mel"]["frames_per_unit"]  # as those checkpoints were written
     torch.save(ckpt, tmp_path / "old.pth")
     assert UnitVocoder.load(str(tmp_path / "old.pth")).units_to_mel([1, 2], "u").shape == (2, 80)
+
+
+def test_true_mel_ceiling_resynthesis(tmp_path, caplog):
+    """vocode_units --mel_of_wav_scp: recordings back through their own log-mel + Griffin-Lim at a
+    vocoder's mel hop (the design's ceiling); a broken recording is named."""
+    import logging
+
+    from lst.bin.vocode_units import main
+
+    caplog.set_level(logging.INFO)
+    _, wav, _ = toy_pairs(n_utts=1, seconds=0.4)[0]
+    soundfile.write(tmp_path / "a.wav", wav, 16000)
+    (tmp_path / "b.wav").write_bytes(b"not audio")
+    (tmp_path / "wav.scp").write_text(f"spkA-001 {tmp_path / 'a.wav'}\n")
+    out = tmp_path / "ceiling"
+    assert main(["--mel_of_wav_scp", str(tmp_path / "wav.scp"), "--unit_rate_hz", "25", "--output_dir", str(out),
+                 "--griffin_lim_iters", "2"]) == 0
+    path = (out / "wav.scp").read_text().split()[1]
+    back, sr = soundfile.read(path)
+    assert sr == 16000 and abs(len(back) - len(wav)) <= 160 and np.abs(back).max() > 0.1
+    assert "hop 160 samples" in caplog.text  # 25 Hz units, 4 frames per unit by default
+    (tmp_path / "wav.scp").write_text(f"spkA-002 {tmp_path / 'b.wav'}\n")
+    assert main(["--mel_of_wav_scp", str(tmp_path / "wav.scp"), "--output_dir", str(tmp_path / "bad")]) == 1
+    assert "spkA-002" in caplog.text and not (tmp_path / "bad" / "wav.scp").exists()
+    with pytest.raises(SystemExit):  # neither form
+        main(["--output_dir", str(tmp_path / "x")])

@@ -3,6 +3,12 @@ r"""Vocode a units file with a trained unit vocoder (e.g. the reference units of
     python -m lst.bin.vocode_units --vocoder exp/vocoder/vocoder.pth --units dump/units/test/units \
         --output_dir exp/tts_reference/decode_test
 
+    python -m lst.bin.vocode_units --mel_of_wav_scp dump/raw/test/wav.scp --unit_rate_hz 25 \
+        --frames_per_unit 4 --output_dir exp/mel_ceiling_test
+
+The second form resynthesizes recordings from their own (true) log-mel by Griffin-Lim at the
+mel hop a vocoder of that unit rate and ``frames_per_unit`` uses: the ceiling of any vocoder of
+this design (a perfect unit -> mel net), to score next to the reference-unit resynthesis.
 Writes ``wav/<name>.wav`` and ``wav.scp``. ``<name>`` is the utterance id percent-escaped
 (``lst.data.kaldi_dir.utt_file_name``, as tts_inference and format_wav name their files), so
 ids with ``/`` work and two ids never share a file. Unit ids outside the vocoder's range stop
@@ -17,40 +23,64 @@ import soundfile
 
 from lst.data.kaldi_dir import DataDirError, check_unique_file_names, read_kaldi_map, utt_file_name
 from lst.stage_io import atomic_open
-from lst.vocoder.unit_mel import UnitVocoder, VocoderInputError
+from lst.audio import AudioError, load_audio
+from lst.vocoder.unit_mel import (MelConfig, UnitVocoder, VocoderInputError, default_frames_per_unit, griffin_lim,
+                                  log_mel)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--vocoder", required=True)
-    p.add_argument("--units", required=True)
+    p.add_argument("--vocoder", default=None, help="trained unit vocoder (with --units)")
+    p.add_argument("--units", default=None)
+    p.add_argument("--mel_of_wav_scp", default=None, help="instead: Griffin-Lim of these recordings' own log-mel")
+    p.add_argument("--unit_rate_hz", type=float, default=50.0, help="(--mel_of_wav_scp) unit rate of the mel hop")
+    p.add_argument("--frames_per_unit", type=int, default=None, help="(--mel_of_wav_scp) default: a 10 ms hop")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--griffin_lim_iters", type=int, default=32)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (vocode_units) %(levelname)s: %(message)s")
-    voc = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
-    out = Path(args.output_dir)
-    (out / "wav").mkdir(parents=True, exist_ok=True)
+    if bool(args.mel_of_wav_scp) == bool(args.vocoder and args.units):
+        p.error("give either --vocoder and --units, or --mel_of_wav_scp")
+    src = args.mel_of_wav_scp or args.units
     try:
-        units = read_kaldi_map(args.units, allow_empty_value=True)
-        check_unique_file_names(units, args.units)
+        items = read_kaldi_map(src, allow_empty_value=args.mel_of_wav_scp is None)
+        check_unique_file_names(items, src)
     except DataDirError as e:
         logging.error(str(e))
         return 1
+    if args.mel_of_wav_scp:
+        cfg = MelConfig(unit_rate_hz=args.unit_rate_hz,
+                        frames_per_unit=args.frames_per_unit or default_frames_per_unit(args.unit_rate_hz))
+        logging.info(f"Griffin-Lim of the true log-mel, hop {cfg.hop} samples ({args.griffin_lim_iters} iterations)")
+
+        def synthesize(utt, value):
+            try:
+                return griffin_lim(log_mel(load_audio(value), cfg), cfg, args.griffin_lim_iters)
+            except AudioError as e:
+                raise VocoderInputError(f"{utt}: {e}") from None
+        sample_rate = cfg.sample_rate
+    else:
+        voc = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
+
+        def synthesize(utt, value):
+            return voc.synthesize(value.split(), utt)
+        sample_rate = voc.cfg.sample_rate
+    out = Path(args.output_dir)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
     (out / "wav.scp").unlink(missing_ok=True)  # the old list no longer describes wav/ once it is rewritten
     lines = []
-    for utt, value in units.items():
+    for utt, value in items.items():
         try:
-            wav = voc.synthesize(value.split(), utt)
+            wav = synthesize(utt, value)
         except VocoderInputError as e:
-            logging.error(f"{args.units}: {e}")
+            logging.error(f"{src}: {e}")
             return 1
         path = (out / "wav" / f"{utt_file_name(utt)}.wav").resolve()
-        soundfile.write(str(path), wav, voc.cfg.sample_rate, subtype="PCM_16")
+        soundfile.write(str(path), wav, sample_rate, subtype="PCM_16")
         lines.append(f"{utt} {path}\n")
     with atomic_open(out / "wav.scp") as wf:  # renamed into place when complete
         wf.writelines(lines)
-    logging.info(f"{args.units} -> {out / 'wav.scp'}")
+    logging.info(f"{src} -> {out / 'wav.scp'}")
     return 0
 
 

@@ -76,6 +76,19 @@ def log_mel(wav: np.ndarray, cfg: MelConfig) -> np.ndarray:
     return np.log(np.maximum(mel, LOG_FLOOR)).T.astype(np.float32)
 
 
+def griffin_lim(logmel: np.ndarray, cfg: MelConfig, n_iter: int = 32) -> np.ndarray:
+    """(frames, n_mels) natural-log mel -> 16 kHz audio (peak 0.9) by Griffin-Lim at cfg's hop."""
+    import librosa
+
+    stft = librosa.feature.inverse.mel_to_stft(np.exp(logmel.T), sr=cfg.sample_rate, n_fft=cfg.n_fft, power=1.0,
+                                               fmin=cfg.fmin, fmax=cfg.fmax)
+    # Griffin-Lim starts from a random phase: seeded, so synthesis is reproducible
+    wav = librosa.griffinlim(stft, n_iter=n_iter, hop_length=cfg.hop, win_length=cfg.n_fft, n_fft=cfg.n_fft,
+                             center=True, random_state=0)
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    return (wav / peak * 0.9 if peak > 0 else wav).astype(np.float32)
+
+
 class ConvBlock(nn.Module):
     def __init__(self, d: int, kernel: int, dropout: float):
         super().__init__()
@@ -165,16 +178,7 @@ class UnitVocoder:
         return self.net(torch.as_tensor(arr)[None])[0].numpy()
 
     def mel_to_wav(self, logmel: np.ndarray) -> np.ndarray:
-        import librosa
-
-        c = self.cfg
-        stft = librosa.feature.inverse.mel_to_stft(np.exp(logmel.T), sr=c.sample_rate, n_fft=c.n_fft, power=1.0,
-                                                   fmin=c.fmin, fmax=c.fmax)
-        # Griffin-Lim starts from a random phase: seeded, so synthesis is reproducible
-        wav = librosa.griffinlim(stft, n_iter=self.griffin_lim_iters, hop_length=c.hop, win_length=c.n_fft,
-                                 n_fft=c.n_fft, center=True, random_state=0)
-        peak = float(np.abs(wav).max()) if wav.size else 0.0
-        return (wav / peak * 0.9 if peak > 0 else wav).astype(np.float32)
+        return griffin_lim(logmel, self.cfg, self.griffin_lim_iters)
 
     def synthesize(self, units: Sequence[int], utt: str = "<utt>") -> np.ndarray:
         return self.mel_to_wav(self.units_to_mel(units, utt))
