@@ -28,47 +28,44 @@ from pathlib import Path
 from typing import Dict, List
 
 from lst.data.kaldi_dir import DataDirError, read_kaldi_map
-from lst.downstream.recognizer import normalize_text
 
 
 class ResynthDataError(Exception):
     """Bad input of stage 9 (the message names the file and the id)."""
 
 
+def lj_data_prep():
+    """egs/ljspeech/lst1/local/data_prep.py: LJ Speech's metadata reader and split, defined there once."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "ljspeech" / "lst1" / "local" / "data_prep.py"
+    spec = importlib.util.spec_from_file_location("ljspeech_data_prep", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def read_metadata(path: Path) -> Dict[str, str]:
     """LJ Speech metadata.csv -> id -> normalized text (upper case, no punctuation)."""
-    if not path.is_file():
-        raise ResynthDataError(f"{path}: not found (is --lj_dir an unpacked LJSpeech-1.1?)")
-    out = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split("|")
-        if len(parts) != 3:
-            raise ResynthDataError(f"{path}:{lineno}: expected 'id|raw text|normalized text', got {len(parts)} fields")
-        if parts[0] in out:
-            raise ResynthDataError(f"{path}:{lineno}: id {parts[0]} listed twice")
-        out[parts[0]] = normalize_text(parts[2])
-    return out
+    prep = lj_data_prep()
+    try:
+        return prep.read_metadata(path)
+    except prep.PrepError as e:
+        raise ResynthDataError(f"{e} (is --lj_dir an unpacked LJSpeech-1.1?)") from None
 
 
 def lj_split(meta: Dict[str, str], clips, nvalid: int = 20, ntest: int = 40, max_utts: int = 0) -> Dict[str, List[str]]:
-    """tts1's split: clips with text, in id order (first max_utts), last ntest = test, the
-    nvalid before = valid, the rest = train."""
-    unknown = sorted(set(clips) - set(meta))
-    if unknown:
-        raise ResynthDataError(f"{len(unknown)} clips not in metadata.csv, e.g. {unknown[0]}")
-    utts = sorted(u for u in set(clips) if meta[u])
-    if max_utts > 0:
-        utts = utts[:max_utts]
-    if ntest <= 0 or nvalid < 0 or nvalid + ntest >= len(utts):
-        raise ResynthDataError(f"--nvalid {nvalid} + --ntest {ntest} leave no training clips (or no test clip) "
-                               f"of {len(utts)}")
-    n_train = len(utts) - nvalid - ntest
-    return {"train": utts[:n_train], "valid": utts[n_train:n_train + nvalid], "test": utts[n_train + nvalid:]}
+    """tts1's split (``split_ids`` of LJ Speech's data_prep.py)."""
+    prep = lj_data_prep()
+    try:
+        return prep.split_ids(meta, clips, nvalid, ntest, max_utts)
+    except prep.PrepError as e:
+        raise ResynthDataError(str(e)) from None
 
 
 def lj_clips(wav_dir: Path) -> List[str]:
     """Ids of the clips present in wavs/ (.wav or .flac)."""
-    found = {p.stem for ext in ("flac", "wav") for p in wav_dir.glob(f"*.{ext}")}
+    found = lj_data_prep().find_audio(wav_dir)
     if not found:
         raise ResynthDataError(f"{wav_dir}: no .wav or .flac clips")
     return sorted(found)

@@ -57,25 +57,31 @@ def write_dir(out: Path, utts, audio: dict, meta: dict) -> None:
     (out / "spk2utt").write_text(f"{SPEAKER} {' '.join(utts)}\n" if utts else "")
 
 
+def split_ids(meta: dict, clips, nvalid: int = 20, ntest: int = 40, max_utts: int = 0, where: str = "wavs") -> dict:
+    """The recipe's split, defined once (also used by egs/an4/ssl1's resynthesis stage): the clips
+    with text in id order (the first ``max_utts`` if > 0), the last ``ntest`` = test, the ``nvalid``
+    before them = valid, the rest = train."""
+    unknown = sorted(set(clips) - set(meta))
+    if unknown:
+        raise PrepError(f"{where}: {len(unknown)} clips not in metadata.csv, e.g. {unknown[0]}")
+    utts = sorted(u for u in set(clips) if meta[u])
+    empty = len(set(clips)) - len(utts)
+    if empty:
+        print(f"data_prep.py: skipped {empty} clips with empty text", file=sys.stderr)
+    if max_utts > 0:
+        utts = utts[:max_utts]
+    if ntest <= 0 or nvalid < 0 or nvalid + ntest >= len(utts):
+        raise PrepError(f"--nvalid {nvalid} + --ntest {ntest} leave no training clips (or no test clip) of {len(utts)}")
+    n_train = len(utts) - nvalid - ntest
+    return {"train": utts[:n_train], "valid": utts[n_train:n_train + nvalid], "test": utts[n_train + nvalid:]}
+
+
 def prepare(lj: Path, data: Path, nvalid: int = 20, ntest: int = 40, max_utts: int = 0) -> dict:
     meta = read_metadata(lj / "metadata.csv")
     audio = find_audio(lj / "wavs")
     if not audio:
         raise PrepError(f"{lj / 'wavs'}: no .wav or .flac clips")
-    unknown = sorted(set(audio) - set(meta))
-    if unknown:
-        raise PrepError(f"{lj / 'wavs'}: {len(unknown)} clips not in metadata.csv, e.g. {unknown[0]}")
-    utts = sorted(u for u in audio if meta[u])
-    empty = len(audio) - len(utts)
-    if empty:
-        print(f"data_prep.py: skipped {empty} clips with empty text", file=sys.stderr)
-    if max_utts > 0:
-        utts = utts[:max_utts]
-    if nvalid + ntest >= len(utts):
-        raise PrepError(f"--nvalid {nvalid} + --ntest {ntest} leave no training clips of {len(utts)}")
-    sets = {"train": utts[:len(utts) - nvalid - ntest],
-            "valid": utts[len(utts) - nvalid - ntest:len(utts) - ntest],
-            "test": utts[len(utts) - ntest:]}
+    sets = split_ids(meta, audio, nvalid, ntest, max_utts, where=str(lj / "wavs"))
     for name, ids in sets.items():
         write_dir(data / name, ids, audio, meta)
     return {k: len(v) for k, v in sets.items()}
