@@ -7,7 +7,7 @@
 # backbone's weights (--init_param) and trains the same FLOP budget on the same mixed corpus.
 # The backbones' MFCC 25 Hz k-means and BPE model are kept (the packages must carry them).
 #
-#   stage 1: AN4 units with the backbones' k-means (MFCC, 25 Hz)  -> dump/units/<tag>/<set>
+#   stage 1: AN4 units with the backbones' k-means (MFCC, 25 Hz)  -> dump/units/<tag>_mfcc_<hz>hz/<set>
 #            (stages 1-2 keep a set's finished output; delete it to rebuild)
 #   stage 2: AN4 corpus (speech text s2t t2s + word-level interleaved, from the pocketsphinx
 #            word_ctm of lst.sh stage 2), transcripts lower-cased as the stories' BPE expects
@@ -22,8 +22,8 @@
 #   stage 5: per-kind NLL (lst.bin.evaluate) on the AN4 --test_sets corpus (never trained on) and
 #            the story valid set, of each backbone before and after -> exp/<tag>/<name>/RESULTS{_before,}.md
 # Then: cd ../asr1 && ./run.sh --run_espnet_baseline false --run_lst true --backbone_recipe ../lst1 \
-#   --backbone_runs "token_lm_an4:exp/<tag>/token_lm lst_an4:exp/<tag>/lst" --backbone_ckpt <last>epoch.pth ...
-# (see ../asr1/RESULTS.md). Every stage re-runs on its own; training resumes.
+#   --backbone_runs "token_lm_an4:exp/<tag>/token_lm lst_an4:exp/<tag>/lst" (their packed.zip is
+# copied; see ../asr1/RESULTS.md). Every stage re-runs on its own; training resumes.
 set -euo pipefail
 # shellcheck disable=SC1091
 . utils/lib.sh
