@@ -175,6 +175,16 @@ def test_results_rows_validate_and_round_trip(tmp_path):
     assert np.isfinite([r["train_flops"] for r in back]).all()
 
 
+def test_add_columns_completes_rows_by_key():
+    from lst.eval.results import add_columns
+
+    rows = [{"units": "a", "set": "x", "note": "not measured"}, {"units": "b"}, {"units": "a", "set": "y"}]
+    add_columns(rows, "units", "a", {"wer": 5.0}, drop=("note",))
+    add_columns(rows, "units", "c", {"wer": 7.0})
+    assert rows == [{"units": "a", "set": "x", "wer": 5.0}, {"units": "b"}, {"units": "a", "set": "y", "wer": 5.0},
+                    {"units": "c", "wer": 7.0}]
+
+
 def test_score_benchmark_cli_heldout_along_checkpoints(tmp_path):
     """lst.bin.score_benchmark (what the sweep calls): benchmark accuracies of one model file
     and held-out NLL of every listed checkpoint, each equal to the library's own numbers."""

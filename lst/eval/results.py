@@ -137,3 +137,18 @@ def read_results_json(path) -> List[Dict]:
         raise ResultsError(f"{path}: not JSON ({e})") from None
     validate_rows(rows, str(path))
     return rows
+
+
+def add_columns(rows: List[Dict], key: str, value, columns: Dict, drop: Sequence[str] = ()) -> None:
+    """Add ``columns`` to every row whose ``key`` is ``value`` (removing the ``drop`` fields);
+    without such a row, append ``{key: value, **columns}``. For the recipes' RESULTS.json
+    files whose rows a later stage completes (e.g. ssl1's rows keyed by ``units``)."""
+    hit = False
+    for row in rows:
+        if row.get(key) == value:
+            for k in drop:
+                row.pop(k, None)
+            row.update(columns)
+            hit = True
+    if not hit:
+        rows.append({key: value, **columns})

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+from lst.eval.results import add_columns
+
 
 class ResultsError(Exception):
     """A run without one of its files (the message names it)."""
@@ -91,13 +93,7 @@ def merge(results_rows: List[Dict], rows: List[Dict]) -> List[Dict]:
                "resynth_vocoder_final_l1": r["vocoder_final_l1"], "resynth_vocoder_train_s": r["vocoder_train_s"]}
         if original is not None:
             add["resynth_original_wer"] = original["wer"]
-        hit = False
-        for row in out:
-            if row.get("units") == r["units"]:
-                row.update(add)
-                hit = True
-        if not hit:
-            out.append({"units": r["units"], **add})
+        add_columns(out, "units", r["units"], add)
     return out
 
 

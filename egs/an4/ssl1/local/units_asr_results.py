@@ -24,6 +24,7 @@ from statistics import mean
 from typing import Dict, List
 
 from lst.downstream.results import finetune_run_info
+from lst.eval.results import add_columns
 
 MODES_RE = re.compile(r"^decode_(?P<set>.+)_(?P<mode>greedy|beam\d+)$")
 
@@ -92,14 +93,7 @@ def merge(results_rows: List[Dict], asr_rows: List[Dict], test_set: str) -> List
             if all(f"{test_set}_{b}_wer" in r for r in runs):
                 add[f"asr_wer_{b}"] = round(mean(r[f"{test_set}_{b}_wer"] for r in runs), 2)
                 add[f"asr_cer_{b}"] = round(mean(r[f"{test_set}_{b}_cer"] for r in runs), 2)
-        hit = False
-        for r in out:
-            if r.get("units") == units:
-                r.pop("asr_wer_note", None)
-                r.update(add)
-                hit = True
-        if not hit:
-            out.append({"units": units, **add})
+        add_columns(out, "units", units, add, drop=("asr_wer_note",))
     return out
 
 
