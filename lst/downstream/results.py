@@ -134,7 +134,9 @@ def asr_lm_rows(expdir: Path, models, sets):
     """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes."""
     rows, runs = [], {}
     for m, exp, dset, mode, s, sm in _lm_decodes(expdir, models, sets):
-        run = runs.get(m) or runs.setdefault(m, finetune_run_info(exp))
+        if m not in runs:  # one summary per run, read once
+            runs[m] = finetune_run_info(exp)
+        run = runs[m]
         rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
