@@ -66,9 +66,9 @@ ref=${data}/test/text
 
 # fingerprint FILE...: one md5 over the files' contents (what a .done marker records)
 fingerprint() { cat "$@" | md5sum | cut -d' ' -f1; }
-# kept DIR SETTINGS: is DIR finished with these settings (its .done holds them)?
 # score_of SCORE_JSON: "WER x CER y (n clips)"
 score_of() { ${python} -c 'import json, sys; s = json.load(open(sys.argv[1])); print("WER %.2f CER %.2f (%d clips)" % (s["wer"], s["cer"], s["n_utts"]))' "$1"; }
+# kept DIR SETTINGS: is DIR finished with these settings (its .done holds them)?
 kept() { [ "${skip_done}" = true ] && [ -f "$1/.done" ] && [ "$(cat "$1/.done")" = "$2" ]; }
 # wall STEP SECONDS RUN_DIR: record a step's wall time (the last run of a step counts)
 wall() { { grep -v "^$1 " "$3/wall_seconds" 2>/dev/null || true; echo "$1 $2"; } > "$3/wall_seconds.tmp"; mv "$3/wall_seconds.tmp" "$3/wall_seconds"; }
