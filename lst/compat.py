@@ -50,6 +50,7 @@ ABS_TASK_PLACEHOLDERS = ("torchaudio",)
 ASR_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")
 ASR_INFERENCE_PLACEHOLDERS = ("torchaudio", "g2p_en", "ci_sdr")
 SSL_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")  # espnet2.bin.ssl_train (HuBERT training)
+MT_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")  # espnet2.bin.mt_train / mt_inference (discrete-unit ASR)
 S3PRL_PLACEHOLDERS = ("torchaudio",)  # s3prl.upstream.*.hubconf, through s3prl.util.pseudo_data
 
 log = logging.getLogger(__name__)

@@ -136,3 +136,35 @@ def test_espnet_asr_decoder_imports_with_the_declared_placeholders_only():
         print(sorted(used), [n for n in used if importlib.util.find_spec(n) is not None])
     """)
     assert out == "['ci_sdr', 'g2p_en', 'torchaudio'] []"
+
+
+def test_espnet_decoder_timing_counts_calls_and_restores_the_class(tmp_path):
+    """``--timing_out`` of lst.bin.espnet_{asr,mt}_inference: every decoded utterance is counted
+    (with its audio seconds for ASR), the decoder class is restored even when decoding fails,
+    and without --timing_out nothing is patched."""
+    import json
+
+    import numpy as np
+
+    from lst.bin.espnet_asr_inference import pop_option, timed_calls
+
+    class Decoder:
+        def __call__(self, x):
+            if x is None:
+                raise RuntimeError("bad input")
+            return len(x)
+
+    original = Decoder.__call__
+    out = tmp_path / "t" / "timing.json"
+    with timed_calls(Decoder, str(out), audio_seconds=lambda x, **_: len(x) / 16000.0):
+        assert Decoder()(np.zeros(8000)) == 8000 and Decoder()(x=np.zeros(16000)) == 16000  # ESPnet passes keywords
+    stats = json.loads(out.read_text())
+    assert stats["n_calls"] == 2 and stats["audio_seconds"] == 1.5 and stats["rtf"] >= 0
+    assert Decoder.__call__ is original
+    with pytest.raises(RuntimeError):
+        with timed_calls(Decoder, str(tmp_path / "m.json")):
+            Decoder()(None)
+    assert Decoder.__call__ is original and json.loads((tmp_path / "m.json").read_text())["n_calls"] == 1
+    with timed_calls(Decoder, None):
+        assert Decoder.__call__ is original
+    assert pop_option(["--a", "1", "--timing_out=x.json", "--b"], "--timing_out") == ("x.json", ["--a", "1", "--b"])

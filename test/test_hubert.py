@@ -261,3 +261,30 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert voc.stat().st_mtime_ns == mtime and proc.stdout.count("finished: kept") == 4
     assert json.loads((resynth_dir / "RESULTS.json").read_text()) == table
+    # stages 7-8 with ESPnet's discrete-unit ASR (CTC/attention over deduplicated units), toy size
+    espnet = ["./run.sh", "--stage", "7", "--stop_stage", "8", "--asr_model", "espnet", "--asr_unit_sets", "it2_l1_km8",
+              "--asr_config", "conf/asr_units_espnet_debug.yaml", "--asr_espnet_beam_size", "2"]
+    proc = subprocess.run(espnet, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    src = (work / "dump" / "units_asr" / "it2_l1_km8_espnet_dedup" / "an4_test" / "src_text").read_text().splitlines()
+    raw = (asr_data / "an4_test" / "units").read_text().splitlines()
+    assert [line.split()[0] for line in src] == [line.split()[0] for line in raw]
+    assert sum(len(line.split()) for line in src) < sum(len(line.split()) for line in raw)  # repeats merged
+    (erow,) = json.loads((work / "exp" / "units_asr" / "RESULTS_espnet.json").read_text())
+    assert erow["units"] == "it2_l1_km8" and erow["epochs"] == 2 and erow["params"] > 1000
+    assert erow["an4_test_beam2_ctc0.3_wer"] >= 0 and erow["an4_test_beam2_ctc0.3_failed"] == 0
+    ex = work / "exp" / "units_asr_it2_l1_km8_asr_units_espnet_debug_bpe100_seed0"
+    assert (ex / "valid.acc.ave.pth").is_file() and (ex / "decode_an4_test_beam2_ctc0.3" / "timing.json").is_file()
+    assert (json.loads((work / "exp" / "units_asr" / "RESULTS.json").read_text())[0]["units"] == "it2_l1_km8")  # LM table kept
+    # --hubert_tag names a run and its unit sets apart from the config-named ones (here: the
+    # iteration-1 model copied under a tag, as a longer run continuing it starts)
+    shutil.copytree(work / "exp" / "hubert_it1_train_hubert_debug", work / "exp" / "hubert_it1_t1")
+    proc = subprocess.run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--hubert_tag", "t1",
+                           "--hubert_config", "conf/train_hubert_debug.yaml", "--n_clusters_it0", "8", "--n_clusters", "8",
+                           "--ssl_layer", "1", "--nj", "1", "--eval_sets", "an4_test"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    tagged = json.loads((work / "dump" / "units" / "it1_t1_l1_km8" / "an4_test" / "unit_info.json").read_text())
+    assert tagged["ssl_ckpt"].endswith("hubert_it1_t1/valid.loss.best.pth")
+    assert (work / "dump" / "units" / "it1_t1_l1_km8" / "an4_test" / "units").read_text() == (
+        work / "dump" / "units" / "it1_l1_km8" / "an4_test" / "units").read_text()  # same model, same k-means seed

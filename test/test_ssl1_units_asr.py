@@ -132,3 +132,58 @@ def test_results_rows_table_and_merge(results, tmp_path):
     (tmp_path / "x" / "train.log").write_text(LOG)
     assert results.main(["--runs", f"mfcc,0,{tmp_path / 'x'}", "--sets", "valid", "--out_json",
                          str(tmp_path / "r2.json"), "--out_md", str(tmp_path / "t2.md")]) == 1
+
+
+def test_espnet_source_side_merges_repeats_and_checks_unit_ids(data, tmp_path):
+    """--model espnet: the units as words (repeats merged unless --dedup false), ESPnet's token
+    list layout, and a unit outside the codebook named by file and utterance."""
+    assert data.unit_words([3, 3, 3, 1, 1, 3, 0], dedup=True) == "3 1 3 0"
+    assert data.unit_words([3, 3, 1], dedup=False) == "3 3 1"
+    assert data.src_token_list(3) == ["<blank>", "<unk>", "0", "1", "2", "<sos/eos>"]
+    src = tmp_path / "units"
+    src.mkdir()
+    (src / "units").write_text("an4-a 5 5 2 2 2 7\nan4-b\nan4-c 1\n")
+    (src / "unit_info.json").write_text(json.dumps({"n_units": 8, "unit_rate_hz": 50}))
+    out, tokens = tmp_path / "src", tmp_path / "src_tokens.txt"
+    assert data.main(["espnet_src", "--units_dir", str(src), "--out_dir", str(out), "--token_list", str(tokens)]) == 0
+    assert (out / "src_text").read_text() == "an4-a 5 2 7\nan4-c 1\n"  # the empty utterance is counted, left out
+    marker = json.loads((out / ".done.json").read_text())
+    assert marker["counts"] == {"utterances": 2, "empty": 1, "units": 7, "src_tokens": 4}
+    assert tokens.read_text().split() == ["<blank>", "<unk>"] + [str(i) for i in range(8)] + ["<sos/eos>"]
+    assert data.main(["espnet_src", "--units_dir", str(src), "--out_dir", str(tmp_path / "raw"), "--dedup", "false"]) == 0
+    assert (tmp_path / "raw" / "src_text").read_text().startswith("an4-a 5 5 2 2 2 7\n")
+    (src / "units").write_text("an4-a 5 9\n")  # 9 is outside the 8-unit codebook
+    assert data.main(["espnet_src", "--units_dir", str(src), "--out_dir", str(tmp_path / "bad")]) == 1
+    assert not (tmp_path / "bad" / "src_text").exists()
+
+
+def test_results_of_espnet_runs_count_params_and_merge_under_their_prefix(results, tmp_path):
+    """An ESPnet decode (timing.json, no decode_info.json): its parameters are counted in the
+    decoded checkpoint, a missing hypothesis is a failure, and --prefix/--mode name the columns."""
+    import torch
+
+    run = tmp_path / "e0"
+    run.mkdir()
+    write_run_state(run)
+    (run / "2epoch.pth").write_bytes(b"")
+    (run / "valid.loss.best.pth").symlink_to("2epoch.pth")
+    torch.save({"w": torch.zeros(3, 4), "b": torch.zeros(5)}, run / "valid.acc.ave.pth")
+    for dset, wer in (("valid", 30.0), ("an4_test", 20.0)):
+        d = run / f"decode_{dset}_beam10_ctc0.3"
+        d.mkdir()
+        (d / "score.json").write_text(json.dumps({"wer": wer, "cer": wer / 2, "missing": int(dset == "valid")}))
+        (d / "timing.json").write_text(json.dumps({"decode_seconds": 1.0, "n_calls": 30}))
+    target = tmp_path / "RESULTS.json"
+    target.write_text(json.dumps([{"units": "mfcc", "pnmi": 0.4, "asr_wer": 87.0}]))
+    argv = ["--runs", f"mfcc,0,{run}", "--sets", "valid an4_test", "--out_json", str(tmp_path / "rows.json"),
+            "--out_md", str(tmp_path / "t.md"), "--merge_into", str(target), "--prefix", "espnet_asr",
+            "--mode", "beam10_ctc0.3"]
+    assert results.main(argv) == 0
+    (row,) = json.loads((tmp_path / "rows.json").read_text())
+    assert row["params"] == 17 and row["valid_beam10_ctc0.3_failed"] == 1 and row["an4_test_beam10_ctc0.3_failed"] == 0
+    assert "an4_test beam10_ctc0.3 WER / CER" in (tmp_path / "t.md").read_text()
+    (merged,) = json.loads(target.read_text())
+    assert merged["asr_wer"] == 87.0 and merged["espnet_asr_wer"] == 20.0 and merged["espnet_asr_cer"] == 10.0
+    assert merged["espnet_asr_decode"] == "beam10_ctc0.3" and merged["espnet_asr_params"] == 17
+    # the greedy column the LM runs have does not exist here: an error, not a silent gap
+    assert results.main(argv[:-4] + ["--merge_into", str(target)]) == 1

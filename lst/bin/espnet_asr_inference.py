@@ -10,6 +10,7 @@ lst/compat.py) for the duration of that import only, then calls ESPnet's own mai
 encoder + beam search, not model loading) and writes the decode seconds, the audio seconds
 (16 kHz input) and their ratio, the real-time factor.
 """
+import contextlib
 import json
 import sys
 import time
@@ -18,7 +19,8 @@ from pathlib import Path
 from lst.compat import ASR_INFERENCE_PLACEHOLDERS, espnet_placeholders
 
 
-def _pop_option(argv, name):
+def pop_option(argv, name):
+    """(value of ``name``, argv without it); both ``--name V`` and ``--name=V`` forms."""
     value = None
     out = []
     i = 0
@@ -36,34 +38,49 @@ def _pop_option(argv, name):
     return value, out
 
 
+@contextlib.contextmanager
+def timed_calls(cls, timing_out, audio_seconds=None):
+    """While the block runs, time every ``cls.__call__`` (one decoded utterance of ESPnet's
+    ``Speech2Text`` / ``Text2Text``); at its end restore the class and write ``decode_seconds``,
+    ``n_calls`` and, with ``audio_seconds(*call_arguments)``, the audio seconds and their ratio
+    (``rtf``) to ``timing_out``. ``timing_out`` None: nothing is timed."""
+    if not timing_out:
+        yield
+        return
+    stats = {"decode_seconds": 0.0, "n_calls": 0}
+    if audio_seconds:
+        stats["audio_seconds"] = 0.0
+    original = cls.__call__
+
+    def timed_call(self, *a, **kw):  # ESPnet's inference() calls it with the batch as keywords
+        t0 = time.perf_counter()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            stats["decode_seconds"] += time.perf_counter() - t0
+            stats["n_calls"] += 1
+            if audio_seconds:
+                stats["audio_seconds"] += audio_seconds(*a, **kw)
+
+    cls.__call__ = timed_call
+    try:
+        yield
+    finally:
+        cls.__call__ = original
+        if audio_seconds:
+            stats["rtf"] = stats["decode_seconds"] / max(stats["audio_seconds"], 1e-9)
+        Path(timing_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(timing_out).write_text(json.dumps(stats, indent=2))
+
+
 def main(cmd=None):
     with espnet_placeholders(ASR_INFERENCE_PLACEHOLDERS):
         import espnet2.bin.asr_inference as asr_inference
 
     argv = list(sys.argv[1:] if cmd is None else cmd)
-    timing_out, argv = _pop_option(argv, "--timing_out")
-    stats = {"decode_seconds": 0.0, "audio_seconds": 0.0, "n_calls": 0}
-    if timing_out:
-        original = asr_inference.Speech2Text.__call__
-
-        def timed_call(self, speech, *a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return original(self, speech, *a, **kw)
-            finally:
-                stats["decode_seconds"] += time.perf_counter() - t0
-                stats["audio_seconds"] += float(speech.shape[-1]) / 16000.0
-                stats["n_calls"] += 1
-
-        asr_inference.Speech2Text.__call__ = timed_call
-    try:
+    timing_out, argv = pop_option(argv, "--timing_out")
+    with timed_calls(asr_inference.Speech2Text, timing_out, audio_seconds=lambda speech, **_: float(speech.shape[-1]) / 16000.0):
         asr_inference.main(argv)
-    finally:
-        if timing_out:
-            asr_inference.Speech2Text.__call__ = original
-            stats["rtf"] = stats["decode_seconds"] / max(stats["audio_seconds"], 1e-9)
-            Path(timing_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(timing_out).write_text(json.dumps(stats, indent=2))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ kmeans_max_frames=100000
 # Training
 hubert_config=conf/train_hubert_small.yaml
 hubert_args=""         # extra options for espnet2 ssl_train, e.g. "--max_epoch 2"
+hubert_tag=""          # name of the runs (exp/hubert_it<I>_<tag>); default: the config's name. When set,
+                       # it is also part of the unit sets' names (it<I>_<tag>_l<L>_km<K>), so runs of
+                       # other settings (e.g. --hubert_args "--max_epoch 72") never share a unit dump
 ngpu=0
 ckpt_name=valid.loss.best.pth
 # Metrics
@@ -50,7 +53,7 @@ Usage: $0 [options]
   --stage / --stop_stage           which stages to run (1..6)
   --iterations "${iterations}"            HuBERT iterations (stages 4-5 loop over them)
   --n_clusters_it0 ${n_clusters_it0}  --n_clusters ${n_clusters}  --ssl_layer ${ssl_layer}
-  --hubert_config FILE  --hubert_args "..."  --ngpu ${ngpu}  --nj ${nj}
+  --hubert_config FILE  --hubert_args "..."  --hubert_tag NAME  --ngpu ${ngpu}  --nj ${nj}
   --eval_sets "synth_eval"         sets with phone_ctm for unit metrics (stage 6)
 EOM
 )
@@ -65,10 +68,11 @@ done_dir() {  # done_dir DIR: true (and logged) when DIR holds a complete output
 }
 
 all_sets="${train_set} ${valid_set} ${eval_sets}"
-hubert_tag=$(basename "${hubert_config}" .yaml)
+units_tag=${hubert_tag:+_${hubert_tag}}  # empty for the config-named default runs
+[ -n "${hubert_tag}" ] || hubert_tag=$(basename "${hubert_config}" .yaml)
 it0_units=it0_mfcc_km${n_clusters_it0}
 units_of_it() {  # units_of_it I: name of the unit set made from iteration I's model
-  if [ "$1" -eq 0 ]; then echo "${it0_units}"; else echo "it$1_l${ssl_layer}_km${n_clusters}"; fi
+  if [ "$1" -eq 0 ]; then echo "${it0_units}"; else echo "it$1${units_tag}_l${ssl_layer}_km${n_clusters}"; fi
 }
 hubert_exp() { echo "${expdir}/hubert_it$1_${hubert_tag}"; }
 

@@ -11,6 +11,7 @@
 # clips of egs/ljspeech/tts1's train split, the tts1 test clips resynthesized and scored by
 # pocketsphinx (local/resynth.sh; options as --resynth_<name>, e.g. --resynth_vocoder_steps 1000).
 # A second iteration:      ./run.sh --iterations "1 2"
+# A longer iteration 1:    ./run.sh --hubert_tag small_s3600 --hubert_args "--max_epoch 72"
 # The GPU configuration:   ./run.sh --hubert_config conf/train_hubert_base_gpu.yaml --ngpu 1 \
 #                              --ssl_layer 6 --n_clusters 500
 set -euo pipefail
@@ -22,6 +23,7 @@ n_clusters_it0=100
 n_clusters=100
 ssl_layer=4
 iterations="1"
+hubert_tag=""   # hubert.sh --hubert_tag (a named run's unit sets are it<I>_<tag>_l<L>_km<K>)
 hubert_opts=()  # other hubert.sh options
 asr_opts=()     # local/units_asr.sh options (--asr_<name> VALUE -> --<name> VALUE)
 asr_unit_sets=""
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --n_clusters) n_clusters=$2 ;;
     --ssl_layer) ssl_layer=$2 ;;
     --iterations) iterations=$2 ;;
+    --hubert_tag) hubert_tag=$2; hubert_opts+=("$1" "$2") ;;
     --asr_unit_sets) asr_unit_sets=$2 ;;
     --asr_*) asr_opts+=("--${1#--asr_}" "$2") ;;
     --resynth_unit_sets) resynth_unit_sets=$2 ;;
@@ -58,7 +61,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "${asr_unit_sets}" ]; then  # iteration 0 (MFCC) and every HuBERT iteration's units
   asr_unit_sets=it0_mfcc_km${n_clusters_it0}
-  for it in ${iterations}; do asr_unit_sets+=" it${it}_l${ssl_layer}_km${n_clusters}"; done
+  for it in ${iterations}; do asr_unit_sets+=" it${it}${hubert_tag:+_${hubert_tag}}_l${ssl_layer}_km${n_clusters}"; done
 fi
 [ -n "${resynth_unit_sets}" ] || resynth_unit_sets=${asr_unit_sets}
 

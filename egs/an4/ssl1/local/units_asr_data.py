@@ -19,6 +19,15 @@ alone without ``--units_dir``) and a completion marker (lst.stage_io) whose line
 units' own (their k-means), so the corpus, the model package and ``asr_inference --units``
 still refuse units from another codebook.
 
+``espnet_src`` writes the source side of ESPnet's discrete-unit ASR (egs2 ``asr2``, trained
+with ``lst.bin.espnet_mt_train``): ``out_dir/src_text`` with the units as words, consecutive
+repeats merged by default (as ESPnet's asr2 and Chang et al. 2023 do), and with
+``--token_list`` the source token list ``<blank> <unk> 0 .. K-1 <sos/eos>``. A unit id outside
+the codebook is an error naming the file and utterance.
+
+    python3 local/units_asr_data.py espnet_src --units_dir dump/units_asr/it0_mfcc_km100/train \
+        --out_dir dump/units_asr/it0_mfcc_km100_espnet_dedup/train --token_list data/units_asr/src_tokens_100.txt
+
 ``shared_unit_info`` writes a unit_info without k-means lineage: the BPE model and token list
 made from it hold only the transcripts and the unit count, the same for every unit set, so
 the text side of the compared models is identical by construction.
@@ -121,6 +130,57 @@ def cmd_subset(args) -> int:
     return 0
 
 
+def unit_words(seq: List[int], dedup: bool) -> str:
+    """The source sentence of one utterance: unit ids as words, repeats merged if ``dedup``."""
+    if dedup:
+        from lst.units.kmeans import dedup as run_length
+
+        seq = run_length(seq)[0].tolist()
+    return " ".join(str(u) for u in seq)
+
+
+def src_token_list(n_units: int) -> List[str]:
+    """ESPnet's token-list layout for the unit vocabulary."""
+    return ["<blank>", "<unk>"] + [str(u) for u in range(n_units)] + ["<sos/eos>"]
+
+
+def cmd_espnet_src(args) -> int:
+    from lst.data.kaldi_dir import DataDirError, read_units
+    from lst.stage_io import StageError, atomic_write_file, mark_file_outputs, remove_marker
+
+    src = Path(args.units_dir)
+    out = Path(args.out_dir)
+    try:
+        n_units = int(json.loads((src / "unit_info.json").read_text())["n_units"])
+        units = read_units(src / "units", n_units)
+    except (OSError, KeyError, ValueError, json.JSONDecodeError, DataDirError) as e:
+        logging.error(f"espnet_src {src}: {type(e).__name__}: {e}")
+        return 1
+    empty = [u for u, seq in units.items() if not seq]
+    if empty:
+        logging.warning(f"{src / 'units'}: {len(empty)} utterances without units left out, e.g. {empty[:3]}")
+    kept = [u for u, seq in units.items() if seq]
+    out.mkdir(parents=True, exist_ok=True)
+    remove_marker(out)
+    lines = [f"{u} {unit_words(units[u], args.dedup)}\n" for u in kept]
+    atomic_write_file(out / "src_text", lambda f: f.writelines(lines))
+    files = [out / "src_text"]
+    if args.token_list:
+        Path(args.token_list).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_file(args.token_list, lambda f: f.writelines(t + "\n" for t in src_token_list(n_units)))
+    n_in = sum(len(s) for s in units.values())
+    n_out = sum(len(line.split()) - 1 for line in lines)
+    counts = {"utterances": len(kept), "empty": len(empty), "units": n_in, "src_tokens": n_out}
+    try:
+        mark_file_outputs("units_asr_espnet_src", files, {"units": str(src / "units")}, counts=counts,
+                          params={"dedup": args.dedup})
+    except StageError as e:
+        logging.error(f"{out}: {e}")
+        return 1
+    logging.info(f"{out}/src_text: {len(kept)} utterances, {n_in} units -> {n_out} source tokens (dedup {args.dedup})")
+    return 0
+
+
 def cmd_shared_unit_info(args) -> int:
     from lst.stage_io import atomic_write_file
 
@@ -144,6 +204,12 @@ def get_parser():
     s.add_argument("--text", required=True, help="kaldi text of the set")
     s.add_argument("--utt_regex", default="^an4-", help="ids to keep (re.search)")
     s.add_argument("--out_dir", required=True)
+    e = sub.add_parser("espnet_src", help="source side (src_text, token list) of ESPnet's discrete-unit ASR")
+    e.add_argument("--units_dir", required=True, help="dir with units + unit_info.json (a subset's out_dir)")
+    e.add_argument("--out_dir", required=True)
+    e.add_argument("--dedup", type=lambda v: {"true": True, "false": False}[v.lower()], default=True,
+                   help="merge consecutive repeats (true/false)")
+    e.add_argument("--token_list", default=None, help="also write the source token list here")
     u = sub.add_parser("shared_unit_info", help="unit_info (no k-means lineage) for the shared token list")
     u.add_argument("--unit_info", nargs="+", required=True)
     u.add_argument("--out", required=True)
@@ -153,7 +219,8 @@ def get_parser():
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (units_asr_data) %(levelname)s: %(message)s")
-    return cmd_subset(args) if args.cmd == "subset" else cmd_shared_unit_info(args)
+    commands = {"subset": cmd_subset, "espnet_src": cmd_espnet_src, "shared_unit_info": cmd_shared_unit_info}
+    return commands[args.cmd](args)
 
 
 if __name__ == "__main__":
