@@ -288,3 +288,13 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     assert tagged["ssl_ckpt"].endswith("hubert_it1_t1/valid.loss.best.pth")
     assert (work / "dump" / "units" / "it1_t1_l1_km8" / "an4_test" / "units").read_text() == (
         work / "dump" / "units" / "it1_l1_km8" / "an4_test" / "units").read_text()  # same model, same k-means seed
+    # units from a k-means learned elsewhere (as the LM backbones' codebook): features made with
+    # the codebook's own settings, so this recipe's own MFCC k-means reproduces its units exactly
+    proc = subprocess.run(["local/units_from_kmeans.sh", "--name", "ext_km8", "--km_dir", "exp/kmeans_it0_mfcc_km8",
+                           "--sets", "an4_test", "--nj", "1"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert (work / "dump" / "units" / "ext_km8" / "an4_test" / "units").read_text() == (
+        work / "dump" / "units" / "it0_mfcc_km8" / "an4_test" / "units").read_text()
+    proc = subprocess.run(["local/units_from_kmeans.sh", "--name", "x", "--km_dir", "exp/none"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "exp/none/km_info.json" in proc.stderr
