@@ -146,7 +146,7 @@ def test_espnet_decoder_timing_counts_calls_and_restores_the_class(tmp_path):
 
     import numpy as np
 
-    from lst.bin.espnet_asr_inference import pop_option, timed_calls
+    from lst.downstream.espnet_timing import pop_option, timed_calls
 
     class Decoder:
         def __call__(self, x):

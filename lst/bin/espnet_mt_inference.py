@@ -14,8 +14,8 @@ and the number of utterances.
 """
 import sys
 
-from lst.bin.espnet_asr_inference import pop_option, timed_calls
 from lst.compat import MT_TASK_PLACEHOLDERS, espnet_placeholders
+from lst.downstream.espnet_timing import pop_option, timed_calls
 
 
 def main(cmd=None):
