@@ -22,6 +22,7 @@ Writes ``<out_dir>/{train,test}/{wav.scp,text}``. A clip missing from the dumps,
 no clip or an id without units is an error naming the file and the id.
 """
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -34,8 +35,10 @@ class ResynthDataError(Exception):
     """Bad input of stage 9 (the message names the file and the id)."""
 
 
+@functools.lru_cache(maxsize=None)
 def lj_data_prep():
-    """egs/ljspeech/lst1/local/data_prep.py: LJ Speech's metadata reader and split, defined there once."""
+    """egs/ljspeech/lst1/local/data_prep.py: LJ Speech's metadata reader and split, defined there
+    once (loaded once per process: read_metadata, lj_split and lj_clips all use it)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[3] / "ljspeech" / "lst1" / "local" / "data_prep.py"

@@ -5,8 +5,8 @@ r"""Table of the units -> text ASR runs of run.sh stage 8 (one row per unit set 
         --sets "valid an4_test" --out_json exp/units_asr/RESULTS.json --out_md exp/units_asr/RESULTS_table.md \
         [--merge_into RESULTS.json --test_set an4_test]
 
-Each run directory is an lst_train or ESPnet trainer run (both are ESPnet's Trainer): epochs, updates, training seconds (the epochs' train +
-valid times) and the dev-picked epoch come from ``lst.downstream.results.finetune_run_info``
+Each run directory is an lst_train or ESPnet MT trainer run (both are ESPnet's Trainer):
+epochs, updates, training seconds (the epochs' train + valid times) and the dev-picked epoch come from ``lst.downstream.results.finetune_run_info``
 (the summary the downstream recipes' tables use); ``train_seconds`` holds the wall clock of
 each finished training call, ``decode_<set>_<mode>/score.json`` the decodes, with
 ``decode_info.json`` (asr_inference) or ``timing.json`` (lst.bin.espnet_mt_inference; the
