@@ -183,7 +183,7 @@ def test_decoder_reads_exactly_the_latest_complete_patches(patching, W):
     glob_out = []
     hook = model.glob.register_forward_hook(lambda mod, inp, out: glob_out.append(out))
     with torch.enable_grad():
-        logp, _, _ = model._targets(plan)
+        logp, _, _, _ = model._targets(plan)
     hook.remove()
     ids = seq[0, : int(lens[0])].tolist()
     ctx, own = _latest_complete_patch(ids, seg[0].tolist(), patching, model.patcher.patch_size)

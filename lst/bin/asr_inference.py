@@ -5,7 +5,9 @@ r"""Speech recognition with a packed speech-text LM (token baseline or LST, fine
 
 wav -> units with the package's own features + k-means -> prompt ``<sos/eos> <s> units <t>``
 -> text tokens until <sos/eos> (greedy, or beam search over text tokens; see
-lst/downstream/decode.py). ``--units`` reads unit sequences instead of audio (the units the
+lst/downstream/decode.py); ``--ctc``: greedy CTC with the CTC head of a model fine-tuned with
+``ctc_weight`` > 0 (one forward over the units, no text steps); ``--beam N --ctc_weight w``:
+ESPnet's joint CTC/attention beam search with that head. ``--units`` reads unit sequences instead of audio (the units the
 recipe already dumped with the same package). ``--model_file`` decodes other weights of the
 same architecture (an epoch checkpoint) with the package's vocabulary and units. Writes ``text`` (kaldi style), ``units`` (the
 units decoded from), ``decode_info.json`` (per utterance: global steps, seconds, audio
@@ -41,6 +43,12 @@ def get_parser():
     src.add_argument("--units", help="kaldi-style 'utt u u u' from the same package's k-means")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--beam", type=int, default=1, help="1 = greedy")
+    p.add_argument("--ctc", action="store_true",
+                   help="decode with the model's CTC head (greedy CTC over the units; a model fine-tuned with "
+                        "model_conf ctc_weight > 0) instead of the LM's text decoding")
+    p.add_argument("--ctc_weight", type=float, default=0.0,
+                   help="> 0 with --beam > 1: joint CTC/attention beam search (ESPnet's), scores "
+                        "(1 - w) * LM + w * CTC prefix, with the model's CTC head")
     p.add_argument("--length_penalty", type=float, default=1.0)
     p.add_argument("--max_len", type=int, default=64, help="max text tokens per utterance")
     p.add_argument("--no_cache", action="store_true", help="recompute the full prefix every step (reference)")
@@ -53,6 +61,8 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     if args.beam < 1 or args.max_len < 1 or args.threads < 1:
         get_parser().error("--beam, --max_len and --threads must be >= 1")
+    if not 0.0 <= args.ctc_weight <= 1.0 or args.ctc_weight > 0 and (args.beam < 2 or args.ctc):
+        get_parser().error("--ctc_weight must be in [0, 1] and, when > 0, go with --beam > 1 (not --ctc)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (asr_inference) %(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
     from lst.downstream.decode import recognize
@@ -81,6 +91,10 @@ def main(argv=None) -> int:
             pk.close()
             return 1
         pk.model.eval()
+    if (args.ctc or args.ctc_weight > 0) and getattr(pk.model, "ctc_head", None) is None:
+        logging.error(f"--ctc/--ctc_weight: {args.model_file or args.model} has no CTC head (fine-tune with model_conf ctc_weight > 0)")
+        pk.close()
+        return 1
     if args.units:
         from lst.stage_io import lineage_conflicts, lineage_of
 
@@ -129,7 +143,8 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         try:
             res = recognize(pk.model, pk.vocab, units, beam=args.beam, max_len=args.max_len,
-                            use_cache=not args.no_cache, length_penalty=args.length_penalty)
+                            use_cache=not args.no_cache, length_penalty=args.length_penalty, ctc=args.ctc,
+                            ctc_weight=args.ctc_weight)
         except (ValueError, RuntimeError, IndexError) as e:  # e.g. longer than the model's max_len
             fail(utt, f"{len(units)} units: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
             continue
@@ -142,7 +157,9 @@ def main(argv=None) -> int:
                      "n_tokens": len(res["tokens"])}
     audio = sum(v["audio_seconds"] for v in info.values())
     dec = sum(v["decode_seconds"] for v in info.values())
-    summary = {"model": pk.model_kind, "model_file": args.model_file, "beam": args.beam, "use_cache": not args.no_cache, "n_utts": len(info),
+    summary = {"model": pk.model_kind, "model_file": args.model_file, "beam": args.beam, "ctc": args.ctc,
+               "ctc_weight": args.ctc_weight,
+               "use_cache": not args.no_cache, "n_utts": len(info),
                "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
                "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),
                "global_steps": sum((v["global_steps"] or 0) for v in info.values()),

@@ -1,7 +1,8 @@
 """WER against fine-tuning updates (asr.sh stage 9; command line ``lst.bin.asr_curve``).
 
 A fine-tuning run (``exp/asr_<m>``) keeps its epoch checkpoints ``<N>epoch.pth`` (ESPnet's
-trainer with ``keep_nbest_models >= max_epoch``); stage 9 decodes each of them greedy into
+trainer with ``keep_nbest_models >= max_epoch``); stage 9 decodes each of them greedy (or by
+the CTC head, ``--curve_decode ctc``) into
 ``<exp>/curve/decode_<set>_ep<N>/`` (``ep0``: the pretrained backbone before fine-tuning).
 This module turns those decodes into points ``(updates, WER, CER)``, where updates = N x the
 run's optimizer updates per epoch (:func:`updates_per_epoch`), and answers how many updates
@@ -73,9 +74,24 @@ def curve_points(exp, dset: str) -> List[Dict]:
             raise CurveError(f"{score}: missing (an unfinished decode; re-run asr.sh stage 9)")
         s = json.loads(score.read_text())
         ep = int(m.group("epoch"))
-        points.append({"epoch": ep, "updates": ep * per_epoch, "wer": round(float(s["wer"]), 2),
-                       "cer": round(float(s["cer"]), 2), "n_utts": int(s["n_utts"])})
+        points.append({"epoch": ep, "updates": ep * per_epoch, "decode": decode_kind(d),
+                       "wer": round(float(s["wer"]), 2), "cer": round(float(s["cer"]), 2),
+                       "n_utts": int(s["n_utts"])})
     return sorted(points, key=lambda p: p["epoch"])
+
+
+def decode_kind(decode_dir: Path) -> str:
+    """"ctc" for a decode by the model's CTC head (asr_inference --ctc), else "greedy"."""
+    info = Path(decode_dir) / "decode_info.json"
+    try:
+        summary = json.loads(info.read_text()).get("summary", {})
+    except (OSError, ValueError):
+        return "greedy"
+    return "ctc" if summary.get("ctc") else "greedy"
+
+
+def decode_label(curve: Dict) -> str:
+    return ", ".join(dict.fromkeys(r.get("decode", "greedy") for r in curve["rows"])) or "greedy"
 
 
 def updates_to_reach(points: Sequence[Dict], target: float) -> Optional[int]:
@@ -111,7 +127,7 @@ def make_curve(exps: Sequence[str], systems: Sequence[str], sets: Sequence[str],
             raise CurveError(f"no curve decodes of set '{dset}' for {', '.join(empty)} (asr.sh stage 9 makes them)")
         tgt = resolve_target(curves, target)
         for sys, pts in curves.items():
-            rows += [dict(system=sys, set=dset, decode="greedy", **p) for p in pts]
+            rows += [dict(system=sys, set=dset, **p) for p in pts]
             best = min(pts, key=lambda p: (p["wer"], p["updates"]))
             reach.append({"system": sys, "set": dset, "target_wer": tgt, "target": str(target),
                           "updates_to_reach": updates_to_reach(pts, tgt), "final_wer": pts[-1]["wer"],
@@ -136,7 +152,7 @@ def plot_curve(curve: Dict, out_png) -> None:
         tgt = next(r["target_wer"] for r in curve["reach"] if r["set"] == dset)
         ax.axhline(tgt, ls="--", c="grey", lw=1, label=f"target {tgt:.1f} %")
         ax.set_xlabel("fine-tuning updates")
-        ax.set_ylabel("WER (%), greedy")
+        ax.set_ylabel(f"WER (%), {decode_label(curve)}")
         ax.set_title(f"{dset}")
         ax.set_ylim(0, min(150, max(r["wer"] for r in curve["rows"] if r["set"] == dset) * 1.05 + 1))
         ax.grid(alpha=0.3)
@@ -152,9 +168,11 @@ def curve_markdown(curve: Dict) -> str:
 
     systems = list(dict.fromkeys(r["system"] for r in curve["rows"]))
     sets = list(dict.fromkeys(r["set"] for r in curve["rows"]))
-    text = ("# WER against fine-tuning updates (greedy)\n\n"
-            "Each point: one kept epoch checkpoint of the fine-tuning run decoded greedy (epoch 0: the "
-            "pretrained backbone). Updates = epoch x optimizer updates per epoch.\n\n")
+    label = decode_label(curve)
+    text = (f"# WER against fine-tuning updates ({label})\n\n"
+            f"Each point: one kept epoch checkpoint of the fine-tuning run decoded {label} (epoch 0: the "
+            "pretrained backbone; not with ctc, as the backbone has no CTC head). Updates = epoch x optimizer "
+            "updates per epoch.\n\n")
     header, rows = ["epoch", "updates"], {}
     for dset in sets:
         for sys in systems:

@@ -32,12 +32,15 @@ import math
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
+from espnet.nets.ctc_prefix_score import CTCPrefixScore
 
+from lst.models.ctc import ctc_greedy
 from lst.models.generate import LSTStream, TokenStream, _lst_mode, pick
 from lst.models.lst_model import LSTModel
 from lst.models.token_lm import TokenLM
-from lst.vocab import SOS_EOS_ID, SPEECH_MARK_ID, TEXT_MARK_ID, SpeechTextVocab
+from lst.vocab import BLANK_ID, SOS_EOS_ID, SPEECH_MARK_ID, TEXT_MARK_ID, SpeechTextVocab
 
 
 # ---- prompts ------------------------------------------------------------------------------
@@ -192,9 +195,15 @@ def greedy_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: 
 
 @torch.no_grad()
 def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: int, beam: int = 4,
-                length_penalty: float = 1.0, use_cache: bool = True) -> Dict:
+                length_penalty: float = 1.0, use_cache: bool = True, ctc_log_probs: Optional[torch.Tensor] = None,
+                ctc_weight: float = 0.0) -> Dict:
     """Beam search over the allowed ids after the prompt. Finished hypotheses are ranked by
-    log-probability / (length + 1) ** length_penalty (the +1 counts <sos/eos>).
+    score / (length + 1) ** length_penalty (the +1 counts <sos/eos>), where the score is the
+    log-probability, or with ``ctc_log_probs`` (S, C) of the utterance ESPnet's joint
+    CTC/attention score ``(1 - ctc_weight) * log p_LM + ctc_weight * log p_CTC(prefix)`` (CTC
+    prefix scores by ESPnet's CTCPrefixScore, over the 1.5 x beam best LM candidates of each
+    hypothesis, as ESPnet's pre-beam): CTC bounds the length by the units, so loops and
+    dropped words cost.
     -> {"tokens", "score", "global_steps" (all hypotheses together), "seconds", "nbest"}."""
     was_training = model.training
     model.eval()
@@ -203,24 +212,37 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
     logits = root.prefill(prompt)
     steps0 = root.global_steps or 0
     total_steps = steps0
-    live: List[Tuple[float, List[int], object, torch.Tensor]] = [(0.0, [], root, logits)]
+    ctc = None if ctc_log_probs is None else CTCPrefixScore(ctc_log_probs.float().numpy(), BLANK_ID, SOS_EOS_ID,
+                                                            np)
+    # (score, tokens, stream, next logits, joint state: (LM log-prob, CTC state, CTC score) or None)
+    live: List[Tuple] = [(0.0, [], root, logits, None if ctc is None else (0.0, ctc.initial_state(), 0.0))]
     finished: List[Tuple[float, float, List[int]]] = []
     neg = torch.tensor(float("-inf"))
+    n_allowed = int(allowed.sum())
+    pre_beam = min(n_allowed, beam if ctc is None else int(math.ceil(1.5 * beam)))
     for t in range(max_len + 1):
         cands = []
-        for score, toks, stream, lg in live:
+        for score, toks, stream, lg, joint in live:
             logp = torch.log_softmax(torch.where(allowed, lg.float(), neg), -1)
-            if t == max_len:  # force the end
-                cands.append((score + float(logp[SOS_EOS_ID]), toks, stream, SOS_EOS_ID))
+            if t == max_len or ctc is not None and len(toks) >= ctc.input_length:  # force the end
+                # (CTC: a transcript cannot outnumber the units)
+                ids, lps = [SOS_EOS_ID], [float(logp[SOS_EOS_ID])]
+            else:
+                top = torch.topk(logp, pre_beam)
+                ids, lps = top.indices.tolist(), top.values.tolist()
+            keep = [(i, lp) for i, lp in zip(ids, lps) if lp != float("-inf")]
+            if ctc is None:
+                cands += [(score + lp, toks, stream, tok, None) for tok, lp in keep]
                 continue
-            top = torch.topk(logp, min(beam, int(allowed.sum())))
-            for lp, tok in zip(top.values.tolist(), top.indices.tolist()):
-                if lp == float("-inf"):
-                    continue
-                cands.append((score + lp, toks, stream, tok))
+            lm_prev, state, _ = joint
+            ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, np.array([i for i, _ in keep]), state)
+            for j, (tok, lp) in enumerate(keep):
+                lm = lm_prev + lp
+                cs = float(ctc_scores[j])
+                cands.append(((1 - ctc_weight) * lm + ctc_weight * cs, toks, stream, tok, (lm, ctc_states[j], cs)))
         cands.sort(key=lambda c: -c[0])
         live = []
-        for score, toks, stream, tok in cands:
+        for score, toks, stream, tok, joint in cands:
             if tok == SOS_EOS_ID:
                 finished.append((score / (len(toks) + 1) ** length_penalty, score, toks))
                 continue
@@ -230,9 +252,9 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
             before = child.global_steps or 0
             lg = child.feed(tok)
             total_steps += (child.global_steps or 0) - before
-            live.append((score, toks + [tok], child, lg))
+            live.append((score, toks + [tok], child, lg, joint))
         if not live or len(finished) >= beam and max(f[0] for f in finished) >= max(
-                s / (len(tk) + 1) ** length_penalty for s, tk, _, _ in live):
+                c[0] / (len(c[1]) + 1) ** length_penalty for c in live):
             break
     model.train(was_training)
     finished.sort(key=lambda f: -f[0])
@@ -243,12 +265,53 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
 
 
 # ---- convenience --------------------------------------------------------------------------
+@torch.no_grad()
+def ctc_decode(model, vocab: SpeechTextVocab, units: Sequence[int]) -> Dict:
+    """Greedy CTC over the speech prompt of a model fine-tuned with a CTC head (model_conf
+    ctc_weight > 0; lst/models/ctc.py): one parallel forward over ``<sos/eos> <s> units``, no
+    autoregressive text steps, so it cannot loop. -> greedy_decode's dict."""
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    log_probs, steps = unit_ctc_log_probs(model, vocab, units)
+    tokens = ctc_greedy(log_probs)
+    model.train(was_training)
+    return {"tokens": tokens, "global_steps": steps, "prefill_steps": steps, "seconds": time.perf_counter() - t0}
+
+
+def unit_ctc_log_probs(model, vocab: SpeechTextVocab, units: Sequence[int]) -> Tuple[torch.Tensor, int]:
+    """-> the CTC head's log-probabilities (N, C) at the N unit positions of the ASR prompt,
+    and the global steps of that forward."""
+    seq = torch.tensor([asr_prompt(vocab, units)[:-1]])  # the <t> marker adds nothing causal
+    return model.ctc_logprobs(seq)[0, 2:], prompt_global_steps(model, seq)
+
+
+def prompt_global_steps(model, seq: torch.Tensor) -> int:
+    """Global-transformer positions of one forward over seq (1, T): every token for the token
+    baseline, patches + text tokens + markers for LST (its evaluation patching)."""
+    if isinstance(model, LSTModel):
+        plan = model.plan(seq, torch.tensor([seq.shape[1]]), None)
+        return int(plan.counts["patches"].sum())
+    return int(seq.shape[1])
+
+
 def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1, max_len: int = 64,
-              use_cache: bool = True, length_penalty: float = 1.0) -> Dict:
+              use_cache: bool = True, length_penalty: float = 1.0, ctc: bool = False,
+              ctc_weight: float = 0.0) -> Dict:
+    """units -> text ids: greedy (beam 1) or beam search of the LM after the ASR prompt;
+    ctc=True: greedy CTC with the model's CTC head; ctc_weight > 0 (beam > 1): joint
+    CTC/attention beam search with that head (beam_decode)."""
+    if ctc:
+        return ctc_decode(model, vocab, units)
     prompt = asr_prompt(vocab, units)
     allowed = allowed_mask(vocab, "text")
     if beam <= 1:
+        if ctc_weight > 0:
+            raise ValueError("joint CTC/attention decoding needs a beam > 1")
         return greedy_decode(model, prompt, allowed, max_len, use_cache=use_cache)
+    if ctc_weight > 0:
+        log_probs, _ = unit_ctc_log_probs(model, vocab, units)
+        return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight)
     return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache)
 
 

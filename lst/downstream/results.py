@@ -30,23 +30,27 @@ def _param_count_from_espnet(exp: Path) -> Optional[int]:
     return None
 
 
+DECODE_MODES = ("greedy", "beam", "ctc", "joint")  # asr.sh stage 5's decode_<set>_<mode> dirs
+
+
 def asr_lm(args):
     exp = Path(args.exp)
-    rows = []
+    rows, kind = [], None
     for dset in args.sets.split():
-        for mode in ("greedy", "beam"):
+        for mode in DECODE_MODES:
             d = exp / f"decode_{dset}_{mode}"
             s, info = _load(d / "score.json"), _load(d / "decode_info.json")
             if s is None or info is None:
                 continue
             sm = info["summary"]
-            rows.append([dset, mode, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"], s["del"],
+            kind = kind or sm["model"]
+            rows.append([dset, decode_name(sm), sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"], s["del"],
                          s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
-    kind = rows and _load(exp / f"decode_{args.sets.split()[0]}_greedy" / "decode_info.json")["summary"]["model"]
     text = (f"# ASR fine-tuned from the pretrained `{kind}` backbone ({exp})\n\n"
             "s2t fine-tuning (speech prefix, then transcript); decoding by lst.bin.asr_inference from wav "
             "(package features + k-means -> units -> text). WER/CER in %, jiwer. `global steps` counts the "
-            "global-model steps of all utterances (prefill + text tokens, all beam hypotheses); "
+            "global-model steps of all utterances (prefill + text tokens, all beam hypotheses; ctc: the "
+            "one forward over the units); "
             "RTF = decode seconds / audio seconds (decode loop only, no feature extraction).\n\n")
     text += md_table(["set", "search", "beam", "utts", "words", "WER", "CER", "sub", "del", "ins", "global steps",
                       "decode s", "RTF"], rows)
@@ -59,7 +63,9 @@ def asr_compare(args):
     rows = []
     sets = args.sets.split()
     for m, exp, dset, mode, s, sm in _lm_decodes(expdir, args.models.split(), sets):
-        rows.append([f"{m} (fine-tuned LM)", dset, f"{mode} (beam {sm['beam']})", s["wer"], s["cer"],
+        search = decode_name(sm) if sm.get("ctc") or sm.get("ctc_weight") else f"{mode} (beam {sm['beam']})"
+        rows.append([f"{m} (fine-tuned LM)", dset, search,
+                     s["wer"], s["cer"],
                      sm["params"], _train_seconds(exp), sm["rtf_decode"], sm["global_steps"]])
     es = expdir / "asr_espnet"
     if es.is_dir():
@@ -137,7 +143,7 @@ def asr_lm_rows(expdir: Path, models, sets):
         if m not in runs:  # one summary per run, read once
             runs[m] = finetune_run_info(exp)
         run = runs[m]
-        rows.append({"system": m, "decode": "greedy" if sm["beam"] == 1 else f"beam{sm['beam']}",
+        rows.append({"system": m, "decode": decode_name(sm),
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
                      "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
@@ -146,12 +152,21 @@ def asr_lm_rows(expdir: Path, models, sets):
     return rows
 
 
+def decode_name(summary: Dict) -> str:
+    """greedy, beam<N>, ctc or beam<N>_ctc<w> (joint), from a decode_info.json summary."""
+    if summary.get("ctc"):
+        return "ctc"
+    if summary.get("ctc_weight"):
+        return f"beam{summary['beam']}_ctc{summary['ctc_weight']:g}"
+    return "greedy" if summary["beam"] == 1 else f"beam{summary['beam']}"
+
+
 def _lm_decodes(expdir, models, sets):
-    """(model, its exp dir, set, greedy|beam, score, decode summary) of every scored stage-5 decode."""
+    """(model, its exp dir, set, greedy|beam|ctc, score, decode summary) of every scored stage-5 decode."""
     for m in models:
         exp = Path(expdir) / f"asr_{m}"
         for dset in sets:
-            for mode in ("greedy", "beam"):
+            for mode in DECODE_MODES:
                 d = exp / f"decode_{dset}_{mode}"
                 s, info = _load(d / "score.json"), _load(d / "decode_info.json")
                 if s is not None and info is not None:

@@ -44,6 +44,7 @@ from torch import nn
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from lst.models.ctc import ctc_log_probs, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import lst_flops
 from lst.models.token_lm import nll_stats, prompt_weights
@@ -205,10 +206,13 @@ class LSTModel(AbsESPnetModel):
                  curriculum_fractions: Sequence[float] = (1 / 3, 2 / 3), boundary_head: Optional[bool] = None,
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
                  rope_theta: float = 10000.0, ffn_multiple_of: int = 256, init_std: Optional[float] = None,
-                 tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0, bf16: bool = False):
+                 tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0,
+                 ctc_weight: float = 0.0, bf16: bool = False):
         super().__init__()
         if patch_vectors < 1 or decoder_window < 1:
             raise ValueError("patch_vectors and decoder_window must be >= 1")
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         # < 1 for downstream fine-tuning (see token_lm.prompt_weights)
         self.prompt_loss_weight = prompt_loss_weight
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
@@ -237,6 +241,10 @@ class LSTModel(AbsESPnetModel):
         self.dec_proj = nn.Linear(d_model, k * dl, bias=False)
         self.local_dec = Transformer(dl, local_dec_layers, lh, window=window, cross_dim=dl, **stack)
         self.head = nn.Linear(dl, vocab_size, bias=False)
+        # > 0 for ASR fine-tuning: a CTC head on the local decoder's states of the speech
+        # prompt (lst/models/ctc.py); outputs <blank> + the text ids
+        self.ctc_weight = ctc_weight
+        self.ctc_head = nn.Linear(dl, unit_offset) if ctc_weight > 0 else None
         init_weights(self, init_std)
         if tie_embeddings:
             self.head.weight = self.embed.weight
@@ -294,7 +302,7 @@ class LSTModel(AbsESPnetModel):
             bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1) if self.use_boundary_head else None
         logits = logits.float()
         logp = -F.cross_entropy(logits, plan.tgt, reduction="none")
-        return logp, logits, None if bd_logits is None else bd_logits.float()
+        return logp, logits, None if bd_logits is None else bd_logits.float(), dec
 
     # ---- ESPnet interface ---------------------------------------------------------------
     def forward(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
@@ -309,10 +317,11 @@ class LSTModel(AbsESPnetModel):
         if self.training:
             self._micro += 1
         plan = self.plan(seq, seq_lengths, seg_start, modes)
-        logp, logits, bd_logits = self._targets(plan)
+        logp, logits, bd_logits, dec = self._targets(plan)
         weight = prompt_weights(seq, seq_lengths, plan.pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), plan.tgt, torch.ones_like(plan.tgt, dtype=torch.bool),
                                 self.unit_offset, weight)
+        loss = mix_ctc(self, loss, stats, dec.view(plan.B, plan.T, -1), plan.seq, seq_lengths)
         if self.boundary_loss_weight > 0 and bd_logits is not None and bd_logits.numel():
             # only aligned-mode spans carry boundary labels (plan_sequence)
             bd_loss = F.binary_cross_entropy_with_logits(bd_logits, plan.bd_tgt)
@@ -339,10 +348,23 @@ class LSTModel(AbsESPnetModel):
             s2, l2, g2, split = split_documents(seq, seq_lengths, seg_start, doc_ids)
             return split.merge(self.token_logprobs(s2, l2, g2, modes, allow_fallback))
         plan = self.plan(seq, seq_lengths, seg_start, modes, allow_fallback)
-        logp, _, _ = self._targets(plan)
+        logp, _, _, _ = self._targets(plan)
         out = torch.zeros(seq.shape, dtype=logp.dtype, device=seq.device)
         out[plan.pos[:, 0], plan.pos[:, 1]] = logp
         return out
+
+    @torch.no_grad()
+    def ctc_logprobs(self, seq: torch.Tensor, seq_lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) CTC log-probabilities at every position (ctc_weight > 0),
+        from the local decoder's states under the evaluation patching."""
+        if self.ctc_head is None:
+            raise ValueError("this model has no CTC head (fine-tune it with model_conf ctc_weight > 0)")
+        if seq_lengths is None:
+            seq_lengths = torch.full((seq.shape[0],), seq.shape[1], dtype=torch.long, device=seq.device)
+        plan = self.plan(seq, seq_lengths, None)
+        with autocast(self.bf16, plan.seq.device):
+            dec, _, _ = self.run(plan)
+        return ctc_log_probs(self.ctc_head, dec.view(plan.B, plan.T, -1))
 
     @torch.no_grad()
     def next_logits(self, seq, seq_lengths, seg_start=None, modes=None, allow_fallback=True):

@@ -10,6 +10,7 @@ from torch import nn
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from lst.models.ctc import ctc_log_probs, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import token_lm_flops
 from lst.nn import KVCache, Transformer, autocast, init_weights
@@ -75,8 +76,10 @@ class TokenLM(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int, d_model: int = 256, n_layers: int = 4,
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
                  ffn_multiple_of: int = 256, init_std: Optional[float] = None, tie_embeddings: bool = False,
-                 prompt_loss_weight: float = 1.0, bf16: bool = False):
+                 prompt_loss_weight: float = 1.0, ctc_weight: float = 0.0, bf16: bool = False):
         super().__init__()
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         # < 1 for downstream fine-tuning: down-weights the loss on the prompt (everything up
         # to the last modality marker), e.g. 0 trains ASR on the transcript only
         self.prompt_loss_weight = prompt_loss_weight
@@ -88,22 +91,33 @@ class TokenLM(AbsESPnetModel):
         self.decoder = Transformer(d_model, n_layers, n_heads, max_len, dropout, rope_theta=rope_theta,
                                    ffn_multiple_of=ffn_multiple_of)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
+        # > 0 for ASR fine-tuning: a CTC head on the top states of the speech prompt
+        # (lst/models/ctc.py); outputs <blank> + the text ids
+        self.ctc_weight = ctc_weight
+        self.ctc_head = nn.Linear(d_model, unit_offset) if ctc_weight > 0 else None
         init_weights(self, init_std)
         if tie_embeddings:
             self.head.weight = self.embed.weight
 
     # ---- core -------------------------------------------------------------------------
+    def states(self, seq: torch.Tensor, cache: Optional[KVCache] = None) -> torch.Tensor:
+        # seq: (B, L) -> top-layer states (B, L, d)
+        with autocast(self.bf16, seq.device):
+            return self.decoder(self.drop(self.embed(seq)), cache)
+
     def logits(self, seq: torch.Tensor, cache: Optional[KVCache] = None) -> torch.Tensor:
         # seq: (B, L) -> (B, L, V); logits[:, t] predicts seq[:, t+1]
         with autocast(self.bf16, seq.device):
-            return self.head(self.decoder(self.drop(self.embed(seq)), cache)).float()
+            return self.head(self.states(seq, cache)).float()
 
     def _target_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor):
-        logits = self.logits(seq)[:, :-1]  # (B, T-1, V)
+        h = self.states(seq)  # (B, T, d)
+        with autocast(self.bf16, seq.device):
+            logits = self.head(h).float()[:, :-1]  # (B, T-1, V); the head runs on all T (as counted in flops.py)
         targets = seq[:, 1:]  # (B, T-1)
         valid = torch.arange(1, seq.shape[1], device=seq.device)[None] < seq_lengths[:, None]
         logp = -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T-1)
-        return logp, logits, targets, valid
+        return logp, logits, targets, valid, h
 
     # ---- ESPnet interface -------------------------------------------------------------
     def forward(self, seq: torch.Tensor, seq_lengths: torch.Tensor, seg_start: Optional[torch.Tensor] = None,
@@ -112,12 +126,13 @@ class TokenLM(AbsESPnetModel):
         if doc_ids is not None:
             seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
         seq = seq[:, : int(seq_lengths.max())]
-        logp, logits, targets, valid = self._target_logprobs(seq, seq_lengths)
+        logp, logits, targets, valid, h = self._target_logprobs(seq, seq_lengths)
         B, T = targets.shape
         pos = torch.stack(torch.meshgrid(torch.arange(B, device=seq.device), torch.arange(1, T + 1, device=seq.device),
                                          indexing="ij"), -1)  # (B, T-1, 2): (b, t) of each target
         weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), targets, valid, self.unit_offset, weight)
+        loss = mix_ctc(self, loss, stats, h, seq, seq_lengths)
         flops = self.flops_per_sequence(seq, seq_lengths, seg_start)
         for k, v in flops.items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).detach().float()
@@ -134,10 +149,17 @@ class TokenLM(AbsESPnetModel):
         if doc_ids is not None:
             s2, l2, g2, split = split_documents(seq, seq_lengths, seg_start, doc_ids)
             return split.merge(self.token_logprobs(s2, l2, g2))
-        logp, _, _, valid = self._target_logprobs(seq, seq_lengths)
+        logp, _, _, valid, _ = self._target_logprobs(seq, seq_lengths)
         out = torch.zeros(seq.shape, dtype=logp.dtype, device=seq.device)
         out[:, 1:] = logp.masked_fill(~valid, 0.0)
         return out
+
+    @torch.no_grad()
+    def ctc_logprobs(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) CTC log-probabilities at every position (ctc_weight > 0)."""
+        if self.ctc_head is None:
+            raise ValueError("this model has no CTC head (fine-tune it with model_conf ctc_weight > 0)")
+        return ctc_log_probs(self.ctc_head, self.states(seq))
 
     def flops_per_sequence(self, seq, seq_lengths, seg_start=None, doc_ids=None) -> Dict[str, torch.Tensor]:
         if doc_ids is not None:

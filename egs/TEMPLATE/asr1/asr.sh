@@ -5,12 +5,13 @@
 #
 #   stages 0-4: pretrain + pack, data, units, s2t corpus, fine-tuning + pack (scripts/downstream_stages.sh,
 #               shared with tts.sh)                               -> exp/asr_<m>/packed.zip
-#   stage 5: decode greedy + beam (lst.bin.asr_inference), WER   -> exp/asr_<m>/decode_<set>_*/, RESULTS.md
+#   stage 5: decode greedy + beam (lst.bin.asr_inference; --decode_modes, + ctc/joint for a CTC head), WER
+#                                                                 -> exp/asr_<m>/decode_<set>_<mode>/, RESULTS.md
 #   stage 6: ESPnet ASR baseline: collect stats + train (fbank, CTC/attention) -> exp/asr_espnet
 #   stage 7: ESPnet decode (espnet2.bin.asr_inference) + WER      -> exp/asr_espnet/decode_<set>/
 #   stage 8: comparison table (WER, params, training time, RTF)   -> exp/RESULTS.md
-#   stage 9: WER vs fine-tuning updates (--curve_sets): greedy decode of the pretrained backbone and
-#            of every kept <N>epoch.pth from the stage-2 units, the updates each model needs to reach
+#   stage 9: WER vs fine-tuning updates (--curve_sets): greedy (--curve_decode ctc: CTC) decode of the
+#            pretrained backbone and of every kept <N>epoch.pth from the stage-2 units, the updates each model needs to reach
 #            a fixed WER (lst.bin.asr_curve) -> exp/asr_<m>/curve/decode_<set>_ep<N>/, exp/asr_curve/
 #            (resumable: a decode newer than its checkpoint is kept)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
@@ -23,9 +24,15 @@ opts_begin
 finetune_config=conf/finetune_asr.yaml  # fine-tuning config (merged with the package's model config)
 # Decoding
 beam_size=4            # beam of the beam-search decode (the other decode is greedy)
+decode_modes="greedy beam"  # stage 5: greedy, beam (LM decoding), ctc (greedy CTC with the CTC head of a model
+                       #   fine-tuned with model_conf ctc_weight > 0, e.g. conf/finetune_asr_ctc.yaml), joint
+                       #   (beam search with that head's CTC prefix scores, ESPnet's joint decoding)
+decode_ctc_weight=0.3  # CTC weight of the joint decoding (ESPnet's an4 value)
 max_len=64             # most text tokens decoded per utterance
 curve_sets=""          # stage 9: sets decoded greedy with every kept <N>epoch.pth (WER vs fine-tuning updates); empty: skip
 curve_target_wer=auto  # stage 9: fixed WER (%) whose updates-to-reach are reported; auto: the worst model's final WER
+curve_decode=greedy    # stage 9: greedy or ctc (then epoch 0, the backbone without a CTC head, is not decoded)
+curve_dir=""           # stage 9's output dir (default: <expdir>/asr_curve)
 # ESPnet baseline
 espnet_asr_config=conf/espnet_asr.yaml  # ESPnet ASR config
 espnet_asr_args=""     # extra options of ESPnet's asr_train
@@ -42,14 +49,21 @@ task=asr; ft_kind=s2t
 if run_stage 5; then
   for m in ${models}; do
     ft=$(ft_dir "${m}")
-    stage_begin 5 "decode ${valid_set} ${test_sets} with ${m} (greedy, beam ${beam_size})"
+    stage_begin 5 "decode ${valid_set} ${test_sets} with ${m} (${decode_modes}; beam ${beam_size})"
     require "${ft}/packed.zip" "stage 4 (fine-tuning)"
     for dset in ${valid_set} ${test_sets}; do
-      for mode in greedy beam; do
-        b=1; [ "${mode}" = beam ] && b=${beam_size}
+      for mode in ${decode_modes}; do
+        b=1; mode_opts=()
+        case "${mode}" in
+          greedy) ;;
+          beam) b=${beam_size} ;;
+          ctc) mode_opts=(--ctc) ;;
+          joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
+          *) die "--decode_modes: unknown mode '${mode}' (greedy, beam, ctc, joint)" ;;
+        esac
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --wav_scp "${dumpdir}/raw/${dset}/wav.scp" \
-          --output_dir "${ft}/decode_${dset}_${mode}" --beam "${b}" --max_len "${max_len}" \
+          --output_dir "${ft}/decode_${dset}_${mode}" --beam "${b}" --max_len "${max_len}" "${mode_opts[@]}" \
           --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args}
       done
     done
@@ -116,17 +130,21 @@ if run_stage 8; then
   stage_end 8
 fi
 if [ -n "${curve_sets}" ] && run_stage 9; then
-  stage_begin 9 "WER vs fine-tuning updates on ${curve_sets} (greedy, every kept epoch) -> ${expdir}/asr_curve"
+  [ -n "${curve_dir}" ] || curve_dir=${expdir}/asr_curve
+  stage_begin 9 "WER vs fine-tuning updates on ${curve_sets} (${curve_decode}, every kept epoch) -> ${curve_dir}"
+  case "${curve_decode}" in greedy) curve_opts=() ;; ctc) curve_opts=(--ctc) ;;
+    *) die "--curve_decode: '${curve_decode}' is not greedy or ctc" ;; esac
   exps=""
   for m in ${models}; do
     ft=$(ft_dir "${m}"); pd=$(pkg_dir "${m}")
     require "${ft}/packed.zip" "stage 4 (fine-tuning)"
     ckpts=("0:${pd}/model.pth")  # epoch 0: the pretrained backbone
+    [ "${curve_decode}" = ctc ] && ckpts=()  # (which has no CTC head)
     for f in "${ft}"/*epoch.pth; do
       n=$(basename "${f}" epoch.pth)
       [[ "${n}" =~ ^[0-9]+$ ]] && ckpts+=("${n}:${f}")
     done
-    [ ${#ckpts[@]} -gt 1 ] || die "${ft}: no <N>epoch.pth kept (set keep_nbest_models >= max_epoch in ${finetune_config})"
+    [ ${#ckpts[@]} -gt 0 ] && [ "${ckpts[-1]%%:*}" != 0 ] || die "${ft}: no <N>epoch.pth kept (set keep_nbest_models >= max_epoch in ${finetune_config})"
     mkdir -p "${ft}/curve"
     for dset in ${curve_sets}; do
       require "$(units_dir "${m}")/${dset}/units" "stage 2 (units)"
@@ -136,14 +154,14 @@ if [ -n "${curve_sets}" ] && run_stage 9; then
         log "${m} epoch ${n}: ${dset}"
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ck}" \
-          --units "$(units_dir "${m}")/${dset}/units" --output_dir "${d}" --beam 1 --max_len "${max_len}" \
+          --units "$(units_dir "${m}")/${dset}/units" --output_dir "${d}" --beam 1 --max_len "${max_len}" "${curve_opts[@]}" \
           --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args} 2> "${d}.log" || die "decode failed: ${d}.log"
       done
     done
     exps+=" ${ft}"
   done
   ${python} -m lst.bin.asr_curve --exps "${exps# }" --systems "${models}" --sets "${curve_sets}" \
-    --target_wer "${curve_target_wer}" --out_dir "${expdir}/asr_curve"
+    --target_wer "${curve_target_wer}" --out_dir "${curve_dir}"
   stage_end 9
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,235 @@
+"""The CTC head for ASR fine-tuning (lst/models/ctc.py, model_conf ctc_weight): which
+positions it reads and predicts, the mixed loss of both models, greedy CTC decoding, a
+backbone without the head loading into a model with it, and asr_inference --ctc."""
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from lst.models.ctc import ctc_greedy, ctc_log_probs, ctc_loss, gather_rows, s2t_masks
+from lst.models.lst_model import LSTModel
+from lst.models.token_lm import TokenLM
+
+V, OFF, K = 40, 20, 20  # 5 specials + 15 text pieces + 20 units
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# s2t: <sos> <s> units <t> text <eos>; t2s: <sos> <t> text <s> units <eos>; padded with 0
+S2T = [2, 4, OFF + 3, OFF + 5, OFF + 5, OFF + 1, OFF + 7, OFF + 7, 3, 7, 9, 2]
+T2S = [2, 3, 8, 6, 4, OFF + 2, OFF + 2, OFF + 9, OFF + 4, 2, 0, 0]
+
+
+def batch():
+    return torch.tensor([S2T, T2S]), torch.tensor([12, 10])
+
+
+def build(kind, w=0.3, seed=0):
+    torch.manual_seed(seed)
+    common = dict(d_model=32, n_layers=2, n_heads=2, max_len=128, prompt_loss_weight=0.0, ctc_weight=w)
+    if kind == "token_lm":
+        return TokenLM(V, OFF, K, **common)
+    return LSTModel(V, OFF, K, **common, local_d_model=16, local_heads=2, window=8, patching="static", patch_size=2)
+
+
+def test_masks_pick_the_units_before_and_the_text_after_the_last_text_marker():
+    seq, lens = batch()
+    speech, text = s2t_masks(seq, lens, OFF)
+    assert speech[0].nonzero().flatten().tolist() == [2, 3, 4, 5, 6, 7]
+    assert text[0].nonzero().flatten().tolist() == [9, 10]  # not <eos>
+    # the t2s row has its units after the marker: not an s2t sequence, no CTC
+    assert not speech[1].any() and not text[1].any()
+
+
+def test_gather_rows_left_aligns_and_counts():
+    x = torch.arange(12).view(2, 6)
+    mask = torch.tensor([[0, 1, 0, 1, 1, 0], [1, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    out, n = gather_rows(x, mask)
+    assert out.tolist() == [[1, 3, 4], [6, 0, 0]] and n.tolist() == [3, 1]
+
+
+def test_ctc_loss_is_torch_ctc_per_target_token_and_flags_transcripts_too_long():
+    seq, lens = batch()
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, OFF)
+    states = torch.randn(2, seq.shape[1], 8)
+    loss, stats = ctc_loss(head, states, seq, lens, OFF)
+    logp = ctc_log_probs(head, states[0, 2:8])  # the 6 unit positions of the s2t row
+    ref = F.ctc_loss(logp[:, None], torch.tensor([[7, 9]]), torch.tensor([6]), torch.tensor([2]),
+                     blank=0, reduction="sum") / 2
+    torch.testing.assert_close(loss, ref)
+    assert float(stats["ctc_infeasible"]) == 0
+    # 2 units cannot carry a repeated 2-piece transcript (needs 3 frames: a, blank, a)
+    short = torch.tensor([[2, 4, OFF + 1, OFF + 2, 3, 7, 7, 2]])
+    loss, stats = ctc_loss(head, torch.randn(1, 8, 8), short, torch.tensor([8]), OFF)
+    assert float(stats["ctc_infeasible"]) == 1 and torch.isfinite(loss)
+    # no s2t row: no loss
+    none, _ = ctc_loss(head, states[1:], seq[1:], lens[1:], OFF)
+    assert none is None
+
+
+def test_log_probs_never_put_mass_on_the_special_ids_but_blank():
+    torch.manual_seed(0)
+    lp = ctc_log_probs(torch.nn.Linear(4, OFF), torch.randn(3, 4))
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(3))
+    assert (lp[:, 1:5] < -1e3).all() and (lp[:, 0] > -1e3).all()
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    ids = [0, 7, 7, 0, 7, 9, 9, 0]
+    lp = torch.full((len(ids), OFF), -10.0)
+    lp[torch.arange(len(ids)), torch.tensor(ids)] = 0.0
+    assert ctc_greedy(lp) == [7, 7, 9]
+
+
+@pytest.mark.parametrize("kind", ["token_lm", "lst"])
+def test_forward_mixes_attention_and_ctc_as_espnet(kind):
+    seq, lens = batch()
+    model = build(kind).eval()
+    loss, stats, _ = model(seq=seq, seq_lengths=lens)
+    torch.testing.assert_close(loss.detach(), 0.7 * stats["loss_att"] + 0.3 * stats["loss_ctc"])
+    assert stats["loss"] == loss.detach()
+    # without the head the loss is the attention loss alone, the same number
+    plain = build(kind, 0.0).eval()
+    assert plain.ctc_head is None
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("ctc_head")})
+    loss0, stats0, _ = plain(seq=seq, seq_lengths=lens)
+    torch.testing.assert_close(loss0.detach(), stats["loss_att"])
+    assert "loss_ctc" not in stats0
+    # the head learns: a few steps on the one s2t row lower the CTC loss
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss, stats, _ = model(seq=seq[:1], seq_lengths=lens[:1])
+        first = first if first is not None else float(stats["loss_ctc"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(stats["loss_ctc"]) < 0.5 * first
+
+
+@pytest.mark.parametrize("kind", ["token_lm", "lst"])
+def test_ctc_log_probs_are_causal_states_of_the_forward(kind):
+    """ctc_logprobs (decoding) reads the states the training loss read: equal for a prefix."""
+    seq, lens = batch()
+    model = build(kind).eval()
+    full = model.ctc_logprobs(seq[:1, :8])
+    part = model.ctc_logprobs(seq[:1, :6])
+    if kind == "token_lm":  # every position causal
+        torch.testing.assert_close(full[:, :6], part)
+    else:  # LST: positions of complete patches before the cut see the same context
+        torch.testing.assert_close(full[:, :4], part[:, :4])
+    with pytest.raises(ValueError, match="no CTC head"):
+        build(kind, 0.0).ctc_logprobs(seq[:1])
+
+
+def test_ctc_weight_out_of_range_is_a_config_error():
+    from lst.train.config_check import ConfigError, check_model_conf
+
+    with pytest.raises(ConfigError, match="ctc_weight"):
+        check_model_conf("token_lm", TokenLM, {"ctc_weight": 1.5})
+
+
+def test_asr_inference_ctc_decodes_with_the_head_and_refuses_a_model_without_one(tmp_path, caplog):
+    """A packed model with a CTC head decodes --ctc (text, steps = the prompt's positions);
+    the backbone's weights without the head load into it (ESPnet's --init_param path keeps the
+    new head's init); a model without a head is refused in one line."""
+    from test_pack import make_pretrained
+
+    from lst.bin.asr_inference import main
+    from lst.bin.pack_model import main as pack_main
+    from lst.tasks.lst import LSTTask
+
+    src = make_pretrained(tmp_path, "token_lm")
+    cfg = yaml.safe_load(Path(src["config"]).read_text())
+    backbone = LSTTask.build_model(argparse.Namespace(**cfg)).state_dict()
+    cfg["model_conf"]["ctc_weight"] = 0.3
+    Path(src["config"]).write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    model = LSTTask.build_model(argparse.Namespace(**cfg))
+    missing, unexpected = model.load_state_dict(backbone, strict=False)
+    assert sorted(missing) == ["ctc_head.bias", "ctc_head.weight"] and not unexpected
+    with torch.no_grad():  # a head that always says piece 7 then blank: "7" once per utterance
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.fill_(-5.0)
+        model.ctc_head.bias[7] = 5.0
+    torch.save(model.state_dict(), src["model_file"])
+    packed = tmp_path / "ctc.zip"
+    assert pack_main(["--config", src["config"], "--model_file", src["model_file"], "--bpe_model", src["bpe_model"],
+                      "--km_dir", src["km_dir"], "--unit_info", src["unit_info"], "--out", str(packed)]) == 0
+    units = tmp_path / "units"
+    units.write_text("u1 1 2 3 4\nu2 5 5\n")
+    out = tmp_path / "dec"
+    assert main(["--model", str(packed), "--units", str(units), "--output_dir", str(out), "--ctc"]) == 0
+    info = json.loads((out / "decode_info.json").read_text())
+    assert info["summary"]["ctc"] is True and info["summary"]["n_utts"] == 2
+    assert info["utts"]["u1"]["global_steps"] == 2 + 4  # <sos/eos> <s> + 4 units, one forward
+    assert info["utts"]["u1"]["n_tokens"] == 1 and info["utts"]["u2"]["n_tokens"] == 1
+    # the plain backbone has no head
+    cfg["model_conf"].pop("ctc_weight")
+    Path(src["config"]).write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    torch.save(backbone, src["model_file"])
+    plain = tmp_path / "plain.zip"
+    assert pack_main(["--config", src["config"], "--model_file", src["model_file"], "--bpe_model", src["bpe_model"],
+                      "--km_dir", src["km_dir"], "--unit_info", src["unit_info"], "--out", str(plain)]) == 0
+    assert main(["--model", str(plain), "--units", str(units), "--output_dir", str(tmp_path / "d2"), "--ctc"]) == 1
+    assert any("no CTC head" in r.getMessage() for r in caplog.records)
+
+
+def test_results_and_curve_name_ctc_decodes(tmp_path):
+    """asr.sh stage 5's decode_<set>_ctc dirs become 'ctc' rows; stage 9's CTC decodes label the
+    curve 'ctc' (read from decode_info.json), plain ones 'greedy'."""
+    from test_asr_curve import fake_run
+
+    from lst.downstream.curve import curve_markdown, make_curve
+    from lst.downstream.results import _lm_decodes, decode_name
+
+    assert decode_name({"beam": 1, "ctc": True}) == "ctc"
+    assert decode_name({"beam": 1}) == "greedy" and decode_name({"beam": 4, "ctc": False}) == "beam4"
+    exp = tmp_path / "asr_m"
+    for mode, summary in [("greedy", {"beam": 1, "ctc": False}), ("ctc", {"beam": 1, "ctc": True})]:
+        d = exp / f"decode_test_{mode}"
+        d.mkdir(parents=True)
+        (d / "score.json").write_text(json.dumps({"wer": 50.0, "cer": 20.0}))
+        (d / "decode_info.json").write_text(json.dumps({"summary": summary}))
+    assert [(mode, decode_name(sm)) for _, _, _, mode, _, sm in _lm_decodes(tmp_path, ["m"], ["test"])] == \
+        [("greedy", "greedy"), ("ctc", "ctc")]
+    run = fake_run(tmp_path, "asr_ctc", [60.0, 50.0])
+    for d in (run / "curve").iterdir():
+        (d / "decode_info.json").write_text(json.dumps({"summary": {"beam": 1, "ctc": True}}))
+    curve = make_curve([str(run)], ["m_ctc"], ["test"])
+    assert {r["decode"] for r in curve["rows"]} == {"ctc"}
+    assert curve_markdown(curve).startswith("# WER against fine-tuning updates (ctc)")
+    plain = make_curve([str(fake_run(tmp_path, "asr_plain", [60.0]))], ["m"], ["test"])
+    assert plain["rows"][0]["decode"] == "greedy"
+
+
+@pytest.mark.parametrize("kind", ["token_lm", "lst"])
+def test_joint_ctc_attention_beam_search(kind):
+    """ctc_weight 0 is the plain beam search; a confident CTC head (piece 7 on every unit, the
+    rest blank) pulls the joint search to its transcript, which the untrained LM alone does not
+    give; CTC caps the length at the number of units."""
+    from lst.downstream.decode import recognize
+    from lst.vocab import SpeechTextVocab, build_token_list
+
+    vocab = SpeechTextVocab(build_token_list([f"p{i}" for i in range(OFF - 5)], K))
+    model = build(kind).eval()
+    units = [3, 5, 5, 1, 7, 7, 2, 2] * 2
+    plain = recognize(model, vocab, units, beam=3, max_len=8)  # (max_len < units: no CTC length cap)
+    same = recognize(model, vocab, units, beam=3, max_len=8, ctc_weight=1e-12)
+    assert same["tokens"] == plain["tokens"] and set(plain["tokens"]) != {7}
+    with torch.no_grad():
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.fill_(-5.0)
+        model.ctc_head.bias[0] = 5.0  # blank
+        model.ctc_head.bias[7] = 4.0
+    # greedy CTC reads all blank, but the prefix probability of "7 ..." beats the empty one
+    # (beam 12: the 1.5 x beam LM pre-beam holds all 16 allowed ids, so the untrained LM's
+    # ranking cannot hide piece 7 or the end)
+    joint = recognize(model, vocab, units[:6], beam=12, max_len=12, ctc_weight=0.9)
+    assert 1 <= len(joint["tokens"]) <= 6 and set(joint["tokens"]) == {7}
+    with pytest.raises(ValueError, match="beam"):
+        recognize(model, vocab, units, beam=1, ctc_weight=0.3)
