@@ -233,3 +233,20 @@ def test_joint_ctc_attention_beam_search(kind):
     assert 1 <= len(joint["tokens"]) <= 6 and set(joint["tokens"]) == {7}
     with pytest.raises(ValueError, match="beam"):
         recognize(model, vocab, units, beam=1, ctc_weight=0.3)
+
+
+def test_joint_decode_counts_the_ctc_forward():
+    """The joint search's global steps include the CTC head's forward over the prompt."""
+    from lst.downstream.decode import beam_decode, recognize, unit_ctc_log_probs
+    from lst.downstream.decode import allowed_mask, asr_prompt
+    from lst.vocab import SpeechTextVocab, build_token_list
+
+    vocab = SpeechTextVocab(build_token_list([f"p{i}" for i in range(OFF - 5)], K))
+    model = build("token_lm").train()
+    units = [3, 5, 5, 1, 7, 7]
+    lp, steps = unit_ctc_log_probs(model, vocab, units)
+    assert model.training and steps == 2 + len(units) and lp.shape == (len(units), OFF)
+    joint = recognize(model, vocab, units, beam=2, max_len=4, ctc_weight=0.5)
+    search = beam_decode(model.eval(), asr_prompt(vocab, units), allowed_mask(vocab, "text"), 4, 2,
+                         ctc_log_probs=lp, ctc_weight=0.5)
+    assert joint["tokens"] == search["tokens"] and joint["global_steps"] == search["global_steps"] + steps

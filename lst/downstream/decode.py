@@ -270,12 +270,9 @@ def ctc_decode(model, vocab: SpeechTextVocab, units: Sequence[int]) -> Dict:
     """Greedy CTC over the speech prompt of a model fine-tuned with a CTC head (model_conf
     ctc_weight > 0; lst/models/ctc.py): one parallel forward over ``<sos/eos> <s> units``, no
     autoregressive text steps, so it cannot loop. -> greedy_decode's dict."""
-    was_training = model.training
-    model.eval()
     t0 = time.perf_counter()
     log_probs, steps = unit_ctc_log_probs(model, vocab, units)
     tokens = ctc_greedy(log_probs)
-    model.train(was_training)
     return {"tokens": tokens, "global_steps": steps, "prefill_steps": steps, "seconds": time.perf_counter() - t0}
 
 
@@ -283,7 +280,12 @@ def unit_ctc_log_probs(model, vocab: SpeechTextVocab, units: Sequence[int]) -> T
     """-> the CTC head's log-probabilities (N, C) at the N unit positions of the ASR prompt,
     and the global steps of that forward."""
     seq = torch.tensor([asr_prompt(vocab, units)[:-1]])  # the <t> marker adds nothing causal
-    return model.ctc_logprobs(seq)[0, 2:], prompt_global_steps(model, seq)
+    was_training = model.training
+    model.eval()
+    try:
+        return model.ctc_logprobs(seq)[0, 2:], prompt_global_steps(model, seq)
+    finally:
+        model.train(was_training)
 
 
 def prompt_global_steps(model, seq: torch.Tensor) -> int:
@@ -310,8 +312,14 @@ def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1
             raise ValueError("joint CTC/attention decoding needs a beam > 1")
         return greedy_decode(model, prompt, allowed, max_len, use_cache=use_cache)
     if ctc_weight > 0:
-        log_probs, _ = unit_ctc_log_probs(model, vocab, units)
-        return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight)
+        t0 = time.perf_counter()
+        log_probs, ctc_steps = unit_ctc_log_probs(model, vocab, units)  # the head's own forward, counted too
+        ctc_s = time.perf_counter() - t0
+        out = beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight)
+        out["seconds"] += ctc_s
+        if out["global_steps"] is not None:
+            out["global_steps"] += ctc_steps
+        return out
     return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache)
 
 
