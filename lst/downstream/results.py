@@ -44,7 +44,7 @@ def asr_lm(args):
                 continue
             sm = info["summary"]
             kind = kind or sm["model"]
-            rows.append([dset, decode_name(sm), sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"], s["del"],
+            rows.append([dset, mode, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"], s["del"],
                          s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
     text = (f"# ASR fine-tuned from the pretrained `{kind}` backbone ({exp})\n\n"
             "s2t fine-tuning (speech prefix, then transcript); decoding by lst.bin.asr_inference from wav "
