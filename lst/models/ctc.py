@@ -16,9 +16,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from lst.vocab import BLANK_ID, TEXT_MARK_ID
+from lst.vocab import BLANK_ID, SPECIAL_TOKENS, TEXT_MARK_ID
 
-FIRST_TEXT_ID = 5  # ids 0-4 are <blank> <unk> <sos/eos> <t> <s> (lst/vocab.py)
+FIRST_TEXT_ID = len(SPECIAL_TOKENS)  # the text pieces follow the special tokens (SpeechTextVocab.text_offset)
 
 
 def s2t_masks(seq: torch.Tensor, seq_lengths: torch.Tensor, unit_offset: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +61,7 @@ def ctc_loss(head: torch.nn.Module, states: torch.Tensor, seq: torch.Tensor, seq
              unit_offset: int) -> Tuple[Optional[torch.Tensor], Dict]:
     """states (B, T, D) at every position of the padded batch `seq` (B, T) -> the CTC loss
     per target token over the s2t rows (None when the batch has none) and stats
-    (loss_ctc, ctc_rows, ctc_infeasible: rows whose transcript cannot fit their units)."""
+    (loss_ctc, ctc_infeasible: rows whose transcript cannot fit their units)."""
     speech, text = s2t_masks(seq, seq_lengths, unit_offset)
     rows = speech.any(1)
     if not bool(rows.any()):
