@@ -131,3 +131,47 @@ def test_results_json_rows_of_the_fine_tuned_lms(tmp_path):
     assert set(r) == set(ASR_JSON_KEYS)
     assert (r["system"], r["set"], r["wer"], r["params_m"], r["rtf"]) == ("lst", "test", 41.23, 4.12, 0.05)
     assert (r["epochs"], r["updates"], r["best_epoch"], r["train_s"]) == (2, 6, 1, 32.0)
+
+
+def test_pick_checkpoint_lowest_validation_wer_later_epoch_on_tie(tmp_path):
+    from lst.bin import asr_curve
+    from lst.downstream.curve import pick_checkpoint
+
+    # epoch 0 (the backbone) has the lowest WER here but is not a fine-tuned checkpoint; epochs 2 and 4 tie
+    exp = fake_run(tmp_path, "asr_lst", [10.0, 70.0, 50.0, 60.0, 50.0, 55.0], sets=("dev", "test"))
+    pick = pick_checkpoint(exp, "dev")
+    assert (pick["epoch"], pick["wer"], pick["updates"]) == (4, 50.0, 4 * 53)
+    assert pick["checkpoint"] == str(exp / "4epoch.pth") and "later epoch on a tie" in pick["rule"]
+    with pytest.raises(CurveError, match="no decodes of set 'valid' past epoch 0"):
+        pick_checkpoint(exp, "valid")
+    assert asr_curve.main(["--exps", str(exp), "--systems", "lst", "--sets", "dev test",
+                           "--out_dir", str(tmp_path / "curve"), "--pick_set", "dev"]) == 0
+    saved = json.loads((exp / "picked_checkpoint.json").read_text())
+    assert saved["epoch"] == 4 and saved["system"] == "lst" and saved["set"] == "dev"
+
+
+def test_asr_lm_table_lists_the_picked_epoch_decodes(tmp_path):
+    import argparse
+
+    from lst.downstream.results import asr_lm
+
+    exp = tmp_path / "asr_lst"
+    for name, wer, extra in (("decode_test_joint", 60.0, {}), ("decode_test_joint_ep28", 50.0, {}),
+                             ("decode_test_joint_ep28_ctc0.5", 1.0, {})):  # the last: not a stage-10 dir
+        d = exp / name
+        d.mkdir(parents=True)
+        (d / "score.json").write_text(json.dumps({"wer": wer, "cer": wer / 2, "n_utts": 3, "n_words": 12,
+                                                  "sub": 1, "del": 1, "ins": 0}))
+        (d / "decode_info.json").write_text(json.dumps({"summary": {
+            "model": "lst", "beam": 4, "ctc_weight": 0.3, "global_steps": 10, "decode_seconds": 1.0,
+            "rtf_decode": 0.1, "params": 2_000_000}}))
+    out = tmp_path / "RESULTS.md"
+    asr_lm(argparse.Namespace(exp=str(exp), sets="test", out=str(out)))
+    lines = [l for l in out.read_text().splitlines() if l.startswith("| test")]
+    assert lines == ["| test | joint | 4 | 3 | 12 | 60.00 | 30.00 | 1 | 1 | 0 | 10 | 1.00 | 0.10 |",
+                     "| test | joint, epoch 28, CTC 0.3 | 4 | 3 | 12 | 50.00 | 25.00 | 1 | 1 | 0 | 10 | 1.00 | 0.10 |"]
+    from lst.downstream.results import asr_lm_rows
+
+    rows = asr_lm_rows(tmp_path, ["lst"], ["test"])
+    assert [(r["decode"], r["wer"], r["best_epoch"]) for r in rows] == [("beam4_ctc0.3", 60.0, None),
+                                                                         ("beam4_ctc0.3_ep28", 50.0, 28)]

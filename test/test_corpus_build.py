@@ -122,3 +122,25 @@ def test_recipe_trains_on_the_configs_train_corpus(tmp_path):
     assert rc == 0 and docs["stats_dir"] == seqs["stats_dir"] + "_docs"
     rc, _, err = paths("train_corpus: words\n")
     assert rc != 0 and "train_corpus must be seqs or docs" in err
+
+
+def test_token_list_from_a_trained_bpe_model(corpus_inputs, caplog):
+    """--bpe_from copies a trained sentencepiece model: same pieces and ids, the new unit_info's lineage."""
+    from lst.stage_io import read_marker
+
+    d, text, units, info = corpus_inputs
+    first = d / "first"
+    assert make_token_list.main(["--text", str(text), "--unit_info", str(info), "--nbpe", "30",
+                                 "--bpe_prefix", str(first / "bpe"), "--token_list", str(first / "tokens.txt")]) == 0
+    other_text = d / "other_text"  # other transcripts: a trained model would differ; the copy must not
+    other_text.write_text("u1 ZULU\n")
+    second = d / "second"
+    assert make_token_list.main(["--text", str(other_text), "--unit_info", str(info), "--nbpe", "30",
+                                 "--bpe_prefix", str(second / "bpe"), "--token_list", str(second / "tokens.txt"),
+                                 "--bpe_from", str(first / "bpe.model")]) == 0
+    assert (second / "bpe.model").read_bytes() == (first / "bpe.model").read_bytes()
+    assert (second / "tokens.txt").read_text() == (first / "tokens.txt").read_text()
+    assert read_marker(second)["params"]["bpe_from"] == str(first / "bpe.model")
+    assert make_token_list.main(["--text", str(text), "--unit_info", str(info), "--bpe_prefix", str(d / "x" / "bpe"),
+                                 "--token_list", str(d / "x" / "tokens.txt"), "--bpe_from", str(d / "nope.model")]) == 1
+    assert f"--bpe_from {d / 'nope.model'}: no such sentencepiece model" in caplog.text

@@ -97,3 +97,21 @@ def test_asr_recipe_all_stages(tmp_path):
                            "--curve_sets", "test"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Stage 9 done" in proc.stdout + proc.stderr and "epoch 1: test" not in proc.stdout + proc.stderr
+    # stage 10: the checkpoint with the lowest validation WER of stage 9, decoded on valid + test
+    pick = ["./run.sh", "--stage", "9", "--stop_stage", "10", "--pretrained_model", "exp/packed/token_lm.zip",
+            "--max_len", "4", "--pick_decode_modes", "greedy"]
+    proc = subprocess.run(pick + ["--curve_sets", "test"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode != 0 and "--pick_decode_modes needs --curve_sets to include valid" in proc.stdout + proc.stderr
+    proc = subprocess.run(pick + ["--curve_sets", "valid test"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    picked = json.loads((ft / "picked_checkpoint.json").read_text())
+    valid_wer = {e: json.loads((ft / "curve" / f"decode_valid_ep{e}" / "score.json").read_text())["wer"] for e in (1, 2)}
+    assert picked["set"] == "valid" and round(min(valid_wer.values()), 2) == picked["wer"]
+    assert valid_wer[picked["epoch"]] == min(valid_wer.values())
+    n = picked["epoch"]
+    for dset in ("valid", "test"):
+        info = json.loads((ft / f"decode_{dset}_greedy_ep{n}" / "decode_info.json").read_text())["summary"]
+        assert info["model_file"].endswith(f"exp/asr_token_lm/{n}epoch.pth")
+    assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()

@@ -149,3 +149,42 @@ def test_sharded_data_stages_match_one_job(recipe):
                  "units/mfcc_50hz_km32/test/units", "corpus/mfcc_50hz_km32_bpe40/train/seqs"):
         assert name in one, name
     assert (work / "dump_nj3/feats/mfcc_50hz/train.split3/log/dump_features.3.log").is_file()
+
+
+def test_units_from_a_kmeans_fitted_elsewhere(recipe):
+    """--kmeans_dir + --unit_tag: stage 4 checks the given k-means instead of fitting one, the units
+    and token list get their own names, and --bpe_from keeps the BPE pieces and ids of the first run."""
+    import sys
+
+    from lst.stage_io import lineage_of
+
+    work, _ = recipe
+    p = paths(work)
+    elsewhere = work.parent / "elsewhere_km"  # another codebook of the same size: fitted on the test set
+    proc = subprocess.run([sys.executable, "-m", "lst.bin.learn_kmeans", "--feats_dir",
+                           p["feats_dir"] + "/test", "--n_clusters", "32", "--out_dir", str(elsewhere)],
+                          cwd=work, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    opts = ("--kmeans_dir", str(elsewhere), "--unit_tag", "km_elsewhere")
+    q = paths(work, *opts)
+    assert q["km_dir"] == str(elsewhere) and q["units_dir"] == "dump/units/km_elsewhere"
+    assert q["token_list"] == "data/token_list/bpe40_km_elsewhere/tokens.txt"
+    rc, out = run(work, *opts, "--stage", "4", "--stop_stage", "7", "--bpe_from", str(work / p["bpe_model"]))
+    assert rc == 0, out[-3000:]
+    assert "k-means fitted elsewhere" in out and "learn_kmeans" not in out
+    assert (work / q["token_list"]).read_text() == (work / p["token_list"]).read_text()
+    assert (work / q["bpe_model"]).read_bytes() == (work / p["bpe_model"]).read_bytes()
+    km_fp = lineage_of(work / q["units_dir"] / "train")["learn_kmeans"]
+    assert km_fp != lineage_of(work / p["units_dir"] / "train")["learn_kmeans"]
+    assert lineage_of(work / q["token_dir"])["learn_kmeans"] == km_fp
+    assert (work / q["corpus_dir"] / "train" / "seqs").read_text() != (work / p["corpus_dir"] / "train" / "seqs").read_text()
+    # a k-means that does not fit the run's settings, and a missing name, stop with one line
+    other_k = work.parent / "elsewhere_km16"
+    proc = subprocess.run([sys.executable, "-m", "lst.bin.learn_kmeans", "--feats_dir", p["feats_dir"] + "/test",
+                           "--n_clusters", "16", "--out_dir", str(other_k)], cwd=work, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rc, out = run(work, "--kmeans_dir", str(other_k), "--unit_tag", "km16", "--stage", "4", "--stop_stage", "4")
+    assert rc != 0 and "n_clusters=16 (this run: 32)" in out and "Traceback" not in out
+    rc, out = run(work, "--kmeans_dir", str(elsewhere), "--print_paths", "true")
+    assert rc != 0 and "needs --unit_tag" in out

@@ -7,6 +7,9 @@ Reads ``<exp>/curve/decode_<set>_ep<N>/score.json`` (stage 9's greedy decodes of
 epoch checkpoint) and the runs' updates per epoch; writes ``curve.json`` (points + updates to
 reach the target WER), ``curve.md`` and ``wer_vs_updates.png`` into ``--out_dir``.
 ``--target_wer auto``: per set, the worst final WER among the systems.
+``--pick_set dev`` also writes ``<exp>/picked_checkpoint.json`` for each run: the fine-tuned
+epoch with the lowest WER on that set (lst.downstream.curve.pick_checkpoint; asr.sh stage 10
+decodes it).
 """
 import argparse
 import sys
@@ -19,8 +22,13 @@ def main(argv=None) -> int:
     p.add_argument("--sets", required=True)
     p.add_argument("--out_dir", required=True)
     p.add_argument("--target_wer", default="auto", help="WER in %%, or auto (the worst final WER per set)")
+    p.add_argument("--pick_set", default="", help="write <exp>/picked_checkpoint.json: the epoch with the lowest WER "
+                                                  "on this (validation) set")
     args = p.parse_args(argv)
-    from lst.downstream.curve import CurveError, curve_markdown, make_curve, write_curve
+    import json
+    from pathlib import Path
+
+    from lst.downstream.curve import CurveError, curve_markdown, make_curve, pick_checkpoint, write_curve
 
     if args.target_wer != "auto":
         try:
@@ -32,6 +40,15 @@ def main(argv=None) -> int:
     except CurveError as e:
         raise SystemExit(f"asr_curve: {e}")
     files = write_curve(curve, args.out_dir)
+    if args.pick_set:
+        for exp, system in zip(args.exps.split(), args.systems.split()):
+            try:
+                pick = dict(pick_checkpoint(exp, args.pick_set), system=system)
+            except CurveError as e:
+                raise SystemExit(f"asr_curve: {e}")
+            out = Path(exp) / "picked_checkpoint.json"
+            out.write_text(json.dumps(pick, indent=2) + "\n")
+            print(f"{system}: epoch {pick['epoch']} ({pick['wer']} % WER on {args.pick_set}) -> {out}")
     print(curve_markdown(curve))
     print("\n".join(map(str, files)))
     return 0

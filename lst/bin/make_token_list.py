@@ -5,6 +5,9 @@
 
 The token list layout is documented in lst/vocab.py. sentencepiece is asked for at most
 ``--nbpe`` pieces (hard limit off, so a tiny corpus gets what it supports instead of failing).
+With ``--bpe_from`` an already trained sentencepiece model is copied instead (its pieces and ids
+unchanged): this rebinds a model's text vocabulary to units from another k-means of the same
+size, e.g. to continue a pretrained backbone on a new codebook (``--text`` is then only checked).
 
 Every output file is written under a temporary name and renamed when complete; the
 completion marker ``.done.json`` (lst/stage_io.py: counts, input fingerprints, and the
@@ -53,6 +56,17 @@ def train_bpe(transcripts, prefix: str, nbpe: int, model_type: str = "bpe") -> s
     return spm.SentencePieceProcessor(model_file=f"{prefix}.model")
 
 
+def copy_bpe(model: str, prefix: str) -> spm.SentencePieceProcessor:
+    """Copy a trained sentencepiece model (and its .vocab when present) to ``prefix``.{model,vocab}."""
+    sp = spm.SentencePieceProcessor(model_file=model)  # a broken model fails here, not in a later stage
+    vocab = (model[: -len(".model")] if model.endswith(".model") else model) + ".vocab"
+    for src, ext in ((vocab, ".vocab"), (model, ".model")):  # the model last, as train_bpe
+        if Path(src).exists() and Path(src).resolve() != Path(prefix + ext).resolve():
+            data = Path(src).read_bytes()
+            atomic_write_file(prefix + ext, lambda f, d=data: f.write(d), mode="wb")
+    return sp
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text", required=True, help="kaldi text file (utt transcript)")
@@ -61,6 +75,8 @@ def main(argv=None) -> int:
     parser.add_argument("--bpe_type", default="bpe", choices=["bpe", "unigram"])
     parser.add_argument("--bpe_prefix", default="data/bpe/bpe")
     parser.add_argument("--token_list", default="data/token_list/tokens.txt")
+    parser.add_argument("--bpe_from", default="",
+                        help="copy this trained sentencepiece .model (and its .vocab) instead of training one")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     try:
@@ -91,19 +107,28 @@ def main(argv=None) -> int:
         logging.error(f"{args.unit_info}: not a unit_info.json from dump_units ({type(e).__name__}: {e})")
         return 1
     inputs = {"text": fingerprint(args.text), "unit_info": fingerprint(args.unit_info)}
+    if args.bpe_from:
+        if not Path(args.bpe_from).is_file():
+            logging.error(f"--bpe_from {args.bpe_from}: no such sentencepiece model")
+            return 1
+        inputs["bpe_from"] = fingerprint(args.bpe_from)
     token_dir, bpe_dir = Path(args.token_list).parent, Path(args.bpe_prefix).parent
     try:
         for d in {token_dir, bpe_dir}:
             d.mkdir(parents=True, exist_ok=True)
             remove_marker(d)
-        sp = train_bpe(transcripts, args.bpe_prefix, args.nbpe, args.bpe_type)
+        if args.bpe_from:
+            sp = copy_bpe(args.bpe_from, args.bpe_prefix)
+        else:
+            sp = train_bpe(transcripts, args.bpe_prefix, args.nbpe, args.bpe_type)
         pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
         tokens = build_token_list(pieces, n_units)
         atomic_write_file(args.token_list, lambda f: f.write("".join(t + "\n" for t in tokens)), encoding="utf-8")
-        files = [args.token_list] + [args.bpe_prefix + ext for ext in (".model", ".vocab", ".train.txt")]
+        files = [args.token_list] + [args.bpe_prefix + ext for ext in (".model", ".vocab", ".train.txt")
+                                     if Path(args.bpe_prefix + ext).exists()]
         counts = {"transcripts": len(transcripts), "pieces": sp.get_piece_size(), "tokens": len(tokens),
                   "units": n_units}
-        params = {"nbpe": args.nbpe, "bpe_type": args.bpe_type}
+        params = {"nbpe": args.nbpe, "bpe_type": args.bpe_type, "bpe_from": args.bpe_from or None}
         lineage = lineage_of(args.unit_info)
         for d in {token_dir, bpe_dir}:
             write_file_marker(d, "make_token_list", files, counts, params, inputs, lineage)

@@ -136,6 +136,23 @@ def make_curve(exps: Sequence[str], systems: Sequence[str], sets: Sequence[str],
     return {"rows": rows, "reach": reach}
 
 
+PICK_RULE = "lowest WER on the set among the fine-tuned epochs (not epoch 0); the later epoch on a tie"
+
+
+def pick_checkpoint(exp, dset: str) -> Dict:
+    """The fine-tuned checkpoint with the lowest WER on ``dset`` (a validation set) among the
+    run's curve decodes, the later epoch on a tie: ESPnet picks by validation accuracy or loss,
+    but a CTC head keeps improving long after the attention loss has turned, so its own
+    validation WER is the better criterion (asr.sh stage 10)."""
+    points = [p for p in curve_points(exp, dset) if p["epoch"] > 0]
+    if not points:
+        raise CurveError(f"{Path(exp) / 'curve'}: no decodes of set '{dset}' past epoch 0 (asr.sh stage 9 "
+                         f"with --curve_sets including {dset} makes them)")
+    best = min(points, key=lambda p: (p["wer"], -p["epoch"]))
+    return {"set": dset, "epoch": best["epoch"], "updates": best["updates"], "wer": best["wer"],
+            "decode": best["decode"], "checkpoint": str(Path(exp) / f"{best['epoch']}epoch.pth"), "rule": PICK_RULE}
+
+
 def plot_curve(curve: Dict, out_png) -> None:
     """One panel per set: WER against fine-tuning updates, one line per system, the target WER dashed."""
     import matplotlib

@@ -2,6 +2,7 @@
 writer also writes RESULTS.json beside its RESULTS.md, and so does the ASR comparison (the fine-tuned LMs' rows)."""
 import json
 import os
+import re
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -31,6 +32,15 @@ def _param_count_from_espnet(exp: Path) -> Optional[int]:
 
 
 DECODE_MODES = ("greedy", "beam", "ctc", "joint")  # asr.sh stage 5's decode_<set>_<mode> dirs
+PICKED_DIR = re.compile(r"^decode_.+_ep(\d+)$")  # stage 10's decode_<set>_<mode>_ep<N> (a picked epoch)
+
+
+def _decode_dirs(exp: Path, dset: str, mode: str):
+    """[(dir, picked epoch)]: stage 5's decode_<set>_<mode> of the run's chosen checkpoint (epoch None),
+    then stage 10's decode_<set>_<mode>_ep<N> of the epoch picked on the validation set."""
+    picked = [(d, int(PICKED_DIR.match(d.name).group(1))) for d in exp.glob(f"decode_{dset}_{mode}_ep*")
+              if PICKED_DIR.match(d.name)]
+    return [(exp / f"decode_{dset}_{mode}", None)] + sorted(picked, key=lambda de: de[1])
 
 
 def asr_lm(args):
@@ -38,14 +48,17 @@ def asr_lm(args):
     rows, kind = [], None
     for dset in args.sets.split():
         for mode in DECODE_MODES:
-            d = exp / f"decode_{dset}_{mode}"
-            s, info = _load(d / "score.json"), _load(d / "decode_info.json")
-            if s is None or info is None:
-                continue
-            sm = info["summary"]
-            kind = kind or sm["model"]
-            rows.append([dset, mode, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"], s["del"],
-                         s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
+            for d, epoch in _decode_dirs(exp, dset, mode):
+                s, info = _load(d / "score.json"), _load(d / "decode_info.json")
+                if s is None or info is None:
+                    continue
+                sm = info["summary"]
+                kind = kind or sm["model"]
+                search = mode
+                if epoch is not None:  # the picked epoch, and the joint search's CTC weight
+                    search = f"{mode}, epoch {epoch}" + (f", CTC {sm.get('ctc_weight')}" if mode == "joint" else "")
+                rows.append([dset, search, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"],
+                             s["del"], s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
     text = (f"# ASR fine-tuned from the pretrained `{kind}` backbone ({exp})\n\n"
             "s2t fine-tuning (speech prefix, then transcript); decoding by lst.bin.asr_inference from wav "
             "(package features + k-means -> units -> text). WER/CER in %, jiwer. `global steps` counts the "
@@ -62,8 +75,10 @@ def asr_compare(args):
     expdir = Path(args.expdir)
     rows = []
     sets = args.sets.split()
-    for m, exp, dset, mode, s, sm in _lm_decodes(expdir, args.models.split(), sets):
+    for m, exp, dset, mode, s, sm, epoch in _lm_decodes(expdir, args.models.split(), sets):
         search = decode_name(sm) if sm.get("ctc") or sm.get("ctc_weight") else f"{mode} (beam {sm['beam']})"
+        if epoch is not None:
+            search += f", epoch {epoch}"
         rows.append([f"{m} (fine-tuned LM)", dset, search,
                      s["wer"], s["cer"],
                      sm["params"], _train_seconds(exp), sm["rtf_decode"], sm["global_steps"]])
@@ -137,13 +152,16 @@ def finetune_run_info(exp: Path) -> Dict:
 
 
 def asr_lm_rows(expdir: Path, models, sets):
-    """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes."""
+    """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes, and of stage 10's decodes
+    of the epoch picked on the validation set (decode name + ``_ep<N>``, best_epoch N)."""
     rows, runs = [], {}
-    for m, exp, dset, mode, s, sm in _lm_decodes(expdir, models, sets):
+    for m, exp, dset, mode, s, sm, epoch in _lm_decodes(expdir, models, sets):
         if m not in runs:  # one summary per run, read once
             runs[m] = finetune_run_info(exp)
         run = runs[m]
-        rows.append({"system": m, "decode": decode_name(sm),
+        if epoch is not None:  # stage 10: the epoch picked on the validation set
+            run = dict(run, best_epoch=epoch)
+        rows.append({"system": m, "decode": decode_name(sm) + ("" if epoch is None else f"_ep{epoch}"),
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
                      "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
@@ -162,15 +180,16 @@ def decode_name(summary: Dict) -> str:
 
 
 def _lm_decodes(expdir, models, sets):
-    """(model, its exp dir, set, greedy|beam|ctc, score, decode summary) of every scored stage-5 decode."""
+    """(model, its exp dir, set, mode, score, decode summary, picked epoch or None) of every scored
+    stage-5 and stage-10 decode."""
     for m in models:
         exp = Path(expdir) / f"asr_{m}"
         for dset in sets:
             for mode in DECODE_MODES:
-                d = exp / f"decode_{dset}_{mode}"
-                s, info = _load(d / "score.json"), _load(d / "decode_info.json")
-                if s is not None and info is not None:
-                    yield m, exp, dset, mode, s, info["summary"]
+                for d, epoch in _decode_dirs(exp, dset, mode):
+                    s, info = _load(d / "score.json"), _load(d / "decode_info.json")
+                    if s is not None and info is not None:
+                        yield m, exp, dset, mode, s, info["summary"], epoch
 
 
 def _lm_speedups(expdir: Path, sets) -> str:

@@ -14,6 +14,9 @@
 #            pretrained backbone and of every kept <N>epoch.pth from the stage-2 units, the updates each model needs to reach
 #            a fixed WER (lst.bin.asr_curve) -> exp/asr_<m>/curve/decode_<set>_ep<N>/, exp/asr_curve/
 #            (resumable: a decode newer than its checkpoint is kept)
+#   stage 10: (--pick_decode_modes) decode valid + test with the checkpoint of the lowest stage-9 WER on the
+#            validation set (ESPnet picks by validation loss, which turns long before a CTC head stops improving)
+#                                                                 -> exp/asr_<m>/picked_checkpoint.json, decode_<set>_<mode>_ep<N>/
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
 set -euo pipefail
 . utils/lib.sh
@@ -33,6 +36,7 @@ curve_sets=""          # stage 9: sets decoded greedy with every kept <N>epoch.p
 curve_target_wer=auto  # stage 9: fixed WER (%) whose updates-to-reach are reported; auto: the worst model's final WER
 curve_decode=greedy    # stage 9: greedy or ctc (then epoch 0, the backbone without a CTC head, is not decoded)
 curve_dir=""           # stage 9's output dir (default: <expdir>/asr_curve)
+pick_decode_modes=""   # stage 10: decode modes (as --decode_modes) of the checkpoint picked by stage 9's WER on the validation set; empty: skip
 # ESPnet baseline
 espnet_asr_config=conf/espnet_asr.yaml  # ESPnet ASR config
 espnet_asr_args=""     # extra options of ESPnet's asr_train
@@ -160,8 +164,42 @@ if [ -n "${curve_sets}" ] && run_stage 9; then
     done
     exps+=" ${ft}"
   done
+  pick_opts=()
+  if [ -n "${pick_decode_modes}" ]; then
+    [[ " ${curve_sets} " == *" ${valid_set} "* ]] || die "--pick_decode_modes needs --curve_sets to include ${valid_set}"
+    pick_opts=(--pick_set "${valid_set}")
+  fi
   ${python} -m lst.bin.asr_curve --exps "${exps# }" --systems "${models}" --sets "${curve_sets}" \
-    --target_wer "${curve_target_wer}" --out_dir "${curve_dir}"
+    --target_wer "${curve_target_wer}" --out_dir "${curve_dir}" "${pick_opts[@]+"${pick_opts[@]}"}"
   stage_end 9
+fi
+
+if [ -n "${pick_decode_modes}" ] && run_stage 10; then
+  for m in ${models}; do
+    ft=$(ft_dir "${m}")
+    require "${ft}/picked_checkpoint.json" "stage 9 (with --pick_decode_modes and --curve_sets including ${valid_set})"
+    n=$(sed -n 's/^ *"epoch": *\([0-9]*\).*/\1/p' "${ft}/picked_checkpoint.json")
+    [ -n "${n}" ] && [ -f "${ft}/${n}epoch.pth" ] || die "${ft}/picked_checkpoint.json: no kept checkpoint ${ft}/${n}epoch.pth"
+    stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} epoch ${n} (picked on ${valid_set}; ${pick_decode_modes})"
+    for dset in ${valid_set} ${test_sets}; do
+      for mode in ${pick_decode_modes}; do
+        b=1; mode_opts=()
+        case "${mode}" in
+          greedy) ;;
+          beam) b=${beam_size} ;;
+          ctc) mode_opts=(--ctc) ;;
+          joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
+          *) die "--pick_decode_modes: unknown mode '${mode}' (greedy, beam, ctc, joint)" ;;
+        esac
+        # shellcheck disable=SC2086
+        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
+          --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_ep${n}" --beam "${b}" \
+          --max_len "${max_len}" "${mode_opts[@]+"${mode_opts[@]}"}" --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args}
+      done
+    done
+    ${python} -m lst.bin.downstream_results asr_lm --exp "${ft}" --sets "${valid_set} ${test_sets}" \
+      --out "${ft}/RESULTS.md"
+    stage_end 10
+  done
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -50,11 +50,13 @@ ssl_layer=9            # SSL layer whose output is clustered
 frame_rate_hz=50       # 50 (native) or 25 (2x pooled)
 n_clusters=100         # k-means codebook size K
 kmeans_max_frames=100000  # frames sampled for k-means
+kmeans_dir=""          # use a k-means fitted elsewhere (km.pkl + km_info.json, e.g. on real speech): stage 4 checks it instead of fitting; needs --unit_tag
 dedup=false            # run-length deduplicate units
 unit_tag=""            # name of the unit setting (default <feat>_<hz>hz_km<K>[_dedup][_kmf<frames>])
 # Text
 nbpe=100               # sentencepiece vocabulary size
 bpe_type=bpe           # bpe or unigram (sentencepiece model_type)
+bpe_from=""            # stage 6 copies this trained sentencepiece .model instead of training one (ids unchanged, e.g. a backbone's)
 # Corpus
 corpus_kinds="speech text s2t t2s"  # sequence kinds of the corpus
 interleave=true        # add SpiritLM-style word-level interleaved sequences when word_ctm exists
@@ -82,6 +84,7 @@ feat_tag+=_${frame_rate_hz}hz
 km_tag=${feat_tag}_km${n_clusters}
 [ "${kmeans_max_frames}" = 100000 ] || km_tag+=_kmf${kmeans_max_frames}
 if [ -z "${unit_tag}" ]; then
+  [ -z "${kmeans_dir}" ] || die "--kmeans_dir ${kmeans_dir} needs --unit_tag (a name for units from that k-means)"
   unit_tag=${km_tag}
   [ "${dedup}" = false ] || unit_tag+=_dedup
 fi
@@ -99,8 +102,11 @@ fi
 raw_dir=${dumpdir}/raw                                  # /<set>
 feats_dir=${dumpdir}/feats/${feat_tag}                  # /<set>
 km_dir=${expdir}/kmeans_${km_tag}
+[ -z "${kmeans_dir}" ] || km_dir=${kmeans_dir}
 units_dir=${dumpdir}/units/${unit_tag}                  # /<set>
 token_dir=data/token_list/${bpe_tag}_km${n_clusters}
+# a token list records the k-means it was made with (lst/stage_io.py lineage): another codebook gets its own
+[ -z "${kmeans_dir}" ] || token_dir=data/token_list/${bpe_tag}_${unit_tag}
 token_list=${token_dir}/tokens.txt
 bpe_model=${token_dir}/bpe.model
 corpus_dir=${dumpdir}/corpus/${corpus_tag}              # /<set>/seqs
@@ -167,7 +173,18 @@ if run_stage 3; then
   stage_end 3
 fi
 
-if run_stage 4; then
+if run_stage 4 && [ -n "${kmeans_dir}" ]; then
+  stage_begin 4 "k-means fitted elsewhere: ${km_dir} (not refitted)"
+  require "${km_dir}/km.pkl" "the k-means of --kmeans_dir"
+  require "${km_dir}/km_info.json" "the k-means of --kmeans_dir (lst.bin.learn_kmeans writes km_info.json)"
+  ${python} -c 'import json, sys
+info = json.load(open(sys.argv[1] + "/km_info.json"))
+want = {"feature_type": sys.argv[2], "frame_rate_hz": int(sys.argv[3]), "n_clusters": int(sys.argv[4])}
+bad = ["%s=%s (this run: %s)" % (k, info.get(k), v) for k, v in want.items() if info.get(k) != v]
+sys.exit(sys.argv[1] + "/km_info.json does not match this run: " + ", ".join(bad) if bad else 0)' \
+    "${km_dir}" "${feature_type}" "${frame_rate_hz}" "${n_clusters}" || die "stage 4: --kmeans_dir does not fit these units"
+  stage_end 4
+elif run_stage 4; then
   stage_begin 4 "k-means (K=${n_clusters}) on ${train_set} -> ${km_dir}"
   require "${feats_dir}/${train_set}/feats.scp" "stage 3 (features)"
   ${train_cmd} "${km_dir}.log" ${python} -m lst.bin.learn_kmeans --feats_dir "${feats_dir}/${train_set}" \
@@ -190,12 +207,13 @@ if run_stage 5; then
 fi
 
 if run_stage 6; then
-  stage_begin 6 "sentencepiece ${bpe_type} (${nbpe}) + joint token list -> ${token_list}"
+  stage_begin 6 "sentencepiece ${bpe_type} (${nbpe}${bpe_from:+, copied from ${bpe_from}}) + joint token list -> ${token_list}"
   require "${raw_dir}/${train_set}/text" "stage 2 (audio format)"
   require "${units_dir}/${train_set}/unit_info.json" "stage 5 (unit dump)"
+  [ -z "${bpe_from}" ] || require "${bpe_from}" "--bpe_from (a trained sentencepiece model)"
   ${python} -m lst.bin.make_token_list --text "${raw_dir}/${train_set}/text" \
     --unit_info "${units_dir}/${train_set}/unit_info.json" --nbpe "${nbpe}" --bpe_type "${bpe_type}" \
-    --bpe_prefix "${bpe_model%.model}" --token_list "${token_list}"
+    --bpe_prefix "${bpe_model%.model}" --token_list "${token_list}" ${bpe_from:+--bpe_from "${bpe_from}"}
   stage_end 6
 fi
 

@@ -24,7 +24,8 @@ n_clusters=100              # k-means codebook size K
 nj=2                        # jobs of the data stages (cmd.sh)
 local_data_opts=""          # options of local/data.sh (--n_speech_stories N --copies N ...)
 lst_config=conf/train_lst.yaml  # training config of stages 8-10
-lst_opts=""                 # more lst.sh options
+lst_opts=""                 # more lst.sh options (e.g. --kmeans_dir DIR --unit_tag NAME: units from a k-means fitted elsewhere)
+bpe_from=""                 # stage 6 copies this trained BPE model instead of training one (new units for the same backbones)
 bench_opts=""               # options of local/benchmarks.sh (--n_items N --modes ...)
 sweep_opts=""               # options of local/sweep.sh (--sizes ... --budget_epochs ...)
 plot_dir=plots              # the patch-boundary picture (stage 11)
@@ -52,7 +53,7 @@ paths="--units_dir ${units_dir} --token_list ${token_list} --bpe_model ${bpe_mod
 lst 1 5
 if sel 6; then
   # shellcheck disable=SC2086
-  local/text_corpus.sh --step bpe --nbpe "${nbpe}" ${paths}
+  local/text_corpus.sh --step bpe --nbpe "${nbpe}" --bpe_from "${bpe_from}" ${paths}
 fi
 lst 7 7
 if sel 7; then

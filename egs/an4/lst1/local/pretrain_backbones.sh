@@ -37,7 +37,7 @@ expdir=exp              # experiments
 backbone_recipe=../../rocstories/lst1  # the recipe holding the backbones, their k-means, BPE and corpus (only read)
 backbone_runs="token_lm:exp/sweep_f4e13/m/token_lm_flops lst:exp/sweep_f4e13/m/lst_curriculum_flops"  # <name>:<run dir>
 backbone_ckpt=4epoch.pth               # checkpoint of each run the pretraining starts from
-backbone_km=exp/kmeans_mfcc_25hz_km100 # k-means of the backbones' units
+backbone_km=exp/kmeans_mfcc_25hz_km100 # k-means of the units (relative to --backbone_recipe, or absolute: e.g. one fitted on AN4 here)
 backbone_token_dir=data/token_list/bpe2000_km100  # BPE model + token list of the backbones
 backbone_corpus=dump/corpus/mfcc_25hz_km100_bpe2000  # the backbones' training corpus (<set>/seqs)
 backbone_valid=valid    # its validation set
@@ -58,7 +58,7 @@ parse_options "$@"
 . ./path.sh
 
 br=${backbone_recipe}
-km_dir=${br}/${backbone_km}
+km_dir=${br}/${backbone_km}; [ "${backbone_km#/}" = "${backbone_km}" ] || km_dir=${backbone_km}  # absolute: as given
 token_list=${br}/${backbone_token_dir}/tokens.txt
 bpe_model=${br}/${backbone_token_dir}/bpe.model
 units_dir=${dumpdir}/units/${tag}_mfcc_${frame_rate_hz}hz

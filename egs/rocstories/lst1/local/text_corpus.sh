@@ -21,6 +21,7 @@ units_dir=""     # lst.sh's unit dir (./run.sh passes it; lst.sh --print_paths t
 token_list=""    # lst.sh's token list path
 bpe_model=""     # lst.sh's BPE model path
 corpus_dir=""    # lst.sh's corpus dir
+bpe_from=""      # --step bpe: copy this trained sentencepiece model instead of training one (a backbone's, for new units)
 . ./path.sh
 . utils/parse_options.sh
 
@@ -30,7 +31,8 @@ if [ "${step}" = bpe ]; then
   done
   log "BPE (${bpe_type}, ${nbpe}) on data/lm_text/text ($(wc -l < data/lm_text/text) lines) -> ${token_list}"
   python3 -m lst.bin.make_token_list --text data/lm_text/text --unit_info "${units_dir}/${train_set}/unit_info.json" \
-    --nbpe "${nbpe}" --bpe_type "${bpe_type}" --bpe_prefix "${bpe_model%.model}" --token_list "${token_list}"
+    --nbpe "${nbpe}" --bpe_type "${bpe_type}" --bpe_prefix "${bpe_model%.model}" --token_list "${token_list}" \
+    ${bpe_from:+--bpe_from "${bpe_from}"}
   exit 0
 fi
 [ "${step}" = append ] || { log "Error: --step bpe or append"; exit 1; }
