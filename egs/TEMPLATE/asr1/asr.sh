@@ -50,6 +50,17 @@ recipe_env
 task=asr; ft_kind=s2t
 . "${scripts}/downstream_stages.sh"
 
+set_mode_opts() {  # MODE OPTION_NAME: the beam (b) and asr_inference options (mode_opts) of a decode mode
+  b=1; mode_opts=()
+  case "$1" in
+    greedy) ;;
+    beam) b=${beam_size} ;;
+    ctc) mode_opts=(--ctc) ;;
+    joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
+    *) die "$2: unknown mode '$1' (greedy, beam, ctc, joint)" ;;
+  esac
+}
+
 if run_stage 5; then
   for m in ${models}; do
     ft=$(ft_dir "${m}")
@@ -57,14 +68,7 @@ if run_stage 5; then
     require "${ft}/packed.zip" "stage 4 (fine-tuning)"
     for dset in ${valid_set} ${test_sets}; do
       for mode in ${decode_modes}; do
-        b=1; mode_opts=()
-        case "${mode}" in
-          greedy) ;;
-          beam) b=${beam_size} ;;
-          ctc) mode_opts=(--ctc) ;;
-          joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
-          *) die "--decode_modes: unknown mode '${mode}' (greedy, beam, ctc, joint)" ;;
-        esac
+        set_mode_opts "${mode}" --decode_modes
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --wav_scp "${dumpdir}/raw/${dset}/wav.scp" \
           --output_dir "${ft}/decode_${dset}_${mode}" --beam "${b}" --max_len "${max_len}" "${mode_opts[@]}" \
@@ -183,14 +187,7 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
     stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} epoch ${n} (picked on ${valid_set}; ${pick_decode_modes})"
     for dset in ${valid_set} ${test_sets}; do
       for mode in ${pick_decode_modes}; do
-        b=1; mode_opts=()
-        case "${mode}" in
-          greedy) ;;
-          beam) b=${beam_size} ;;
-          ctc) mode_opts=(--ctc) ;;
-          joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
-          *) die "--pick_decode_modes: unknown mode '${mode}' (greedy, beam, ctc, joint)" ;;
-        esac
+        set_mode_opts "${mode}" --pick_decode_modes
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
           --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_ep${n}" --beam "${b}" \
