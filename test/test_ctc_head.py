@@ -195,7 +195,7 @@ def test_results_and_curve_name_ctc_decodes(tmp_path):
         d.mkdir(parents=True)
         (d / "score.json").write_text(json.dumps({"wer": 50.0, "cer": 20.0}))
         (d / "decode_info.json").write_text(json.dumps({"summary": summary}))
-    assert [(mode, decode_name(sm)) for _, _, _, mode, _, sm in _lm_decodes(tmp_path, ["m"], ["test"])] == \
+    assert [(mode, decode_name(sm)) for _, _, _, mode, _, sm, _ in _lm_decodes(tmp_path, ["m"], ["test"])] == \
         [("greedy", "greedy"), ("ctc", "ctc")]
     run = fake_run(tmp_path, "asr_ctc", [60.0, 50.0])
     for d in (run / "curve").iterdir():
