@@ -25,10 +25,10 @@ def main(argv=None) -> int:
     p.add_argument("--pick_set", default="", help="write <exp>/picked_checkpoint.json: the epoch with the lowest WER "
                                                   "on this (validation) set")
     args = p.parse_args(argv)
-    import json
     from pathlib import Path
 
     from lst.downstream.curve import CurveError, curve_markdown, make_curve, pick_checkpoint, write_curve
+    from lst.stage_io import write_json_atomic
 
     if args.target_wer != "auto":
         try:
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
             except CurveError as e:
                 raise SystemExit(f"asr_curve: {e}")
             out = Path(exp) / "picked_checkpoint.json"
-            out.write_text(json.dumps(pick, indent=2) + "\n")
+            write_json_atomic(out, pick)  # asr.sh stage 10 reads it
             print(f"{system}: epoch {pick['epoch']} ({pick['wer']} % WER on {args.pick_set}) -> {out}")
     print(curve_markdown(curve))
     print("\n".join(map(str, files)))

@@ -124,8 +124,10 @@ def main(argv=None) -> int:
         pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
         tokens = build_token_list(pieces, n_units)
         atomic_write_file(args.token_list, lambda f: f.write("".join(t + "\n" for t in tokens)), encoding="utf-8")
-        files = [args.token_list] + [args.bpe_prefix + ext for ext in (".model", ".vocab", ".train.txt")
-                                     if Path(args.bpe_prefix + ext).exists()]
+        # a trained model leaves all three; a copied one its .model and the .vocab when the source had one
+        exts = (".model", ".vocab", ".train.txt") if not args.bpe_from else \
+            [e for e in (".model", ".vocab") if Path(args.bpe_prefix + e).exists()]
+        files = [args.token_list] + [args.bpe_prefix + ext for ext in exts]
         counts = {"transcripts": len(transcripts), "pieces": sp.get_piece_size(), "tokens": len(tokens),
                   "units": n_units}
         params = {"nbpe": args.nbpe, "bpe_type": args.bpe_type, "bpe_from": args.bpe_from or None}
