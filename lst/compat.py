@@ -51,6 +51,7 @@ ASR_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")
 ASR_INFERENCE_PLACEHOLDERS = ("torchaudio", "g2p_en", "ci_sdr")
 SSL_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")  # espnet2.bin.ssl_train (HuBERT training)
 MT_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")  # espnet2.bin.mt_train / mt_inference (discrete-unit ASR)
+LM_TASK_PLACEHOLDERS = ("torchaudio", "g2p_en")  # espnet2.bin.lm_train (the ASR's shallow-fusion LM)
 S3PRL_PLACEHOLDERS = ("torchaudio",)  # s3prl.upstream.*.hubconf, through s3prl.util.pseudo_data
 
 log = logging.getLogger(__name__)

@@ -36,16 +36,31 @@ best_model_criterion: [[valid, acc, max]]
 keep_nbest_models: 1
 """
 
+TOY_LM_CONFIG = """\
+lm: seq_rnn
+lm_conf: {rnn_type: lstm, unit: 16, nlayers: 1}
+batch_type: folded
+batch_size: 4
+fold_length: [150]
+max_epoch: 1
+optim: adam
+optim_conf: {lr: 0.002}
+best_model_criterion: [[valid, loss, min]]
+keep_nbest_models: 1
+"""
+
 
 def test_toy_espnet_baseline_runs_every_stage(tmp_path):
     work = tmp_path / "asr1"
-    shutil.copytree(RECIPE, work, symlinks=False)  # resolves local/, utils/, asr.sh, path.sh links
-    for generated in ("downloads", "data", "dump", "exp"):
-        shutil.rmtree(work / generated, ignore_errors=True)
+    generated = {"downloads", "data", "dump", "exp"}  # a user's runs in the checkout are not copied
+    shutil.copytree(RECIPE, work, symlinks=False,  # resolves local/, utils/, asr.sh, path.sh links
+                    ignore=lambda d, names: generated & set(names) if d == str(RECIPE) else set())
     (work / "conf" / "toy.yaml").write_text(TOY_CONFIG)
+    (work / "conf" / "toy_lm.yaml").write_text(TOY_LM_CONFIG)
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), AN4=str(ARCHIVE), OMP_NUM_THREADS="1")
     cmd = ["local/espnet_asr.sh", "--local_data_opts", "--max_utts 6 --ndev_utt 3", "--asr_config", "conf/toy.yaml",
-           "--nbpe", "30", "--beam_size", "2", "--test_sets", "test"]
+           "--nbpe", "30", "--beam_size", "2", "--test_sets", "test",
+           "--use_lm", "true", "--lm_config", "conf/toy_lm.yaml", "--lm_weights", "0.2 0.5"]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -60,6 +75,17 @@ def test_toy_espnet_baseline_runs_every_stage(tmp_path):
     for dset in ("dev", "test"):
         score = json.loads((exp / f"decode_{dset}_beam2_ctc0.3_valid.acc.ave" / "score.json").read_text())
         assert score["n_utts"] == (3 if dset == "dev" else 6) and score["wer"] >= 0.0
+    # stages 7-8: the shallow-fusion LM, its weight chosen on dev only, test decoded with that weight
+    lm_exp = work / "exp" / "lm_toy_lm_bpe30"
+    assert (lm_exp / "valid.loss.best.pth").is_file() and (lm_exp / "train_seconds").read_text().strip().isdigit()
+    pick = json.loads((exp / "lm_weight_pick.json").read_text())
+    assert pick["set"] == "dev" and set(pick["valid_wer"]) == {"0.2", "0.5"}
+    assert pick["valid_wer"][str(pick["lm_weight"])] == min(pick["valid_wer"].values())
+    test_lm = exp / f"decode_test_beam2_ctc0.3_lm{pick['lm_weight']}_valid.acc.ave" / "score.json"
+    assert json.loads(test_lm.read_text())["n_utts"] == 6
     rows = json.loads((work / "exp" / "RESULTS.json").read_text())
-    assert {(r["system"], r["set"]) for r in rows} == {("espnet_asr", "dev"), ("espnet_asr", "test")}
+    decodes = {(r["set"], r["decode"]) for r in rows if r["system"] == "espnet_asr"}
+    assert decodes == {("dev", "beam2_ctc0.3_valid.acc.ave"), ("test", "beam2_ctc0.3_valid.acc.ave"),
+                       ("dev", "beam2_ctc0.3_lm0.2_valid.acc.ave"), ("dev", "beam2_ctc0.3_lm0.5_valid.acc.ave"),
+                       ("test", f"beam2_ctc0.3_lm{pick['lm_weight']}_valid.acc.ave")}
     assert all(r["params_m"] > 0 and r["rtf"] > 0 and r["epochs"] == 1 for r in rows)

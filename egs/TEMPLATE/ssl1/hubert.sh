@@ -131,7 +131,7 @@ for it in ${iterations}; do
     done
     tr=${hub_exp}/data/${train_set}
     va=${hub_exp}/data/${valid_set}
-    log "Training log: ${hub_exp}/train.log"
+    log "Training log: ${hub_exp}/train.log (appended to, so a resumed run keeps the earlier epochs)"
     # shellcheck disable=SC2086
     ${python} -m lst.bin.train_hubert train --config "${hubert_config}" --output_dir "${hub_exp}" \
       --token_list "${tr}/token_list" --ngpu "${ngpu}" --resume true \
@@ -141,7 +141,7 @@ for it in ${iterations}; do
       --valid_data_path_and_name_and_type "${va}/wav.scp,speech,sound" \
       --valid_data_path_and_name_and_type "${va}/text,text,text_int" \
       --valid_shape_file "${va}/speech_shape" --valid_shape_file "${va}/text_shape" \
-      ${hubert_args} > "${hub_exp}/train.log" 2>&1 \
+      ${hubert_args} >> "${hub_exp}/train.log" 2>&1 \
       || { log "Error: training failed; see ${hub_exp}/train.log"; tail -5 "${hub_exp}/train.log"; exit 1; }
     stage_end 4
   fi
