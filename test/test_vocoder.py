@@ -128,3 +128,83 @@ def test_true_mel_ceiling_resynthesis(tmp_path, caplog):
     assert "spkA-002" in caplog.text and not (tmp_path / "bad" / "wav.scp").exists()
     with pytest.raises(SystemExit):  # neither form
         main(["--output_dir", str(tmp_path / "x")])
+
+
+def test_knn_match_takes_the_nearest_real_frames():
+    """kNN-VC post-filter: every frame -> the mean of its k nearest pool frames (L2), also when
+    the pool is scanned in chunks; with keys, only among pool frames of the same key."""
+    from lst.vocoder import knn_match
+
+    pool = np.array([[0, 0], [1, 0], [10, 10], [11, 10], [30, 30]], np.float16)
+    pred = np.array([[0.2, 0], [10.4, 10], [29, 29]], np.float32)
+    for chunk in (1, 2, 65536):
+        np.testing.assert_allclose(knn_match(pred, pool, 1, chunk=chunk), [[0, 0], [10, 10], [30, 30]])
+        np.testing.assert_allclose(knn_match(pred, pool, 2, chunk=chunk), [[0.5, 0], [10.5, 10], [20.5, 20]])
+    assert knn_match(pred, pool, 99).shape == (3, 2)  # k above the pool size: the whole pool
+    keys = np.array([0, 1, 0, 1, 2])
+    np.testing.assert_allclose(knn_match(pred, pool, 1, np.array([1, 0, 7]), keys), [[1, 0], [10, 10], [30, 30]])
+    with pytest.raises(ValueError, match="must be"):
+        knn_match(pred, pool[:, :1], 1)
+    with pytest.raises(ValueError, match="one key per frame"):
+        knn_match(pred, pool, 1, np.array([0]), keys)
+
+
+def test_gv_postfilter_restores_the_variance():
+    from lst.vocoder import gv_postfilter
+
+    rng = np.random.default_rng(0)
+    pred = rng.normal(3.0, 0.2, size=(200, 4)).astype(np.float32)
+    target = np.array([1.0, 0.5, 2.0, 0.2], np.float32)
+    out = gv_postfilter(pred, target)
+    np.testing.assert_allclose(out.std(0), target, rtol=1e-4)
+    np.testing.assert_allclose(out.mean(0), pred.mean(0), atol=1e-4)
+    with pytest.raises(ValueError, match="target_std"):
+        gv_postfilter(pred, target[:3])
+
+
+def test_postfilter_checkpoint_round_trip(tmp_path):
+    """Trained with a knn post-filter the vocoder keeps its training frames; loaded, it uses them
+    (k=1: every output frame is a real training frame); another post-filter can be chosen at load."""
+    import torch
+
+    voc, info = train_vocoder(toy_pairs(), n_units=6, unit_rate_hz=50, steps=5, d=16, n_layers=1, log_every=0,
+                              mel_postfilter="knn_unit", knn_k=1)
+    assert info["mel_postfilter"] == "knn_unit"
+    pool = voc.postfilter_data["pool"]
+    assert pool.dtype.is_floating_point and pool.shape == (len(voc.postfilter_data["pool_keys"]), 80)
+    voc.save(str(tmp_path / "v.pth"))
+    back = UnitVocoder.load(str(tmp_path / "v.pth"), griffin_lim_iters=2)
+    assert (back.mel_postfilter, back.knn_k) == ("knn_unit", 1)
+    mel = back.units_to_mel([1, 2, 3], "u")
+    norm = (mel - back.net.mel_mean.numpy()) / back.net.mel_std.numpy()
+    real = pool.float().numpy()
+    assert all(np.abs(real - row).max(1).min() < 1e-3 for row in norm)
+    np.testing.assert_allclose(mel, voc.units_to_mel([1, 2, 3], "u"), atol=1e-5)
+    plain = UnitVocoder.load(str(tmp_path / "v.pth"), mel_postfilter="none")
+    with torch.no_grad():
+        expected = plain.net(torch.as_tensor([[1, 2, 3]]))[0].numpy()
+    np.testing.assert_allclose(plain.units_to_mel([1, 2, 3], "u"), expected, atol=1e-5)
+    gv = UnitVocoder.load(str(tmp_path / "v.pth"), mel_postfilter="gv")  # gv statistics are always kept
+    assert gv.units_to_mel([1, 2, 3, 4], "u").shape == (8, 80)
+
+
+def test_old_checkpoint_without_postfilter_loads(tmp_path, caplog):
+    """A vocoder saved before post-filters existed loads with none; asking it for knn is a clear error."""
+    import torch
+
+    from lst.bin.vocode_units import main
+
+    voc = small_vocoder(6)
+    voc.save(str(tmp_path / "old.pth"))
+    ckpt = torch.load(tmp_path / "old.pth", weights_only=True)
+    del ckpt["postfilter"]  # as those checkpoints were written
+    torch.save(ckpt, tmp_path / "old.pth")
+    old = UnitVocoder.load(str(tmp_path / "old.pth"), griffin_lim_iters=2)
+    assert old.mel_postfilter == "none"
+    np.testing.assert_allclose(old.units_to_mel([1, 2], "u"), voc.units_to_mel([1, 2], "u"), atol=1e-6)
+    with pytest.raises(ValueError, match="needs \\['pool'\\]"):
+        UnitVocoder.load(str(tmp_path / "old.pth"), mel_postfilter="knn")
+    (tmp_path / "units").write_text("u1 1 2 3\n")
+    assert main(["--vocoder", str(tmp_path / "old.pth"), "--units", str(tmp_path / "units"), "--output_dir",
+                 str(tmp_path / "out"), "--mel_postfilter", "knn", "--knn_k", "2"]) == 1
+    assert "train it with --mel_postfilter knn" in caplog.text

@@ -1,7 +1,7 @@
 r"""Train the unit vocoder (units -> log-mel net + Griffin-Lim, see lst/vocoder/unit_mel.py).
 
     python -m lst.bin.train_vocoder --wav_scp dump/raw/train/wav.scp --units dump/units/train/units \
-        --n_units 32 --unit_rate_hz 50 --out_dir exp/vocoder [--steps 400]
+        --n_units 32 --unit_rate_hz 50 --out_dir exp/vocoder [--steps 400] [--mel_postfilter knn --knn_k 4]
 
 Writes ``vocoder.pth`` and ``train_info.json``. ``--model packed.zip`` takes n_units and the
 unit rate from a packed model instead.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lst.audio import AudioError, load_audio
 from lst.data.kaldi_dir import read_kaldi_map
-from lst.vocoder import VocoderInputError, train_vocoder
+from lst.vocoder import MEL_POSTFILTERS, VocoderInputError, train_vocoder
 
 
 def get_parser():
@@ -31,6 +31,12 @@ def get_parser():
     p.add_argument("--n_layers", type=int, default=4)
     p.add_argument("--max_minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mel_postfilter", choices=MEL_POSTFILTERS, default="none",
+                   help="the vocoder's default mel post-filter (lst/vocoder/unit_mel.py): knn / knn_unit replace each "
+                        "predicted frame by the mean of its --knn_k nearest training frames (all of them / those of "
+                        "the same unit; the frames are stored in vocoder.pth), gv restores the training data's "
+                        "per-utterance variance")
+    p.add_argument("--knn_k", type=int, default=4, help="neighbours averaged by the knn post-filters")
     p.add_argument("--frames_per_unit", type=int, default=None,
                    help="mel frames per unit (default: a 10 ms mel hop, 4 per 25 Hz unit, 2 per 50 Hz unit; 1: the "
                         "mel hop is the unit hop, as before)")
@@ -72,7 +78,8 @@ def main(argv=None) -> int:
     try:
         vocoder, info = train_vocoder(pairs(), n_units, rate, steps=args.steps, lr=args.lr, d=args.d,
                                       n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes,
-                                      frames_per_unit=args.frames_per_unit)
+                                      frames_per_unit=args.frames_per_unit, mel_postfilter=args.mel_postfilter,
+                                      knn_k=args.knn_k)
     except VocoderInputError as e:
         logging.error(f"{args.units}: {e}")
         return 1

@@ -1,7 +1,7 @@
 r"""Vocode a units file with a trained unit vocoder (e.g. the reference units of a test set).
 
     python -m lst.bin.vocode_units --vocoder exp/vocoder/vocoder.pth --units dump/units/test/units \
-        --output_dir exp/tts_reference/decode_test
+        --output_dir exp/tts_reference/decode_test [--mel_postfilter knn --knn_k 4]
 
     python -m lst.bin.vocode_units --mel_of_wav_scp dump/raw/test/wav.scp --unit_rate_hz 25 \
         --frames_per_unit 4 --output_dir exp/mel_ceiling_test
@@ -24,8 +24,8 @@ import soundfile
 from lst.data.kaldi_dir import DataDirError, check_unique_file_names, read_kaldi_map, utt_file_name
 from lst.stage_io import atomic_open
 from lst.audio import AudioError, load_audio
-from lst.vocoder.unit_mel import (MelConfig, UnitVocoder, VocoderInputError, default_frames_per_unit, griffin_lim,
-                                  log_mel)
+from lst.vocoder.unit_mel import (MEL_POSTFILTERS, MelConfig, UnitVocoder, VocoderInputError,
+                                  default_frames_per_unit, griffin_lim, log_mel)
 
 
 def main(argv=None) -> int:
@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     p.add_argument("--frames_per_unit", type=int, default=None, help="(--mel_of_wav_scp) default: a 10 ms hop")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--griffin_lim_iters", type=int, default=32)
+    p.add_argument("--mel_postfilter", choices=MEL_POSTFILTERS, default=None,
+                   help="(--vocoder) mel post-filter; default: the vocoder's own (see lst.bin.train_vocoder)")
+    p.add_argument("--knn_k", type=int, default=None, help="(--vocoder) neighbours of the knn post-filters")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (vocode_units) %(levelname)s: %(message)s")
     if bool(args.mel_of_wav_scp) == bool(args.vocoder and args.units):
@@ -60,7 +63,13 @@ def main(argv=None) -> int:
                 raise VocoderInputError(f"{utt}: {e}") from None
         sample_rate = cfg.sample_rate
     else:
-        voc = UnitVocoder.load(args.vocoder, args.griffin_lim_iters)
+        try:
+            voc = UnitVocoder.load(args.vocoder, args.griffin_lim_iters, args.mel_postfilter, args.knn_k)
+        except ValueError as e:  # a post-filter the vocoder has no data for
+            logging.error(f"{args.vocoder}: {e}")
+            return 1
+        logging.info(f"{args.vocoder}: mel post-filter {voc.mel_postfilter}"
+                     + (f" (k={voc.knn_k})" if voc.mel_postfilter.startswith("knn") else ""))
 
         def synthesize(utt, value):
             return voc.synthesize(value.split(), utt)

@@ -20,6 +20,18 @@ LJ Speech test clips resynthesises to 48.6 % WER (pocketsphinx), against 31.0 % 
 hop and 26.1 % for the recordings, so the default is a 10 ms mel hop (4 frames per 25 Hz unit,
 2 per 50 Hz unit). Loss: L1 on natural-log mel, normalised per bin by the training set's mean
 and standard deviation (kept as buffers in the net).
+
+Post-filter (``mel_postfilter``): an L1 regressor predicts the conditional median of the mel
+frame given the units, which is over-smoothed (flat formants, little frame-to-frame variation).
+Two classic remedies can be chosen at training or synthesis time: "knn" (kNN-VC, Baas et al.
+2023) replaces every predicted frame by the mean of its ``knn_k`` nearest *real* training frames
+(normalised log-mel, L2; "knn_unit": only among frames of the same unit and position inside it),
+so the output is made of real spectra; the frame pool is stored in the checkpoint. "gv" (the
+global-variance post-filter of HMM speech synthesis) stretches each utterance's per-bin deviation
+from its mean so that its variance matches the training utterances' average. Measured on LJ
+Speech with 50 Hz MFCC k-means units (egs/ljspeech/tts1/RESULTS.md), neither lowers the
+pocketsphinx WER of the resynthesis (on test both are 5 points worse than none), so the default
+stays "none": the loss is in what the units carry, not in the smoothing.
 """
 import logging
 import time
@@ -151,31 +163,140 @@ def check_units(units, n_units: int, utt: str) -> np.ndarray:
     return arr
 
 
-class UnitVocoder:
-    """A trained UnitMelNet with its mel settings; `synthesize` gives 16 kHz audio."""
+MEL_POSTFILTERS = ("none", "knn", "knn_unit", "gv")
 
-    def __init__(self, net: UnitMelNet, cfg: MelConfig, net_conf: Dict, griffin_lim_iters: int = 32):
+
+def _nearest(query: torch.Tensor, cand: torch.Tensor, k: int, chunk: int = 65536) -> torch.Tensor:
+    """Mean of the k nearest (L2) rows of ``cand`` for each row of ``query``; float32 (T, D).
+    The candidates are scanned in chunks so that the distance matrix stays small (T x chunk)."""
+    k = min(k, len(cand))
+    q2 = (query * query).sum(1, keepdim=True)
+    best_d, best_i = None, None
+    for start in range(0, len(cand), chunk):
+        c = cand[start:start + chunk].float()
+        d = q2 - 2.0 * query @ c.T + (c * c).sum(1)[None]
+        kk = min(k, d.shape[1])
+        dv, di = d.topk(kk, dim=1, largest=False)
+        di = di + start
+        if best_d is not None:
+            dv, di = torch.cat([best_d, dv], 1), torch.cat([best_i, di], 1)
+            dv, order = dv.topk(min(k, dv.shape[1]), dim=1, largest=False)
+            di = di.gather(1, order)
+        best_d, best_i = dv, di
+    return cand[best_i.reshape(-1)].float().reshape(len(query), k, -1).mean(1)
+
+
+def knn_match(pred: np.ndarray, pool: np.ndarray, k: int = 4, pred_keys: Optional[np.ndarray] = None,
+              pool_keys: Optional[np.ndarray] = None, chunk: int = 65536) -> np.ndarray:
+    """kNN-VC matching: each row of ``pred`` (T, D) -> the mean of its ``k`` nearest (L2) rows of
+    ``pool`` (N, D, any float dtype; real frames). With keys (e.g. unit id and position inside the
+    unit), a frame is matched only among pool frames of its own key (all frames when its key has
+    none in the pool). ``chunk``: pool rows per distance matrix (memory)."""
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.ndim != 2 or pool.ndim != 2 or pred.shape[1] != pool.shape[1]:
+        raise ValueError(f"knn_match: pred {pred.shape} and pool {pool.shape} must be (T, D) and (N, D)")
+    if len(pool) == 0 or k < 1:
+        raise ValueError(f"knn_match: need a non-empty pool and k >= 1 (pool {len(pool)} frames, k={k})")
+    q, P = torch.from_numpy(pred), torch.as_tensor(pool)
+    if pred_keys is None or pool_keys is None:
+        return _nearest(q, P, k, chunk).numpy()
+    pred_keys, pool_keys = np.asarray(pred_keys), np.asarray(pool_keys)
+    if len(pred_keys) != len(pred) or len(pool_keys) != len(pool):
+        raise ValueError("knn_match: one key per frame of pred and of pool")
+    order = np.argsort(pool_keys, kind="stable")
+    sorted_keys = pool_keys[order]
+    out = torch.empty_like(q)
+    for key in np.unique(pred_keys):
+        rows = torch.from_numpy(np.nonzero(pred_keys == key)[0])
+        lo, hi = np.searchsorted(sorted_keys, key, "left"), np.searchsorted(sorted_keys, key, "right")
+        cand = P[torch.from_numpy(order[lo:hi])] if hi > lo else P
+        out[rows] = _nearest(q[rows], cand, k, chunk)
+    return out.numpy()
+
+
+def gv_postfilter(pred: np.ndarray, target_std: np.ndarray) -> np.ndarray:
+    """Global-variance post-filter: (T, D) frames whose per-bin standard deviation over time is
+    scaled to ``target_std`` (D,) around the utterance's own per-bin mean."""
+    pred = np.asarray(pred, dtype=np.float32)
+    target_std = np.asarray(target_std, dtype=np.float32)
+    if pred.ndim != 2 or target_std.shape != (pred.shape[1],):
+        raise ValueError(f"gv_postfilter: pred {pred.shape} needs a target_std of shape ({pred.shape[-1]},)")
+    mean = pred.mean(0, keepdims=True)
+    std = pred.std(0, keepdims=True)
+    return (mean + (pred - mean) * (target_std[None] / np.maximum(std, 1e-5))).astype(np.float32)
+
+
+def frame_keys(units: np.ndarray, frames_per_unit: int) -> np.ndarray:
+    """The key of each mel frame for "knn_unit": its unit id and its position inside the unit."""
+    units = np.asarray(units, dtype=np.int64)
+    return (np.repeat(units, frames_per_unit) * frames_per_unit
+            + np.tile(np.arange(frames_per_unit), len(units))).astype(np.int32)
+
+
+class UnitVocoder:
+    """A trained UnitMelNet with its mel settings; `synthesize` gives 16 kHz audio.
+
+    ``mel_postfilter`` (MEL_POSTFILTERS): applied to the net's normalised frames before
+    Griffin-Lim; "knn" / "knn_unit" need the training frame pool (``postfilter_data["pool"]``
+    and, for "knn_unit", ``"pool_keys"``), "gv" needs ``postfilter_data["gv_std"]``."""
+
+    def __init__(self, net: UnitMelNet, cfg: MelConfig, net_conf: Dict, griffin_lim_iters: int = 32,
+                 mel_postfilter: str = "none", knn_k: int = 4, postfilter_data: Optional[Dict] = None):
         self.net, self.cfg, self.net_conf = net.eval(), cfg, net_conf
         self.griffin_lim_iters = griffin_lim_iters
+        self.postfilter_data = dict(postfilter_data or {})
+        if mel_postfilter not in MEL_POSTFILTERS:
+            raise ValueError(f"mel_postfilter must be one of {MEL_POSTFILTERS}, got {mel_postfilter!r}")
+        need = {"knn": ["pool"], "knn_unit": ["pool", "pool_keys"], "gv": ["gv_std"]}.get(mel_postfilter, [])
+        missing = [x for x in need if x not in self.postfilter_data]
+        if missing:
+            raise ValueError(f"mel_postfilter {mel_postfilter!r} needs {missing} in the vocoder, which has "
+                             f"{sorted(self.postfilter_data) or 'none'} (train it with --mel_postfilter "
+                             f"{mel_postfilter}, or use another post-filter)")
+        if int(knn_k) < 1:
+            raise ValueError(f"knn_k must be >= 1, got {knn_k}")
+        self.mel_postfilter, self.knn_k = mel_postfilter, int(knn_k)
 
     @property
     def n_units(self) -> int:
         return self.net.n_units
 
     def save(self, path: str):
-        torch.save({"mel": asdict(self.cfg), "net_conf": self.net_conf, "state_dict": self.net.state_dict()}, path)
+        ckpt = {"mel": asdict(self.cfg), "net_conf": self.net_conf, "state_dict": self.net.state_dict(),
+                "postfilter": {"mel_postfilter": self.mel_postfilter, "knn_k": self.knn_k, **self.postfilter_data}}
+        torch.save(ckpt, path)
 
     @classmethod
-    def load(cls, path: str, griffin_lim_iters: int = 32) -> "UnitVocoder":
+    def load(cls, path: str, griffin_lim_iters: int = 32, mel_postfilter: Optional[str] = None,
+             knn_k: Optional[int] = None) -> "UnitVocoder":
+        """``mel_postfilter`` / ``knn_k``: None keeps the checkpoint's own ("none" for checkpoints
+        written before post-filters existed)."""
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         net = UnitMelNet(**ckpt["net_conf"])
         net.load_state_dict(ckpt["state_dict"])
-        return cls(net, MelConfig(**ckpt["mel"]), ckpt["net_conf"], griffin_lim_iters)
+        pf = dict(ckpt.get("postfilter", {}))
+        default, default_k = pf.pop("mel_postfilter", "none"), pf.pop("knn_k", 4)
+        return cls(net, MelConfig(**ckpt["mel"]), ckpt["net_conf"], griffin_lim_iters,
+                   mel_postfilter=default if mel_postfilter is None else mel_postfilter,
+                   knn_k=default_k if knn_k is None else knn_k, postfilter_data=pf)
+
+    def postfilter(self, norm_mel: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """The post-filter on (frames, n_mels) normalised log-mel predicted for ``units``."""
+        d = self.postfilter_data
+        if self.mel_postfilter == "knn":
+            return knn_match(norm_mel, d["pool"], self.knn_k)
+        if self.mel_postfilter == "knn_unit":
+            keys = frame_keys(units, self.net.frames_per_unit)[:len(norm_mel)]
+            return knn_match(norm_mel, d["pool"], self.knn_k, keys, d["pool_keys"].numpy())
+        if self.mel_postfilter == "gv":
+            return gv_postfilter(norm_mel, d["gv_std"].numpy())
+        return norm_mel
 
     @torch.no_grad()
     def units_to_mel(self, units: Sequence[int], utt: str = "<utt>") -> np.ndarray:
         arr = check_units(units, self.n_units, utt)
-        return self.net(torch.as_tensor(arr)[None])[0].numpy()
+        norm = self.postfilter(self.net.forward_normalized(torch.as_tensor(arr)[None])[0].numpy(), arr)
+        return norm * self.net.mel_std.numpy() + self.net.mel_mean.numpy()
 
     def mel_to_wav(self, logmel: np.ndarray) -> np.ndarray:
         return griffin_lim(logmel, self.cfg, self.griffin_lim_iters)
@@ -184,13 +305,33 @@ class UnitVocoder:
         return self.mel_to_wav(self.units_to_mel(units, utt))
 
 
+def postfilter_data(units_mels: Sequence[Tuple[np.ndarray, np.ndarray]], net: UnitMelNet,
+                    keep_pool: bool) -> Dict[str, torch.Tensor]:
+    """What the post-filters need from the training set: ``gv_std``, the mean over utterances of
+    each bin's standard deviation over time (normalised log-mel; a few hundred bytes, always kept),
+    and with ``keep_pool`` every normalised frame (float16, 2 bytes x n_mels per frame: 34 MB for
+    LJ Speech's 325 clips) with its ``frame_keys`` as ``pool`` / ``pool_keys``."""
+    mean, std = net.mel_mean.numpy(), net.mel_std.numpy()
+    norm = [(m - mean) / std for _, m in units_mels]
+    out = {"gv_std": torch.as_tensor(np.mean([x.std(0) for x in norm], axis=0), dtype=torch.float32)}
+    if keep_pool:
+        out["pool"] = torch.as_tensor(np.concatenate(norm)).to(torch.float16)
+        out["pool_keys"] = torch.as_tensor(np.concatenate([frame_keys(u, net.frames_per_unit) for u, _ in units_mels]))
+    return out
+
+
 def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: int, unit_rate_hz: float,
                   steps: int = 400, lr: float = 2e-3, d: int = 128, n_layers: int = 4, seed: int = 0,
                   max_minutes: Optional[float] = None, log_every: int = 50,
-                  frames_per_unit: Optional[int] = None) -> Tuple[UnitVocoder, Dict]:
+                  frames_per_unit: Optional[int] = None, mel_postfilter: str = "none",
+                  knn_k: int = 4) -> Tuple[UnitVocoder, Dict]:
     """pairs: (utt, wav 16 kHz float32, units). Full-batch L1 regression (small corpora);
     for larger ones each step takes a random batch of 16 utterances. ``frames_per_unit``:
-    mel frames per unit (None: a 10 ms mel hop, `default_frames_per_unit`)."""
+    mel frames per unit (None: a 10 ms mel hop, `default_frames_per_unit`). ``mel_postfilter``
+    / ``knn_k``: the vocoder's default post-filter; "knn" and "knn_unit" store the training
+    frames in it (`postfilter_data`)."""
+    if mel_postfilter not in MEL_POSTFILTERS:
+        raise ValueError(f"mel_postfilter must be one of {MEL_POSTFILTERS}, got {mel_postfilter!r}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     f = frames_per_unit or default_frames_per_unit(unit_rate_hz)
@@ -240,5 +381,7 @@ def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: 
             break
     info = {"steps": len(losses), "initial_l1": losses[0], "final_l1": float(np.mean(losses[-10:])), "train_seconds": time.time() - t0,
             "n_utts": len(data), "n_frames": int(sum(len(x[0]) for x in data)), "frames_per_unit": f,
-            "params": sum(p.numel() for p in net.parameters())}
-    return UnitVocoder(net, cfg, net_conf), info
+            "params": sum(p.numel() for p in net.parameters()), "mel_postfilter": mel_postfilter,
+            "knn_k": knn_k}
+    pf = postfilter_data(data, net, keep_pool=mel_postfilter.startswith("knn"))
+    return UnitVocoder(net, cfg, net_conf, mel_postfilter=mel_postfilter, knn_k=knn_k, postfilter_data=pf), info
