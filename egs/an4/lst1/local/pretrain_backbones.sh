@@ -16,7 +16,8 @@
 #            dev (ids prefixed an4_)
 #            -> dump/corpus/<tag>_mix/{train,valid}/seqs
 #   stage 3: per backbone: FLOP plan (lst.bin.budget plan), collect stats, training within
-#            --flop_budget from the backbone (lst.bin.budget train --init_param)
+#            --flop_budget from the backbone (lst.bin.budget train --init_param; from scratch with
+#            --init_from_backbone false)
 #            -> exp/<tag>/<name>/ (train.log, budget_ledger.json, train_wall_seconds)
 #   stage 4: pack each run's final checkpoint (k-means + BPE of the backbones) -> exp/<tag>/<name>/packed.zip
 #   stage 5: per-kind NLL (lst.bin.evaluate) on the AN4 --test_sets corpus (never trained on) and
@@ -37,6 +38,8 @@ expdir=exp              # experiments
 backbone_recipe=../../rocstories/lst1  # the recipe holding the backbones, their k-means, BPE and corpus (only read)
 backbone_runs="token_lm:exp/sweep_f4e13/m/token_lm_flops lst:exp/sweep_f4e13/m/lst_curriculum_flops"  # <name>:<run dir>
 backbone_ckpt=4epoch.pth               # checkpoint of each run the pretraining starts from
+init_from_backbone=true  # false: train from scratch (random weights) with the backbone's model and training
+                         # settings (its train.yaml), e.g. on a corpus of units its weights never saw
 backbone_km=exp/kmeans_mfcc_25hz_km100 # k-means of the units (relative to --backbone_recipe, or absolute: e.g. one fitted on AN4 here)
 backbone_token_dir=data/token_list/bpe2000_km100  # BPE model + token list of the backbones
 backbone_corpus=dump/corpus/mfcc_25hz_km100_bpe2000  # the backbones' training corpus (<set>/seqs)
@@ -130,8 +133,15 @@ data=(--train_data_path_and_name_and_type "${mix_corpus}/train/seqs,seq,text"
 if run_stage 3; then
   for nr in ${backbone_runs}; do
     name=${nr%%:*}; run=${br}/${nr#*:}; d=${out}/${name}
-    stage_begin 3 "${name}: ${flop_budget} FLOPs from ${run}/${backbone_ckpt} -> ${d} (log: ${d}/train.log)"
-    require "${run}/${backbone_ckpt}" "the backbone recipe's training"
+    init_opt=()
+    if ${init_from_backbone}; then
+      stage_begin 3 "${name}: ${flop_budget} FLOPs from ${run}/${backbone_ckpt} -> ${d} (log: ${d}/train.log)"
+      require "${run}/${backbone_ckpt}" "the backbone recipe's training"
+      init_opt=(--init_param "${run}/${backbone_ckpt}")
+    else
+      stage_begin 3 "${name}: ${flop_budget} FLOPs from scratch with ${run}/train.yaml's settings -> ${d} (log: ${d}/train.log)"
+      require "${run}/train.yaml" "the backbone recipe's training"
+    fi
     require "${mix_corpus}/train/seqs" "stage 2 (corpus)"
     mkdir -p "${d}"
     save_command "${d}"
@@ -145,7 +155,7 @@ if run_stage 3; then
     if [ ! -f "${d}/train_wall_seconds" ]; then
       t0=$(date +%s)
       ${python} -m lst.bin.budget train --flop_budget "${flop_budget}" --config "${d}/train.yaml" \
-        --token_list "${token_list}" --ngpu 0 --num_workers 0 --resume true --init_param "${run}/${backbone_ckpt}" \
+        --token_list "${token_list}" --ngpu 0 --num_workers 0 --resume true ${init_opt[@]+"${init_opt[@]}"} \
         "${data[@]}" --train_shape_file "${d}/stats/train/seq_shape" --valid_shape_file "${d}/stats/valid/seq_shape" \
         --output_dir "${d}" >> "${d}/train.log" 2>&1 || { tail -n 20 "${d}/train.log" >&2; die "training failed; see ${d}/train.log"; }
       echo $(( $(date +%s) - t0 )) > "${d}/train_wall_seconds"
