@@ -105,6 +105,18 @@ def check_max_len(args) -> None:
     check_lengths(args.model, args.model_conf, shapes, getattr(args, "max_seq_len", 0) or 0, default)
 
 
+def leave_process_group() -> None:
+    """Ranks of a distributed run leave together: a barrier, then the process group is destroyed.
+    Without it a rank can exit while the other still holds its gloo connections, and the late
+    rank aborts at interpreter exit ("terminate called without an active exception", rc -6)
+    after a training run that succeeded."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(cmd=None):
     try:
         args = LSTTask.get_parser().parse_args(cmd)
@@ -112,6 +124,7 @@ def main(cmd=None):
         check_max_len(args)
         inputs = None if distributed_child else guard_experiment(args)
         LSTTask.main(cmd=cmd)
+        leave_process_group()
         if inputs is not None:
             mark_done(args, inputs)
     except (ConfigError, StageError) as e:
