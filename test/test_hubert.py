@@ -153,6 +153,48 @@ def test_extractor_errors_name_the_problem(trained, tmp_path):
         build_extractor("espnet_ssl", str(lone), 1)
 
 
+BLIMP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "blimp", "blimp_dev.jsonl")
+
+
+@pytest.mark.slow  # espeak + the tiny HuBERT on 4 utterances (~20 s)
+def test_benchmark_items_from_an_in_recipe_hubert(trained, tmp_path):
+    """make_benchmark speaks the items and unitizes them with the HuBERT's features at 25 Hz and
+    its k-means, as the rocstories recipe does for a HuBERT unit set (local/benchmarks.sh)."""
+    import sentencepiece as spm
+
+    from lst.bin.dump_features import main as dump_features
+    from lst.bin.learn_kmeans import main as learn_kmeans
+    from lst.bin.make_benchmark import main as make_benchmark
+    from lst.eval.benchmark import read_items
+    from lst.tts.espeak import espeak_available
+
+    if not (espeak_available() and os.path.exists(BLIMP)):
+        pytest.skip("espeak-ng or ../shared/data missing")
+    ckpt = str(trained / "exp" / "valid.loss.best.pth")
+    dump_features(["--wav_scp", str(trained / "raw" / "train" / "wav.scp"), "--out_dir", str(tmp_path / "f25"),
+                   "--feature_type", "espnet_ssl", "--ssl_ckpt", ckpt, "--ssl_layer", "1", "--frame_rate_hz", "25"])
+    learn_kmeans(["--feats_dir", str(tmp_path / "f25"), "--n_clusters", "4", "--out_dir", str(tmp_path / "km")])
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(json.loads(l)["sentence_good"] for l in open(BLIMP).readlines()[:200]) + "\n")
+    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(tmp_path / "bpe"), vocab_size=60,
+                                   model_type="bpe", hard_vocab_limit=False, minloglevel=2)
+    common = ["--benchmark", "blimp", "--source", BLIMP, "--n_items", "2", "--modes", "S->S",
+              "--bpe_model", str(tmp_path / "bpe.model"), "--km_dir", str(tmp_path / "km"),
+              "--feature_type", "espnet_ssl", "--frame_rate_hz", "25", "--nj", "1",
+              "--work_dir", str(tmp_path / "work"), "--out", str(tmp_path / "blimp.jsonl")]
+    with pytest.raises(SystemExit, match="needs --ssl_ckpt"):
+        make_benchmark(common)
+    assert make_benchmark(common + ["--ssl_ckpt", ckpt, "--ssl_layer", "1"]) == 0
+    info = json.loads((tmp_path / "work" / "feats" / "feat_info.json").read_text())
+    assert info["feature_type"] == "espnet_ssl" and info["ssl_layer"] == 1 and info["frame_rate_hz"] == 25
+    items = read_items(tmp_path / "blimp.jsonl")
+    parts = [c for it in items for c in it["candidates"]]
+    assert len(items) == 2 and len(parts) == 4
+    for p in parts:  # 25 Hz units of the HuBERT k-means (4 clusters), as long as the audio
+        seconds = soundfile.info(p["audio"]).duration
+        assert all(0 <= u < 4 for u in p["units"]) and abs(len(p["units"]) - 25 * seconds) <= 2
+
+
 def test_native_25hz_upstream_lands_on_the_50hz_grid():
     """mHuBERT-25Hz-style upstreams give half the frames: each covers two 50 Hz frames, and
     --frame_rate_hz 25 pools them back to the model's own frames."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lst.eval.stats import accuracy_summary, bootstrap_interval, wilson_interval
+from lst.eval.stats import accuracy_summary, bootstrap_interval, paired_difference, wilson_interval
 from lst.eval.story import (
     BenchmarkError,
     StoryItem,
@@ -57,6 +57,22 @@ def test_bootstrap_and_summary():
     s = accuracy_summary([1, 1, 0, 0.5])
     assert s["accuracy"] == pytest.approx(0.625) and s["n"] == 4
     assert item_correct([-1.0, -1.0], 0) == 0.5 and item_correct([-1.0, -2.0], 1) == 0.0
+
+
+def test_paired_difference_cancels_item_difficulty():
+    # the same 100 items: b is right on 60, a on those 60 plus 10 more -> +0.10, and the paired
+    # interval is far narrower than the two Wilson intervals (which overlap)
+    b = [1] * 60 + [0] * 40
+    a = [1] * 70 + [0] * 30
+    d = paired_difference(a, b, seed=3)
+    assert d["n"] == 100 and d["difference"] == pytest.approx(0.10)
+    lo, hi = d["ci95"]
+    assert 0.03 < lo < 0.10 < hi < 0.17 and d == paired_difference(a, b, seed=3)
+    assert wilson_interval(70, 100)[0] < wilson_interval(60, 100)[1]
+    same = paired_difference(b, b)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="differ in shape"):
+        paired_difference([1, 0], [1])
 
 
 # --------------------------------------------------------------------------- junction

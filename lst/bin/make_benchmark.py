@@ -74,7 +74,7 @@ def get_parser():
     p.add_argument("--seed", type=int, default=0, help="Topic Story Cloze distractors, BLiMP label positions")
     p.add_argument("--bpe_model", required=True)
     p.add_argument("--km_dir", default=None, help="training k-means dir (km.pkl); needed for spoken modes")
-    p.add_argument("--feature_type", default="mfcc", choices=["mfcc", "ssl"])
+    p.add_argument("--feature_type", default="mfcc", choices=["mfcc", "ssl", "espnet_ssl"])
     p.add_argument("--frame_rate_hz", type=int, default=25)
     p.add_argument("--ssl_ckpt", default=None)
     p.add_argument("--ssl_layer", type=int, default=9)
@@ -121,6 +121,8 @@ def main(argv=None) -> int:
                                 [int(r) for r in args.training_rates.split(",") if r], where="make_benchmark")
         except ValueError as e:
             raise SystemExit(str(e))
+        if args.feature_type != "mfcc" and not args.ssl_ckpt:
+            raise SystemExit(f"make_benchmark: --feature_type {args.feature_type} needs --ssl_ckpt (the k-means' features)")
         if not args.km_dir or not (Path(args.km_dir) / "km.pkl").exists():
             raise SystemExit(f"make_benchmark: --km_dir {args.km_dir!r} has no km.pkl (the recipe's k-means stage makes it)")
         try:

@@ -105,8 +105,9 @@ km_dir=${expdir}/kmeans_${km_tag}
 [ -z "${kmeans_dir}" ] || km_dir=${kmeans_dir}
 units_dir=${dumpdir}/units/${unit_tag}                  # /<set>
 token_dir=data/token_list/${bpe_tag}_km${n_clusters}
-# a token list records the k-means it was made with (lst/stage_io.py lineage): another codebook gets its own
-[ -z "${kmeans_dir}" ] || token_dir=data/token_list/${bpe_tag}_${unit_tag}
+# a token list records the k-means it was made with (lst/stage_io.py lineage): another codebook (one
+# fitted elsewhere, or on SSL features) gets its own, so MFCC and HuBERT unit sets can share a recipe
+if [ -n "${kmeans_dir}" ] || [ "${feature_type}" != mfcc ]; then token_dir=data/token_list/${bpe_tag}_${unit_tag}; fi
 token_list=${token_dir}/tokens.txt
 bpe_model=${token_dir}/bpe.model
 corpus_dir=${dumpdir}/corpus/${corpus_tag}              # /<set>/seqs

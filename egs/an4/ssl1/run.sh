@@ -10,6 +10,10 @@
 # Stage 9: resynthesis intelligibility per unit set: a unit vocoder trained on the LJ Speech
 # clips of egs/ljspeech/tts1's train split, the tts1 test clips resynthesized and scored by
 # pocketsphinx (local/resynth.sh; options as --resynth_<name>, e.g. --resynth_vocoder_steps 1000).
+# Stage 10 (not run by default: it needs ../../rocstories/lst1's spoken stories and MFCC sweep):
+# the story/BLiMP/HellaSwag spoken-LM benchmarks by unit set, each HuBERT iteration's units
+# through the rocstories sweep beside its MFCC units (local/units_slm.sh; options as --slm_<name>):
+#   ./run.sh --stage 10 --stop_stage 10 --hubert_tag small_s3600 --slm_sizes xs:64x2,s:128x2
 # A second iteration:      ./run.sh --iterations "1 2"
 # A longer iteration 1:    ./run.sh --hubert_tag small_s3600 --hubert_args "--max_epoch 72"
 # The GPU configuration:   ./run.sh --hubert_config conf/train_hubert_base_gpu.yaml --ngpu 1 \
@@ -17,7 +21,7 @@
 set -euo pipefail
 
 stage=1
-stop_stage=10000
+stop_stage=9            # 10: also the spoken-LM benchmarks (see above)
 # HuBERT settings of this recipe (hubert.sh options); the unit sets of stages 7-8 follow them
 n_clusters_it0=100
 n_clusters=100
@@ -29,6 +33,8 @@ asr_opts=()     # local/units_asr.sh options (--asr_<name> VALUE -> --<name> VAL
 asr_unit_sets=""
 resynth_opts=() # local/resynth.sh options (--resynth_<name> VALUE -> --<name> VALUE)
 resynth_unit_sets=""
+slm_opts=()     # local/units_slm.sh options (--slm_<name> VALUE -> --<name> VALUE)
+slm_unit_sets=""
 while [ $# -gt 0 ]; do
   if [ "$1" = --help ] || [ "$1" = -h ]; then
     echo "Usage: $0 [--stage N] [--stop_stage N] [hubert.sh options] [--asr_<units_asr.sh option> VALUE]" \
@@ -37,6 +43,8 @@ while [ $# -gt 0 ]; do
     local/units_asr.sh --help || true
     echo; echo "local/resynth.sh (stage 9; give its options as --resynth_<name>):"
     local/resynth.sh --help || true
+    echo; echo "local/units_slm.sh (stage 10; give its options as --slm_<name>):"
+    local/units_slm.sh --help || true
     exit 0
   fi
   [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 2; }
@@ -52,7 +60,10 @@ while [ $# -gt 0 ]; do
     --asr_*) asr_opts+=("--${1#--asr_}" "$2") ;;
     --resynth_unit_sets) resynth_unit_sets=$2 ;;
     --resynth_*) resynth_opts+=("--${1#--resynth_}" "$2") ;;
-    --python|--dumpdir|--expdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2"); resynth_opts+=("$1" "$2") ;;
+    --slm_unit_sets) slm_unit_sets=$2 ;;
+    --slm_*) slm_opts+=("--${1#--slm_}" "$2") ;;
+    --python|--expdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2"); resynth_opts+=("$1" "$2"); slm_opts+=("$1" "$2") ;;
+    --dumpdir) hubert_opts+=("$1" "$2"); asr_opts+=("$1" "$2"); resynth_opts+=("$1" "$2") ;;
     --train_set) hubert_opts+=("$1" "$2"); asr_opts+=(--train_set "$2") ;;
     --valid_set) hubert_opts+=("$1" "$2"); asr_opts+=(--dev_set "$2") ;;
     *) hubert_opts+=("$1" "$2") ;;
@@ -64,6 +75,11 @@ if [ -z "${asr_unit_sets}" ]; then  # iteration 0 (MFCC) and every HuBERT iterat
   for it in ${iterations}; do asr_unit_sets+=" it${it}${hubert_tag:+_${hubert_tag}}_l${ssl_layer}_km${n_clusters}"; done
 fi
 [ -n "${resynth_unit_sets}" ] || resynth_unit_sets=${asr_unit_sets}
+if [ -z "${slm_unit_sets}" ]; then  # every HuBERT iteration's checkpoint (hubert.sh: exp/hubert_it<I>_<tag>)
+  for it in ${iterations}; do
+    slm_unit_sets+=" it${it}${hubert_tag:+_${hubert_tag}}_l${ssl_layer}_km${n_clusters}=exp/hubert_it${it}_${hubert_tag:-train_hubert_small}/valid.loss.best.pth"
+  done
+fi
 
 if [ "${stage}" -le 6 ]; then
   ./hubert.sh \
@@ -87,9 +103,16 @@ if [ "${stop_stage}" -ge 7 ] && [ "${stage}" -le 8 ]; then
       ${asr_opts[@]+"${asr_opts[@]}"}
 fi
 
-if [ "${stop_stage}" -ge 9 ]; then
+if [ "${stop_stage}" -ge 9 ] && [ "${stage}" -le 9 ]; then
   local/resynth.sh \
       --unit_sets "${resynth_unit_sets}" \
-      --stage "$(( stage > 9 ? stage : 9 ))" --stop_stage "${stop_stage}" \
+      --stage 9 --stop_stage 9 \
       ${resynth_opts[@]+"${resynth_opts[@]}"}
+fi
+
+if [ "${stop_stage}" -ge 10 ]; then
+  local/units_slm.sh \
+      --unit_sets "${slm_unit_sets# }" \
+      --ssl_layer "${ssl_layer}" \
+      ${slm_opts[@]+"${slm_opts[@]}"}
 fi

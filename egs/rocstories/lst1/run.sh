@@ -18,7 +18,9 @@ opts_begin
 stage=1                     # first stage to run
 stop_stage=12               # last stage to run
 nbpe=2000                   # sentencepiece vocabulary size (all training text, stage 6)
-feature_type=mfcc           # lst.sh --feature_type
+feature_type=mfcc           # lst.sh --feature_type (mfcc, ssl or espnet_ssl)
+ssl_ckpt=""                 # lst.sh --ssl_ckpt: the SSL checkpoint of ssl / espnet_ssl features (e.g. a HuBERT of ../../an4/ssl1)
+ssl_layer=9                 # lst.sh --ssl_layer
 frame_rate_hz=25            # lst.sh --frame_rate_hz
 n_clusters=100              # k-means codebook size K
 nj=2                        # jobs of the data stages (cmd.sh)
@@ -36,6 +38,7 @@ parse_options "$@"
 lst_sh() {  # lst.sh with this recipe's settings
   # shellcheck disable=SC2086
   ./lst.sh --train_set train --valid_set valid --test_sets test --feature_type "${feature_type}" \
+    ${ssl_ckpt:+--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}"} \
     --frame_rate_hz "${frame_rate_hz}" --n_clusters "${n_clusters}" --nbpe "${nbpe}" --nj "${nj}" \
     --corpus_kinds "speech text s2t t2s" --interleave true --interleave_opts "--span_words 5,30 --seed 0" \
     --local_data_opts "${local_data_opts}" --lst_config "${lst_config}" ${lst_opts} "$@"
@@ -64,7 +67,7 @@ lst 8 10
 if sel 11; then
   # shellcheck disable=SC2086
   local/benchmarks.sh --km_dir "${km_dir}" --bpe_model "${bpe_model}" --feature_type "${feature_type}" \
-    --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${bench_opts}
+    --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${ssl_ckpt:+--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}"} ${bench_opts}
   log "Patch boundaries of a held-out utterance (held-out voice) -> ${plot_dir}/patches_heldout.png"
   python3 -m lst.bin.plot_patches --wav_scp "${raw_dir}/test/wav.scp" --units "${units_dir}/test/units" \
     --unit_info "${units_dir}/test/unit_info.json" --word_ctm "${raw_dir}/test/word_ctm" \

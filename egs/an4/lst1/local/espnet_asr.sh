@@ -68,6 +68,15 @@ decode_set() {  # decode_set SET TAG [extra decoder options]: decode dump/raw/SE
   cat "${dir}/score.json"
 }
 
+bpe_text_shapes() {  # STATS_DIR: text_shape.bpe = ESPnet's text_shape with the BPE vocabulary size (train, valid)
+  local stats=$1 n_tok d
+  n_tok=$(wc -l < "${bpedir}/tokens.txt")
+  for d in train valid; do
+    awk -v N="${n_tok}" '{ print $0 "," N }' "${stats}/${d}/text_shape" > "${stats}/${d}/text_shape.bpe.tmp"
+    mv "${stats}/${d}/text_shape.bpe.tmp" "${stats}/${d}/text_shape.bpe"
+  done
+}
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "stage 1: data preparation + 16 kHz PCM dump"
   # shellcheck disable=SC2086
@@ -109,10 +118,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     ${python} -m lst.bin.espnet_asr_train --collect_stats true --config "${asr_config}" "${common[@]}" \
       --train_shape_file "${train_dump}/wav.scp" --valid_shape_file "dump/raw/${valid_set}/wav.scp" \
       --output_dir "${asr_exp}/stats" > "${asr_exp}/stats.log" 2>&1
-    n_tok=$(wc -l < "${bpedir}/tokens.txt")
-    for d in train valid; do
-      awk -v N="${n_tok}" '{ print $0 "," N }' "${asr_exp}/stats/${d}/text_shape" > "${asr_exp}/stats/${d}/text_shape.bpe"
-    done
+    bpe_text_shapes "${asr_exp}/stats"
   fi
   log "stage 4: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log; resumes from checkpoint.pth)"
   t0=$(date +%s)
@@ -150,11 +156,7 @@ if ${use_lm} && [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     ${python} -m lst.bin.espnet_lm_train --collect_stats true --config "${lm_config}" "${lm_common[@]}" \
       --train_shape_file "dump/raw/${train_set}/text" --valid_shape_file "dump/raw/${valid_set}/text" \
       --output_dir "${lm_exp}/stats" > "${lm_exp}/stats.log" 2>&1 || die "LM stats failed: see ${lm_exp}/stats.log"
-    n_tok=$(wc -l < "${bpedir}/tokens.txt")
-    for d in train valid; do
-      awk -v N="${n_tok}" '{ print $0 "," N }' "${lm_exp}/stats/${d}/text_shape" > "${lm_exp}/stats/${d}/text_shape.bpe.tmp"
-      mv "${lm_exp}/stats/${d}/text_shape.bpe.tmp" "${lm_exp}/stats/${d}/text_shape.bpe"
-    done
+    bpe_text_shapes "${lm_exp}/stats"
   fi
   log "stage 7: train ${lm_config} -> ${lm_exp} (log: ${lm_exp}/train.log; resumes from checkpoint.pth)"
   t0=$(date +%s)

@@ -13,8 +13,10 @@ log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*"; }
 
 km_dir=""              # the recipe's k-means dir (./run.sh passes lst.sh's)
 bpe_model=""           # the recipe's BPE model
-feature_type=mfcc      # must match the k-means features
+feature_type=mfcc      # must match the k-means features (mfcc, ssl or espnet_ssl)
 frame_rate_hz=25
+ssl_ckpt=""            # the SSL checkpoint of those features (feature_type ssl / espnet_ssl)
+ssl_layer=9
 benchmarks="sc tsc blimp hellaswag"
 modes="S->S,T->T,S->T,T->S"
 n_items=200             # per benchmark: stories / HellaSwag items / BLiMP pairs (round-robin over paradigms)
@@ -22,6 +24,8 @@ n_items_blimp=670       # 10 per paradigm
 seed=0
 nj=2
 out_dir=data/bench
+work_root=dump/bench   # audio, features and units of the spoken items (<work_root>/<benchmark>_n<N>);
+                       # give each unit set its own (e.g. dump/bench_<unit_tag>) so they are not re-spoken in turn
 . ./path.sh
 . utils/parse_options.sh
 
@@ -36,13 +40,16 @@ for b in ${benchmarks}; do
     *) log "Error: unknown benchmark ${b}"; exit 1 ;;
   esac
   out=${out_dir}/${b}.jsonl
-  if [ -f "${out}" ] && [ "$(cat "${out}.opts" 2>/dev/null)" = "${n} ${modes} ${seed} ${km_dir} ${bpe_model}" ]; then
+  made="${n} ${modes} ${seed} ${km_dir} ${bpe_model}"
+  [ "${feature_type}" = mfcc ] || made+=" ${ssl_ckpt} ${ssl_layer}"
+  if [ -f "${out}" ] && [ "$(cat "${out}.opts" 2>/dev/null)" = "${made}" ]; then
     log "${out} exists (n_items ${n}); skipped"; continue
   fi
   log "Benchmark ${b}: ${n} items, modes ${modes} -> ${out}"
   # shellcheck disable=SC2086
   python3 -m lst.bin.make_benchmark --benchmark "${b}" --source ${src} --modes "${modes}" --n_items "${n}" \
     --seed "${seed}" --bpe_model "${bpe_model}" --km_dir "${km_dir}" --feature_type "${feature_type}" \
-    --frame_rate_hz "${frame_rate_hz}" --work_dir "dump/bench/${work}_n${n}" --out "${out}" --nj "${nj}"
-  echo "${n} ${modes} ${seed} ${km_dir} ${bpe_model}" > "${out}.opts"
+    --frame_rate_hz "${frame_rate_hz}" --work_dir "${work_root}/${work}_n${n}" --out "${out}" --nj "${nj}" \
+    ${ssl_ckpt:+--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}"}
+  echo "${made}" > "${out}.opts"
 done

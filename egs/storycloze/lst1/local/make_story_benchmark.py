@@ -79,7 +79,7 @@ def get_parser():
     p.add_argument("--eval_stories", required=True, help="held-out stories JSONL (local/synth_stories.py)")
     p.add_argument("--bpe_model", required=True)
     p.add_argument("--km_dir", default=None, help="training k-means dir (km.pkl); needed for spoken modes")
-    p.add_argument("--feature_type", default="mfcc", choices=["mfcc", "ssl"])
+    p.add_argument("--feature_type", default="mfcc", choices=["mfcc", "ssl", "espnet_ssl"])
     p.add_argument("--frame_rate_hz", type=int, default=50)
     p.add_argument("--ssl_ckpt", default=None)
     p.add_argument("--ssl_layer", type=int, default=9)

@@ -31,7 +31,7 @@ require "${bpe_model}" "stage 6 (BPE) of ./run.sh${run_opts:+ ${run_opts}}"
 opts=""
 [ -n "${voices}" ] && opts+=" --voices ${voices}"
 [ -n "${rate}" ] && opts+=" --rate ${rate}"
-[ "${feature_type}" = ssl ] && opts+=" --ssl_ckpt ${ssl_ckpt} --ssl_layer ${ssl_layer}"
+[ "${feature_type}" != mfcc ] && opts+=" --ssl_ckpt ${ssl_ckpt} --ssl_layer ${ssl_layer}"
 log "Building ${out} from ${eval_stories} (${forms} x ${modes})"
 # shellcheck disable=SC2086
 python3 local/make_story_benchmark.py --eval_stories "${eval_stories}" --bpe_model "${bpe_model}" \
