@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lst.units.features import SAMPLE_RATE, frame_log_energy, num_frames_50hz
-from lst.units.metrics import (frame_labels, joint_counts, quality_from_counts, rate_stats,
-                               unit_quality)
+from lst.units.metrics import (frame_labels, joint_counts, pnmi_paired_bootstrap, quality_from_counts,
+                               rate_stats, unit_quality)
 
 
 def test_perfect_and_independent_tables():
@@ -91,6 +91,38 @@ def test_unit_metrics_cli_and_collect(tmp_path):
     assert json.loads((tmp_path / "R.json").read_text()) == [row]
     table = (tmp_path / "R.md").read_text().splitlines()
     assert table[0].startswith("| units | eval_set | pnmi") and table[2].startswith("| toy | ev | 0.75 |")
+
+
+def test_pnmi_paired_bootstrap_separates_a_phone_code_from_noise():
+    rng = np.random.default_rng(0)
+    phones = [[str(p) for p in rng.integers(0, 5, size=40)] for _ in range(30)]
+    exact = [(ph, [int(p) for p in ph]) for ph in phones]                  # one unit per phone: PNMI 1
+    noise = [(ph, list(rng.integers(0, 5, size=len(ph)))) for ph in phones]  # independent of the phones
+    d = pnmi_paired_bootstrap(exact, noise, n_boot=200)
+    assert d["n_utts"] == 30 and d["pnmi_a"] == pytest.approx(1.0)
+    assert d["pnmi_b"] == pytest.approx(unit_quality(noise)[0].pnmi) and d["pnmi_b"] < 0.05
+    assert d["difference"] == pytest.approx(d["pnmi_a"] - d["pnmi_b"]) and 0.9 < d["ci95"][0] <= d["ci95"][1]
+    same = pnmi_paired_bootstrap(noise, noise, n_boot=50)
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="30 vs 29 utterances"):
+        pnmi_paired_bootstrap(exact, noise[:-1])
+
+
+def test_unit_metrics_compare_cli(tmp_path, capsys):
+    from lst.bin.unit_metrics import main
+
+    (tmp_path / "phone_ctm").write_text("u1 a 0.00 0.04\nu1 b 0.04 0.08\nu2 b 0.00 0.04\nu2 a 0.04 0.08\n")
+    for name, lines in (("good", "u1 0 0 1 1\nu2 1 1 0 0\n"), ("bad", "u1 0 1 0 1\nu2 0 1 0 1\nu9 0 0\n")):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "units").write_text(lines)
+        (d / "unit_info.json").write_text(json.dumps({"unit_rate_hz": 50, "n_units": 2, "dedup": False}))
+    out = tmp_path / "cmp.json"
+    main(["compare", "--units_dirs", str(tmp_path / "good"), str(tmp_path / "bad"), "--phone_ctm",
+          str(tmp_path / "phone_ctm"), "--n_boot", "20", "--out_json", str(out)])
+    r = json.loads(out.read_text())
+    assert r["n_utts"] == 2 and r["pnmi_a"] == pytest.approx(1.0) and r["pnmi_b"] == pytest.approx(0.0)
+    assert r["difference"] == pytest.approx(1.0) and json.loads(capsys.readouterr().out) == r
 
 
 def test_unit_metrics_dedup_units_are_expanded(tmp_path):

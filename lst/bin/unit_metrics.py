@@ -6,6 +6,10 @@ r"""Unit quality against frame-level phone labels: PNMI, phone/cluster purity, r
 
     python -m lst.bin.unit_metrics collect --in_dir exp/unit_metrics --out_json RESULTS.json
 
+    # PNMI of unit set A minus B on the same utterances, paired bootstrap over utterances
+    python -m lst.bin.unit_metrics compare --units_dirs dump/units/A/an4_test dump/units/B/an4_test \
+        --phone_ctm data/an4_test/phone_ctm [--n_boot 1000] [--out_json exp/unit_metrics/A_vs_B.json]
+
     # extraction speed (x real time, wall and CPU) of an extractor, or of a model shape with
     # random weights (--random_config: an ESPnet SSL training config)
     python -m lst.bin.unit_metrics speed --feature_type espnet_ssl --ssl_ckpt exp/.../valid.loss.best.pth \
@@ -24,18 +28,20 @@ import json
 import logging
 import os
 import sys
+from typing import Sequence
 
 from lst.data.timings import TimingError, read_ctm
 from lst.units.io import (SkipReport, ToolError, read_int_sequences, require_file, run_tool,
                           setup_logging)
 from lst.units.kmeans import expand
-from lst.units.metrics import frame_labels, rate_stats, unit_quality
+from lst.units.metrics import frame_labels, pnmi_paired_bootstrap, rate_stats, unit_quality
 
 logger = logging.getLogger("lst.unit_metrics")
 TOOL = "unit_metrics"
 
 
-def score(units_dir: str, phone_ctm: str, name: str, eval_set: str) -> dict:
+def load_pairs(units_dir: str, phone_ctm: str):
+    """-> ({utt: (frame phone labels, units)}, unit rate, unit_info); skips are counted and logged."""
     made_by = "python -m lst.bin.dump_units"
     require_file(TOOL, os.path.join(units_dir, "units"), made_by)
     require_file(TOOL, os.path.join(units_dir, "unit_info.json"), made_by)
@@ -52,7 +58,7 @@ def score(units_dir: str, phone_ctm: str, name: str, eval_set: str) -> dict:
         raise ToolError(f"{TOOL}: {e}")
     rate = float(info["unit_rate_hz"])
     report = SkipReport(TOOL, logger)
-    pairs, seqs = [], []
+    pairs = {}
     for utt, seq in units.items():
         report.n_in += 1
         if utt not in spans:
@@ -63,10 +69,16 @@ def score(units_dir: str, phone_ctm: str, name: str, eval_set: str) -> dict:
             report.skip(utt, "labels_too_short",
                         f"phones end at {spans_u[-1][2]:.2f} s, units at {len(seq) / rate:.2f} s")
             continue
-        pairs.append((frame_labels(spans_u, len(seq), rate), seq))
-        seqs.append(seq)
+        pairs[utt] = (frame_labels(spans_u, len(seq), rate), seq)
         report.n_written += 1
     report.finish()
+    return pairs, rate, info
+
+
+def score(units_dir: str, phone_ctm: str, name: str, eval_set: str) -> dict:
+    by_utt, rate, info = load_pairs(units_dir, phone_ctm)
+    pairs = list(by_utt.values())
+    seqs = [seq for _, seq in pairs]
     quality, _, labels = unit_quality(pairs)
     row = {"units": name, "eval_set": eval_set,
            "pnmi": round(quality.pnmi, 4),
@@ -80,6 +92,17 @@ def score(units_dir: str, phone_ctm: str, name: str, eval_set: str) -> dict:
         if key in info:
             row[key] = info[key]
     return row
+
+
+def compare(units_dirs: Sequence[str], phone_ctm: str, n_boot: int) -> dict:
+    """PNMI of two unit sets on the utterances both have, with a paired bootstrap of the difference."""
+    (a, _, _), (b, _, _) = (load_pairs(d, phone_ctm) for d in units_dirs)
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise ToolError(f"{TOOL} compare: {units_dirs[0]} and {units_dirs[1]} share no scored utterance")
+    for u in set(a) ^ set(b):
+        logger.warning("%s compare: %s is scored in only one of the unit sets; left out", TOOL, u)
+    return pnmi_paired_bootstrap([a[u] for u in common], [b[u] for u in common], n_boot=n_boot)
 
 
 def collect(in_dir: str) -> list:
@@ -152,6 +175,24 @@ def main(argv=None) -> None:
     setup_logging()
     if argv and argv[0] == "speed":
         speed_main(argv[1:])
+        return
+    if argv and argv[0] == "compare":
+        p = argparse.ArgumentParser(prog="unit_metrics compare",
+                                    description="PNMI of unit set A minus B, paired bootstrap over utterances")
+        p.add_argument("--units_dirs", nargs=2, required=True, metavar=("A", "B"))
+        p.add_argument("--phone_ctm", required=True)
+        p.add_argument("--n_boot", type=int, default=1000)
+        p.add_argument("--out_json", default=None)
+        args = p.parse_args(argv[1:])
+        out = {"a": args.units_dirs[0], "b": args.units_dirs[1], **compare(args.units_dirs, args.phone_ctm, args.n_boot)}
+        text = json.dumps(out, indent=1)
+        if args.out_json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out_json)), exist_ok=True)
+            with open(args.out_json, "w") as f:
+                f.write(text + "\n")
+        logger.info("PNMI %.4f (A) - %.4f (B) = %+.4f, 95 %% CI [%+.4f, %+.4f] over %d utterances",
+                    out["pnmi_a"], out["pnmi_b"], out["difference"], *out["ci95"], out["n_utts"])
+        print(text)
         return
     if argv and argv[0] == "collect":
         p = argparse.ArgumentParser(prog="unit_metrics collect")

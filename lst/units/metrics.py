@@ -6,7 +6,8 @@ From the joint distribution ``p(y, z)`` of phone label ``y`` and unit ``z`` over
 * cluster purity = sum_y max_z p(y, z)  (= E_y[max_z p(z|y)]: how unit-pure each phone is)
 * PNMI           = I(y; z) / H(y)       (phone-normalised mutual information, 0..1)
 
-plus the rate of a unit sequence: units per second before and after run-length dedup, the
+:func:`pnmi_paired_bootstrap` compares two unit sets on the same utterances (utterances
+resampled together, 95 % percentile interval of the PNMI difference), plus the rate of a unit sequence: units per second before and after run-length dedup, the
 deduplicated length ratio, and the bitrate ``units_per_s * H(unit)`` (bits/s, unigram
 entropy of the units in the stream, as in GSLM's bitrate), for both streams.
 
@@ -83,6 +84,39 @@ def unit_quality(pairs: Iterable[Tuple[Sequence[str], Sequence[int]]]) -> Tuple[
     n_units = int(units.max()) + 1 if len(units) else 1
     counts = joint_counts(phones, units, max(len(labels), 1), n_units)
     return quality_from_counts(counts), counts, list(labels)
+
+
+def pnmi_paired_bootstrap(pairs_a: Sequence[Tuple[Sequence[str], Sequence[int]]],
+                          pairs_b: Sequence[Tuple[Sequence[str], Sequence[int]]],
+                          n_boot: int = 1000, seed: int = 0) -> Dict[str, float]:
+    """PNMI of unit sets a and b on the same utterances (lists aligned by utterance of (frame phone
+    labels, unit ids)) and a paired bootstrap of the difference a - b: utterances are resampled
+    with replacement, the same draw for both, and each draw's PNMI comes from its summed tables."""
+    if len(pairs_a) != len(pairs_b) or not pairs_a:
+        raise ValueError(f"pnmi_paired_bootstrap: {len(pairs_a)} vs {len(pairs_b)} utterances (need the same, > 0)")
+    labels: Dict[str, int] = {}
+    for phones, _ in list(pairs_a) + list(pairs_b):
+        for ph in phones:
+            labels.setdefault(ph, len(labels))
+
+    def tables(pairs):  # [n_utts, n_phones, n_units] per-utterance joint counts
+        n_units = max(int(np.max(u)) + 1 if len(u) else 1 for _, u in pairs)
+        out = np.zeros((len(pairs), len(labels), n_units))
+        for i, (phones, units) in enumerate(pairs):
+            out[i] = joint_counts([labels[ph] for ph in phones], units, len(labels), n_units)
+        return out
+
+    ta, tb = tables(pairs_a), tables(pairs_b)
+    rng = np.random.default_rng(seed)
+    n = len(pairs_a)
+    diffs = np.empty(n_boot)
+    for k in range(n_boot):
+        w = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(np.float64)
+        diffs[k] = (quality_from_counts(np.tensordot(w, ta, axes=1)).pnmi
+                    - quality_from_counts(np.tensordot(w, tb, axes=1)).pnmi)
+    a, b = quality_from_counts(ta.sum(0)).pnmi, quality_from_counts(tb.sum(0)).pnmi
+    return {"n_utts": n, "pnmi_a": a, "pnmi_b": b, "difference": a - b,
+            "ci95": [float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))]}
 
 
 def entropy_bits(values: np.ndarray) -> float:
