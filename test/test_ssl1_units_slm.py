@@ -65,7 +65,10 @@ def test_mismatched_items_and_bad_lines_are_named(tmp_path):
         tool.main(["--runs", f"a={tmp_path / 'a'}", "--reference", "z", *common])
     f = tmp_path / "b" / "xs" / "token_lm_flops" / "eval" / "bench_scores.jsonl"
     f.write_text(f.read_text() + "{not json\n")
-    with pytest.raises(SystemExit, match=r"bench_scores.jsonl:4: not a benchmark score line"):
+    with pytest.raises(SystemExit, match=r"bench_scores.jsonl:4: not JSON"):
+        tool.main(["--runs", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--reference", "a", *common])
+    f.write_text("\n".join(f.read_text().splitlines()[:3]) + '\n{"id": "x", "benchmark": "sc"}\n')
+    with pytest.raises(SystemExit, match=r"bench_scores.jsonl:4: not a benchmark score line .*mode"):
         tool.main(["--runs", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--reference", "a", *common])
 
 

@@ -14,12 +14,12 @@ JSON. Accuracies get Wilson 95 % intervals; every other unit set is compared wit
 ``--reference`` on the same items by a paired bootstrap (``lst.eval.stats.paired_difference``).
 """
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
+from lst.eval.benchmark import BenchmarkFormatError, json_objects
 from lst.eval.stats import accuracy_summary, paired_difference
 from lst.stage_io import write_json_atomic
 
@@ -29,19 +29,17 @@ BENCHMARKS = ("blimp", "sc", "tsc", "hellaswag")
 def read_scores(path: Path) -> Dict[str, Dict[str, dict]]:
     """bench_scores.jsonl -> {"<benchmark>/<mode>": {item id: line}}; names the file and line on error."""
     out: Dict[str, Dict[str, dict]] = defaultdict(dict)
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                key, item = f"{r['benchmark']}/{r['mode']}", r["id"]
-                r["correct_raw"], r["correct_norm"] = float(r["correct_raw"]), float(r["correct_norm"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise SystemExit(f"units_slm_results: {path}:{n}: not a benchmark score line ({e})")
+    try:
+        for where, r in json_objects(path):
+            key, item = f"{r['benchmark']}/{r['mode']}", r["id"]
+            r["correct_raw"], r["correct_norm"] = float(r["correct_raw"]), float(r["correct_norm"])
             if item in out[key]:
-                raise SystemExit(f"units_slm_results: {path}:{n}: duplicate item {item} in {key}")
+                raise SystemExit(f"units_slm_results: {where}: duplicate item {item} in {key}")
             out[key][item] = r
+    except BenchmarkFormatError as e:
+        raise SystemExit(f"units_slm_results: {e}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise SystemExit(f"units_slm_results: {where}: not a benchmark score line ({e!r})")
     return out
 
 
