@@ -6,10 +6,11 @@ From the joint distribution ``p(y, z)`` of phone label ``y`` and unit ``z`` over
 * cluster purity = sum_y max_z p(y, z)  (= E_y[max_z p(z|y)]: how unit-pure each phone is)
 * PNMI           = I(y; z) / H(y)       (phone-normalised mutual information, 0..1)
 
-:func:`pnmi_paired_bootstrap` compares two unit sets on the same utterances (utterances
-resampled together, 95 % percentile interval of the PNMI difference), plus the rate of a unit sequence: units per second before and after run-length dedup, the
+plus the rate of a unit sequence: units per second before and after run-length dedup, the
 deduplicated length ratio, and the bitrate ``units_per_s * H(unit)`` (bits/s, unigram
 entropy of the units in the stream, as in GSLM's bitrate), for both streams.
+:func:`pnmi_paired_bootstrap` compares two unit sets on the same utterances (utterances
+resampled together, 95 % percentile interval of the PNMI difference).
 
 Frame labels follow the frame convention of lst.units.features: frame ``i`` at rate ``r``
 gets the label of the span containing its centre ``(i + 0.5) / r``.

@@ -35,11 +35,13 @@ help_message="Usage: $0 [options]   (stages 1-12, see the top of this file)"
 parse_options "$@"
 . ./path.sh
 
+ssl_opts=()  # the SSL checkpoint of the features, for lst.sh (stages 3-5) and the benchmarks (stage 11)
+[ -z "${ssl_ckpt}" ] || ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
+
 lst_sh() {  # lst.sh with this recipe's settings
   # shellcheck disable=SC2086
   ./lst.sh --train_set train --valid_set valid --test_sets test --feature_type "${feature_type}" \
-    ${ssl_ckpt:+--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}"} \
-    --frame_rate_hz "${frame_rate_hz}" --n_clusters "${n_clusters}" --nbpe "${nbpe}" --nj "${nj}" \
+    ${ssl_opts[@]+"${ssl_opts[@]}"} --frame_rate_hz "${frame_rate_hz}" --n_clusters "${n_clusters}" --nbpe "${nbpe}" --nj "${nj}" \
     --corpus_kinds "speech text s2t t2s" --interleave true --interleave_opts "--span_words 5,30 --seed 0" \
     --local_data_opts "${local_data_opts}" --lst_config "${lst_config}" ${lst_opts} "$@"
 }
@@ -67,7 +69,7 @@ lst 8 10
 if sel 11; then
   # shellcheck disable=SC2086
   local/benchmarks.sh --km_dir "${km_dir}" --bpe_model "${bpe_model}" --feature_type "${feature_type}" \
-    --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${ssl_ckpt:+--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}"} ${bench_opts}
+    --frame_rate_hz "${frame_rate_hz}" --nj "${nj}" ${ssl_opts[@]+"${ssl_opts[@]}"} ${bench_opts}
   log "Patch boundaries of a held-out utterance (held-out voice) -> ${plot_dir}/patches_heldout.png"
   python3 -m lst.bin.plot_patches --wav_scp "${raw_dir}/test/wav.scp" --units "${units_dir}/test/units" \
     --unit_info "${units_dir}/test/unit_info.json" --word_ctm "${raw_dir}/test/word_ctm" \
