@@ -72,6 +72,21 @@ def test_shared_unit_info_needs_agreeing_unit_sets(data, tmp_path):
                       "--out", str(tmp_path / "shared.json")]) == 1
 
 
+
+def test_stage8_refuses_a_token_list_made_for_other_unit_sets(data, tmp_path, caplog):
+    """Stage 7 for a 500-cluster set replaces the shared list; stage 8 of a 100-cluster set then stops."""
+    for name, k in (("km100", 100), ("km500", 500)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "unit_info.json").write_text(json.dumps({"n_units": k, "unit_rate_hz": 50}))
+    infos = {str(tmp_path / "km500" / "unit_info.json"): {"n_units": 500, "unit_rate_hz": 50}}
+    (tmp_path / "shared.json").write_text(json.dumps(data.shared_unit_info(infos)))
+    ok = ["check_shared", "--shared", str(tmp_path / "shared.json"), "--unit_info"]
+    assert data.main(ok + [str(tmp_path / "km500" / "unit_info.json")]) == 0
+    assert data.main(ok + [str(tmp_path / "km100" / "unit_info.json")]) == 1
+    assert "km100/unit_info.json is not among the unit sets of the shared token list" in caplog.text
+    assert "run stage 7 with this unit set" in caplog.text
+
+
 LOG = "[vm] [train] mini-batch sizes summary: N-batch=58, mean=16.0, min=9, max=16\n"  # updates per epoch
 
 

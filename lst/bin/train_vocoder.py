@@ -40,6 +40,10 @@ def get_parser():
     p.add_argument("--frames_per_unit", type=int, default=None,
                    help="mel frames per unit (default: a 10 ms mel hop, 4 per 25 Hz unit, 2 per 50 Hz unit; 1: the "
                         "mel hop is the unit hop, as before)")
+    p.add_argument("--pitch_bins", type=int, default=0,
+                   help="> 0: condition the mel net on pitch quantised to this many log-F0 bins (FastSpeech 2's "
+                        "pitch adaptor: trained on pYIN's F0 of each clip, the net's own pitch predictor at synthesis); "
+                        "0: units only, as before")
     return p
 
 
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
         vocoder, info = train_vocoder(pairs(), n_units, rate, steps=args.steps, lr=args.lr, d=args.d,
                                       n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes,
                                       frames_per_unit=args.frames_per_unit, mel_postfilter=args.mel_postfilter,
-                                      knn_k=args.knn_k)
+                                      knn_k=args.knn_k, pitch_bins=args.pitch_bins)
     except VocoderInputError as e:
         logging.error(f"{args.units}: {e}")
         return 1

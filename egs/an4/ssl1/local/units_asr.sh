@@ -210,6 +210,8 @@ if run_stage 8; then
         kept=true
         log "${ex} finished training: kept with its decodes (--skip_done false trains again)"
       else
+        ${python} local/units_asr_data.py check_shared --shared data/units_asr/unit_info.json \
+          --unit_info "${dumpdir}/units/${units}/${train_set}/unit_info.json" || die "stage 8: ${units} needs its own stage 7"
         save_command "${ex}"
         "train_${model}" "${units}" "${seed}" "${ex}"
       fi

@@ -19,6 +19,9 @@ alone without ``--units_dir``) and a completion marker (lst.stage_io) whose line
 units' own (their k-means), so the corpus, the model package and ``asr_inference --units``
 still refuse units from another codebook.
 
+``check_shared`` (stage 8, before training) stops with an error when the shared token list was
+last made (stage 7) for other unit sets, e.g. after a stage 7 call for a codebook of another size.
+
 ``espnet_src`` writes the source side of ESPnet's discrete-unit ASR (egs2 ``asr2``, trained
 with ``lst.bin.espnet_mt_train``): ``out_dir/src_text`` with the units as words, consecutive
 repeats merged by default (as ESPnet's asr2 and Chang et al. 2023 do), and with
@@ -196,6 +199,23 @@ def cmd_shared_unit_info(args) -> int:
     return 0
 
 
+def check_shared(shared: Dict, unit_info_path: str, shared_path: str) -> None:
+    """The shared token list (stage 7's last call) must have been made with this unit set: a later stage 7
+    call for unit sets of another size replaces it, and stage 8 would then train on the wrong list."""
+    if str(Path(unit_info_path)) not in {str(Path(p)) for p in shared.get("shared_by", [])}:
+        raise ValueError(f"{unit_info_path} is not among the unit sets of the shared token list ({shared_path} was "
+                         f"made for {shared.get('shared_by')}); run stage 7 with this unit set (--asr_unit_sets) first")
+
+
+def cmd_check_shared(args) -> int:
+    try:
+        check_shared(json.loads(Path(args.shared).read_text()), args.unit_info, args.shared)
+    except (OSError, json.JSONDecodeError, ValueError) as e:
+        logging.error(f"check_shared: {e}")
+        return 1
+    return 0
+
+
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -210,6 +230,9 @@ def get_parser():
     e.add_argument("--dedup", type=lambda v: {"true": True, "false": False}[v.lower()], default=True,
                    help="merge consecutive repeats (true/false)")
     e.add_argument("--token_list", default=None, help="also write the source token list here")
+    c = sub.add_parser("check_shared", help="is this unit set one of those the shared token list was made for?")
+    c.add_argument("--shared", required=True, help="data/units_asr/unit_info.json (stage 7)")
+    c.add_argument("--unit_info", required=True, help="dump/units/<units>/<train set>/unit_info.json")
     u = sub.add_parser("shared_unit_info", help="unit_info (no k-means lineage) for the shared token list")
     u.add_argument("--unit_info", nargs="+", required=True)
     u.add_argument("--out", required=True)
@@ -219,7 +242,8 @@ def get_parser():
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (units_asr_data) %(levelname)s: %(message)s")
-    commands = {"subset": cmd_subset, "espnet_src": cmd_espnet_src, "shared_unit_info": cmd_shared_unit_info}
+    commands = {"subset": cmd_subset, "espnet_src": cmd_espnet_src, "shared_unit_info": cmd_shared_unit_info,
+                "check_shared": cmd_check_shared}
     return commands[args.cmd](args)
 
 
