@@ -70,12 +70,6 @@ def mel_change(name: str):
     raise SystemExit(f"mel_diagnostics: unknown variant {name!r} (see --help)")
 
 
-def pitch_frames(wav: np.ndarray, cfg: MelConfig, n: int):
-    """The recording's log F0 and voicing for n mel frames (pYIN, `pitch_track`)."""
-    lf0, voiced = pitch_track(wav, cfg)
-    return np.pad(lf0, (0, max(0, n - len(lf0))))[:n], np.pad(voiced, (0, max(0, n - len(voiced))))[:n]
-
-
 def excitation_synthesis(logmel: np.ndarray, lf0: np.ndarray, voiced: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """Source-filter synthesis: the mel (as linear magnitude) shapes a unit-power pulse train at F0 in voiced
     frames and white noise elsewhere (10 % noise mixed into voiced frames)."""
@@ -163,12 +157,12 @@ def main(argv=None) -> int:
             mel = voc.units_to_mel([int(u) for u in units[utt].split()], utt)
         for v in variants:
             if v == "excitation_oracle_f0":
-                out = excitation_synthesis(mel, *pitch_frames(wav, cfg, len(mel)), cfg)
+                out = excitation_synthesis(mel, *pitch_track(wav, cfg, len(mel)), cfg)
             elif v == "pitch_oracle":
                 net = voc.net
                 with torch.no_grad():
                     x = net.frame_states(torch.as_tensor([int(u) for u in units[utt].split()])[None])
-                    lf0, voiced = pitch_frames(wav, cfg, x.shape[1])
+                    lf0, voiced = pitch_track(wav, cfg, x.shape[1])
                     ids = pitch_bin(torch.as_tensor(lf0)[None], torch.as_tensor(voiced)[None], net.pitch_bins)
                     m = net.decode(x, ids)[0].numpy() * net.mel_std.numpy() + net.mel_mean.numpy()
                 out = griffin_lim(m, cfg, 32)
