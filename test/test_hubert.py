@@ -153,6 +153,45 @@ def test_extractor_errors_name_the_problem(trained, tmp_path):
         build_extractor("espnet_ssl", str(lone), 1)
 
 
+FBANK_CONFIG = os.path.join(os.path.dirname(__file__), "..", "egs", "an4", "ssl1", "conf",
+                            "train_hubert_fbank.yaml")
+
+
+def test_log_mel_hubert_config_frames_its_input_on_the_target_grid(trained, tmp_path):
+    """The recipe's log-mel HuBERT (conf/train_hubert_fbank.yaml, shrunk) trains on the MFCC
+    targets, and its frontend gives exactly one frame per 50 Hz target frame: no trimming or
+    padding hides a shifted grid."""
+    from lst.bin.train_hubert import main as train_hubert
+    from lst.units.ssl import EspnetSslExtractor
+
+    conf = yaml.safe_load(open(FBANK_CONFIG))
+    assert conf["frontend"] == "default" and conf["frontend_conf"]["hop_length"] == 320
+    conf["encoder_conf"].update(output_size=32, attention_heads=2, linear_units=64, num_blocks=2)
+    conf["preencoder_conf"]["output_size"] = 32
+    conf["loss"][0]["conf"]["final_dim"] = 16
+    for key in ("batch_bins", "max_epoch", "num_iters_per_epoch", "optim", "optim_conf", "util"):
+        conf[key] = TINY_CONFIG[key]
+    conf.pop("scheduler"), conf.pop("scheduler_conf")
+    (tmp_path / "fbank.yaml").write_text(yaml.safe_dump(conf))
+    d = trained / "exp" / "data"
+    train_hubert(["train", "--config", str(tmp_path / "fbank.yaml"), "--output_dir", str(tmp_path / "exp"),
+                  "--token_list", str(d / "train" / "token_list"), "--ngpu", "0", "--seed", "0",
+                  "--train_data_path_and_name_and_type", f"{d}/train/wav.scp,speech,sound",
+                  "--train_data_path_and_name_and_type", f"{d}/train/text,text,text_int",
+                  "--train_shape_file", f"{d}/train/speech_shape", "--train_shape_file", f"{d}/train/text_shape",
+                  "--valid_data_path_and_name_and_type", f"{d}/valid/wav.scp,speech,sound",
+                  "--valid_data_path_and_name_and_type", f"{d}/valid/text,text,text_int",
+                  "--valid_shape_file", f"{d}/valid/speech_shape", "--valid_shape_file", f"{d}/valid/text_shape"])
+    ext = EspnetSslExtractor(str(tmp_path / "exp" / "valid.loss.best.pth"), layer=2)
+    import torch
+    for n in (400, 719, 720, 16000, 16000 + 333):
+        wav = tone(n / 16000, 140, n)
+        with torch.inference_mode():
+            _, lengths = ext.model._extract_feats(torch.from_numpy(wav)[None], torch.tensor([n]))
+        assert int(lengths[0]) == num_frames_50hz(n), n
+        assert ext(wav).shape == (num_frames_50hz(n), 32)
+
+
 BLIMP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "blimp", "blimp_dev.jsonl")
 
 

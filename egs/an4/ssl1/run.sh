@@ -16,6 +16,9 @@
 #   ./run.sh --stage 10 --stop_stage 10 --hubert_tag small_s3600 --slm_sizes xs:64x2,s:128x2
 # A second iteration:      ./run.sh --iterations "1 2"
 # A longer iteration 1:    ./run.sh --hubert_tag small_s3600 --hubert_args "--max_epoch 72"
+# Log-mel input (ESPnet's fbank frontend instead of the wav2vec CNN; 1.7x fewer CPU s a step):
+#                          ./run.sh --hubert_config conf/train_hubert_fbank.yaml --hubert_tag fbank \
+#                              --hubert_args "--max_epoch 120"
 # The GPU configuration:   ./run.sh --hubert_config conf/train_hubert_base_gpu.yaml --ngpu 1 \
 #                              --ssl_layer 6 --n_clusters 500
 set -euo pipefail
