@@ -19,6 +19,32 @@ def test_wer_cer_hand_values():
     assert perfect["wer"] == 0.0 and perfect["cer"] == 0.0 and perfect["missing"] == 0
 
 
+def test_wer_paired_bootstrap_hand_values(tmp_path):
+    from lst.bin.score_wer import main as score_wer
+    from lst.downstream.score import wer_paired_bootstrap
+
+    refs = {f"u{i}": "one two three four" for i in range(40)}
+    good = dict(refs)
+    one_off = {u: ("one two three five" if i % 2 else r) for i, (u, r) in enumerate(sorted(refs.items()))}
+    # a: 20 of 40 utterances with 1 error in 4 words -> 12.5 % WER; b: none -> 0 %
+    res = wer_paired_bootstrap(refs, one_off, good, n_boot=500)
+    assert res["wer_a"] == 12.5 and res["wer_b"] == 0.0 and res["difference"] == 12.5
+    low, high = res["ci95"]
+    assert 0.0 < low < 12.5 < high < 25.0
+    same = wer_paired_bootstrap(refs, one_off, one_off, n_boot=100)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    # a missing hypothesis is all deletions in either system
+    assert wer_paired_bootstrap({"x": "a b"}, {}, {"x": "a b"}, n_boot=10)["difference"] == 100.0
+    # the command line: vs_baseline beside the usual score
+    for name, hyps in (("ref", refs), ("a", one_off), ("b", good)):
+        (tmp_path / name).write_text("".join(f"{u} {t}\n" for u, t in sorted(hyps.items())))
+    score_wer(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "a"), "--baseline_hyp", str(tmp_path / "b"),
+               "--n_boot", "500", "--out", str(tmp_path / "score.json")])
+    out = json.loads((tmp_path / "score.json").read_text())
+    assert out["wer"] == 12.5 and out["vs_baseline"]["difference"] == 12.5
+    assert out["vs_baseline"]["ci95"] == res["ci95"]
+
+
 def test_unit_error_rate_hand_values():
     # [1 2 3 4] -> [1 3 4 5]: delete 2, insert 5 -> 2 edits / 4 units; b: missing -> 3 deletions / 3
     assert unit_error_rate({"a": [1, 2, 3, 4]}, {"a": [1, 3, 4, 5]}) == 50.0
