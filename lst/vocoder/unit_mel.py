@@ -220,8 +220,9 @@ class UnitMelNet(nn.Module):
             pitch_ids = self.pitch_ids_predicted(x)
         return self.decode(x, pitch_ids)
 
-    def forward(self, units: torch.Tensor) -> torch.Tensor:  # (B, T) -> (B, T * f, n_mels) log-mel
-        return self.forward_normalized(units) * self.mel_std + self.mel_mean
+    def forward(self, units: torch.Tensor, pitch_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) units [+ (B, T * f) pitch ids; default: predicted] -> (B, T * f, n_mels) log-mel."""
+        return self.forward_normalized(units, pitch_ids) * self.mel_std + self.mel_mean
 
 
 def check_units(units, n_units: int, utt: str) -> np.ndarray:

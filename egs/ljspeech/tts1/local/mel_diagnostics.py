@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         if not (args.vocoder and args.units):
             p.error(f"{args.mode} needs --vocoder and --units")
         voc = UnitVocoder.load(args.vocoder)
-        units = read_kaldi_map(args.units)
+        units = {u: [int(x) for x in seq.split()] for u, seq in read_kaldi_map(args.units).items()}
         missing = sorted(set(units) - set(wavs))
         if missing:
             p.error(f"{len(missing)} utterances of {args.units} are not in {args.wav_scp} (e.g. {missing[:3]})")
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     if args.mode == "stats":
         ratios = {}
         for utt in utts:
-            for k, (a, b) in smoothness(voc.units_to_mel([int(u) for u in units[utt].split()], utt),
+            for k, (a, b) in smoothness(voc.units_to_mel(units[utt], utt),
                                         log_mel(load_audio(wavs[utt]), cfg)).items():
                 ratios.setdefault(k, []).append((a, b))
         out = {k: round(float(np.mean([a for a, _ in v]) / np.mean([b for _, b in v])), 4) for k, v in ratios.items()}
@@ -154,17 +154,15 @@ def main(argv=None) -> int:
         if voc is None:
             mel = log_mel(wav, cfg)
         else:
-            mel = voc.units_to_mel([int(u) for u in units[utt].split()], utt)
+            mel = voc.units_to_mel(units[utt], utt)
         for v in variants:
             if v == "excitation_oracle_f0":
                 out = excitation_synthesis(mel, *pitch_track(wav, cfg, len(mel)), cfg)
             elif v == "pitch_oracle":
-                net = voc.net
+                lf0, voiced = pitch_track(wav, cfg, len(units[utt]) * voc.net.frames_per_unit)
+                ids = pitch_bin(torch.as_tensor(lf0)[None], torch.as_tensor(voiced)[None], voc.net.pitch_bins)
                 with torch.no_grad():
-                    x = net.frame_states(torch.as_tensor([int(u) for u in units[utt].split()])[None])
-                    lf0, voiced = pitch_track(wav, cfg, x.shape[1])
-                    ids = pitch_bin(torch.as_tensor(lf0)[None], torch.as_tensor(voiced)[None], net.pitch_bins)
-                    m = net.decode(x, ids)[0].numpy() * net.mel_std.numpy() + net.mel_mean.numpy()
+                    m = voc.net(torch.as_tensor(units[utt])[None], ids)[0].numpy()
                 out = griffin_lim(m, cfg, 32)
             else:
                 out = griffin_lim(changes[v](mel).astype(np.float32), cfg, 32)
