@@ -357,6 +357,20 @@ def test_ssl1_recipe_two_iterations(tmp_path):
     ex = work / "exp" / "units_asr_it2_l1_km8_asr_units_espnet_debug_bpe100_seed0"
     assert (ex / "valid.acc.ave.pth").is_file() and (ex / "decode_an4_test_beam2_ctc0.3" / "timing.json").is_file()
     assert (json.loads((work / "exp" / "units_asr" / "RESULTS.json").read_text())[0]["units"] == "it2_l1_km8")  # LM table kept
+    # a seed another call trained in parallel (copied here) joins the table; one still training
+    # (no decodes yet) is left out by name, and this call's own finished seed is kept
+    shutil.copytree(ex, ex.with_name(ex.name[:-1] + "1"))
+    (ex.with_name(ex.name[:-1] + "2")).mkdir()
+    proc = subprocess.run([*espnet[:2], "8", *espnet[3:]], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    table = json.loads((work / "exp" / "units_asr" / "RESULTS_espnet.json").read_text())
+    assert [(r["units"], r["seed"]) for r in table] == [("it2_l1_km8", 0), ("it2_l1_km8", 1)]
+    assert table[1]["an4_test_beam2_ctc0.3_wer"] == erow["an4_test_beam2_ctc0.3_wer"]
+    assert "seed2: not decoded yet, left out of the table" in proc.stdout + proc.stderr
+    assert "finished training: kept" in proc.stdout + proc.stderr
+    shutil.rmtree(ex.with_name(ex.name[:-1] + "1"))
+    shutil.rmtree(ex.with_name(ex.name[:-1] + "2"))
     # --hubert_tag names a run and its unit sets apart from the config-named ones (here: the
     # iteration-1 model copied under a tag, as a longer run continuing it starts)
     shutil.copytree(work / "exp" / "hubert_it1_train_hubert_debug", work / "exp" / "hubert_it1_t1")

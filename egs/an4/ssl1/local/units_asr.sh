@@ -11,7 +11,8 @@
 #   stage 8: per unit set and seed: the same units -> text model trained from scratch with the
 #            same config (same number of updates: same data size, batch and epochs), checkpoint
 #            picked on dev, decoded on dev and test -> exp/units_asr_<units>_<config>_bpe<N>_seed<S>/
-#            decode_<set>_<mode>/score.json; table of every run -> exp/units_asr/RESULTS[_espnet].json + _table.md
+#            decode_<set>_<mode>/score.json; table of every decoded run of the unit sets (any
+#            seed, any call) -> exp/units_asr/RESULTS[_espnet].json + _table.md
 #            --model lm (default): a decoder-only token LM on `<s> units <t> text` (lst_train),
 #              packed, decoded greedy and with beam --beam_size (asr_inference --units)
 #            --model espnet: ESPnet's discrete-unit ASR (egs2 asr2: ESPnet's MT task, model
@@ -225,8 +226,22 @@ if run_stage 8; then
       stage_end 8
     done
   done
+  # the table holds every finished run of these unit sets, whatever call trained it: two calls
+  # run in parallel (one per seed) each rewrite it, and the one that finishes last lists both
   runs=()
-  for units in ${unit_sets}; do for seed in ${seeds}; do runs+=("${units},${seed},$(exp_dir "${units}" "${seed}")"); done; done
+  shopt -s nullglob
+  for units in ${unit_sets}; do
+    for ex in $(printf '%s\n' "$(exp_dir "${units}" "")"* | sort -V); do
+      seed=${ex##*_seed}
+      [[ "${seed}" =~ ^[0-9]+$ ]] || continue
+      complete=true
+      for dset in ${dev_set} ${test_set}; do
+        for mode in ${modes}; do [ -f "${ex}/decode_${dset}_${mode}/score.json" ] || complete=false; done
+      done
+      if ${complete}; then runs+=("${units},${seed},${ex}"); else log "${ex}: not decoded yet, left out of the table"; fi
+    done
+  done
+  shopt -u nullglob
   ${python} local/units_asr_results.py --runs "${runs[@]}" --sets "${dev_set} ${test_set}" \
     --out_json "${results}.json" --out_md "${results}_table.md"
   cat "${results}_table.md"

@@ -28,6 +28,7 @@ from typing import Dict, List
 
 from lst.downstream.results import finetune_run_info
 from lst.eval.results import add_columns
+from lst.stage_io import atomic_open
 
 MODES_RE = re.compile(r"^decode_(?P<set>.+)_(?P<mode>greedy|beam\d+(?:_ctc[0-9.]+)?)$")
 # the checkpoints an ESPnet decode may have used, in the order ESPnet's recipes prefer them
@@ -140,13 +141,16 @@ def main(argv=None) -> int:
             if len(parts) != 3:
                 raise ValueError(f"--runs {spec!r}: expected UNITS,SEED,RUN_DIR")
             rows.append(run_row(parts[0], int(parts[1]), Path(parts[2]), sets))
-        Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out_json).write_text(json.dumps(rows, indent=1) + "\n")
-        Path(args.out_md).write_text(md(rows, sets))
+        # renamed into place: two stage-8 calls finishing together leave one whole table each time
+        with atomic_open(args.out_json) as f:
+            f.write(json.dumps(rows, indent=1) + "\n")
+        with atomic_open(args.out_md) as f:
+            f.write(md(rows, sets))
         if args.merge_into:
             target = Path(args.merge_into)
             merged = merge(json.loads(target.read_text()), rows, args.test_set, args.prefix, args.mode)
-            target.write_text(json.dumps(merged, indent=1) + "\n")
+            with atomic_open(target) as f:
+                f.write(json.dumps(merged, indent=1) + "\n")
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"units_asr_results: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
