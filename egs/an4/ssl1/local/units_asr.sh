@@ -23,6 +23,8 @@
 #              writes its source side (dump/units_asr/<units>_espnet<_dedup>/<set>/src_text)
 # Every stage can be re-run on its own; training resumes from its last checkpoint, and a
 # finished run is kept (its .done.json) unless --skip_done false.
+# Threads: path.sh sets OMP_NUM_THREADS=2 unless it is set. Two seeds trained side by side on
+# 2 cores need OMP_NUM_THREADS=1 each (with 2 each they ran 9x slower here: 4 threads on 2 cores).
 set -euo pipefail
 # shellcheck disable=SC1091
 . utils/lib.sh
