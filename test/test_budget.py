@@ -75,14 +75,17 @@ def test_plan_counts_updates_from_model_flops(tmp_path):
 
 
 def test_plan_command_writes_the_planned_config(tmp_path):
-    """`budget plan --out_config`: the config the trainer gets, with the plan's epochs and iterations."""
-    from lst.bin.budget import main
-
+    """`budget plan --out_config`: the config the trainer gets, with the plan's epochs and
+    iterations; stdout is the plan's JSON alone (recipes write it to plan.json), whatever
+    ESPnet's imports print."""
     toy_setup(tmp_path)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, max_epoch=99)))
-    assert main(["plan", "--config", str(tmp_path / "c.yaml"), "--token_list", str(tmp_path / "tokens.txt"),
-                 "--corpus", str(tmp_path / "train"), "--seq_budget", "80", "--target_epochs", "2",
-                 "--out_config", str(tmp_path / "out" / "train.yaml")]) == 0
+    r = subprocess.run([sys.executable, "-m", "lst.bin.budget", "plan", "--config", str(tmp_path / "c.yaml"),
+                        "--token_list", str(tmp_path / "tokens.txt"), "--corpus", str(tmp_path / "train"),
+                        "--seq_budget", "80", "--target_epochs", "2", "--out_config", str(tmp_path / "out" / "train.yaml")],
+                       env=subprocess_env(threads=1), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout)["seq_budget"] == 80
     planned = yaml.safe_load((tmp_path / "out" / "train.yaml").read_text())
     assert (planned["max_epoch"], planned["num_iters_per_epoch"]) == (2, 6)  # 10 updates (+5 %) in 2 epochs
     assert planned["model_conf"] == CONFIG["model_conf"] and planned["optim_conf"] == CONFIG["optim_conf"]

@@ -27,9 +27,10 @@ def batch():
     return torch.tensor([S2T, T2S]), torch.tensor([12, 10])
 
 
-def build(kind, w=0.3, seed=0):
+def build(kind, w=0.3, seed=0, adapter=0):
     torch.manual_seed(seed)
-    common = dict(d_model=32, n_layers=2, n_heads=2, max_len=128, prompt_loss_weight=0.0, ctc_weight=w)
+    common = dict(d_model=32, n_layers=2, n_heads=2, max_len=128, prompt_loss_weight=0.0, ctc_weight=w,
+                  ctc_adapter_layers=adapter)
     if kind == "token_lm":
         return TokenLM(V, OFF, K, **common)
     return LSTModel(V, OFF, K, **common, local_d_model=16, local_heads=2, window=8, patching="static", patch_size=2)
@@ -125,6 +126,38 @@ def test_ctc_log_probs_are_causal_states_of_the_forward(kind):
         torch.testing.assert_close(full[:, :4], part[:, :4])
     with pytest.raises(ValueError, match="no CTC head"):
         build(kind, 0.0).ctc_logprobs(seq[:1])
+
+
+@pytest.mark.parametrize("kind", ["token_lm", "lst"])
+def test_bidirectional_adapter_sees_later_units_and_decoding_reads_what_training_read(kind):
+    """ctc_adapter_layers > 0: the CTC scores of a unit depend on the units after it (the
+    causal head's do not), and the decoding path (ctc_logprobs over the ASR prompt) gives the
+    loss the training path computed on the s2t row."""
+    seq, lens = batch()
+    prompt = seq[:1, :8]  # <sos> <s> u1 .. u6 (the <t> marker and the text follow)
+    later = prompt.clone()
+    later[0, 7] = OFF + 11  # change the last unit only
+    for layers in (0, 1):
+        model = build(kind, adapter=layers).eval()
+        assert (model.ctc_adapter is None) == (layers == 0)
+        a, b = model.ctc_logprobs(prompt), model.ctc_logprobs(later)
+        moved = (a[0, 2:4] - b[0, 2:4]).abs().max()  # the first two units, before the changed one
+        if layers:
+            assert moved > 1e-4
+        else:
+            assert moved < 1e-6
+    model = build(kind, adapter=1).eval()
+    with torch.no_grad():
+        _, stats, _ = model(seq=seq[:1], seq_lengths=lens[:1])
+    logp = model.ctc_logprobs(prompt)[0, 2:]  # (6, C) at the unit positions
+    ref = F.ctc_loss(logp[:, None], torch.tensor([[7, 9]]), torch.tensor([6]), torch.tensor([2]), blank=0,
+                     reduction="sum") / 2
+    torch.testing.assert_close(stats["loss_ctc"], ref)
+    # a backbone without the adapter (or the head) loads into the fine-tuning model the ESPnet way
+    plain = build(kind, 0.0).state_dict()
+    state = model.state_dict()
+    state.update(plain)
+    model.load_state_dict(state)
 
 
 def test_ctc_weight_out_of_range_is_a_config_error():

@@ -89,11 +89,14 @@ def test_an4_lst1_stages_1_to_7_build_interleaved_sequences(tmp_path):
         assert "| an4_test | s2t |" in table and "| stories_dev | s2t |" in table
     assert "1epoch.pth" in (out / "RESULTS_before.md").read_text()
     # --init_from_backbone false: the same settings and budget from random weights (no --init_param)
-    scratch = cmd[:-2] + ["--tag", "toy_scratch", "--init_from_backbone", "false", "--stop_stage", "4"]
+    scratch = cmd[:-2] + ["--tag", "toy_scratch", "--init_from_backbone", "false", "--stop_stage", "5"]
     proc = subprocess.run(scratch, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     out = work / "exp" / "toy_scratch" / "lst"
     assert "from scratch" in proc.stdout + proc.stderr
     assert not yaml.safe_load((out / "config.yaml").read_text()).get("init_param")
     assert 0 < json.loads((out / "budget_ledger.json").read_text())["final"]["flops"] <= 3e9
+    assert json.loads((out / "plan.json").read_text())["flop_budget"] == 3e9  # the plan's JSON alone
     assert (out / "packed.zip").is_file()
+    # stage 5 of a run from scratch: the trained model only (there is no "before" model)
+    assert "| an4_test | s2t |" in (out / "RESULTS.md").read_text() and not (out / "RESULTS_before.md").exists()

@@ -9,14 +9,18 @@
 See lst/budget.py for the two protocols (``flops``, ``steps``) and the stop hook.
 """
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import yaml
 
-from lst import budget
-from lst.budget import BudgetLSTTask, apply_overrides, plan_training
+# ESPnet's optional-import notices ("Failed to import Flash Attention ...") print to stdout,
+# which the plan's JSON owns (recipes redirect it to plan.json): they go to stderr instead
+with contextlib.redirect_stdout(sys.stderr):
+    from lst import budget
+    from lst.budget import BudgetLSTTask, apply_overrides, plan_training
 from lst.vocab import read_token_list
 
 
@@ -41,8 +45,9 @@ def main(argv=None) -> int:
                    help="also write the config with the plan's overrides (epochs, iterations, curriculum) here")
     a = p.parse_args(argv[1:])
     config = yaml.safe_load(Path(a.config).read_text())
-    plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
-                         a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)
+    with contextlib.redirect_stdout(sys.stderr):  # the model build may import more of ESPnet
+        plan = plan_training(config, read_token_list(a.token_list), a.corpus, a.flop_budget, a.seq_budget,
+                             a.target_epochs, max_seqs=a.max_seqs, step_budget=a.step_budget)
     print(json.dumps(plan, indent=1))
     if a.out_config:
         Path(a.out_config).parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,17 @@ losses as ESPnet does: ``(1 - w) * attention + w * CTC``. Blank is the vocabular
 
 The CTC loss is normalised per target token (not summed per utterance as in ESPnet), so it
 has the scale of the per-token cross-entropy it is mixed with.
+
+The backbone's states are causal: the state of a unit has seen none of the speech after it,
+while ESPnet's encoder is bidirectional. ``ctc_adapter_layers`` > 0 puts a small
+bidirectional LSTM (ESPnet's ``blstm`` encoder, residual) between the speech states and the
+CTC head, over the speech positions only. The whole prompt is known before the first text
+token is decoded, so the CTC scores may look ahead; the LM's own next-token scores stay causal.
 """
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from lst.vocab import BLANK_ID, SPECIAL_TOKENS, TEXT_MARK_ID
@@ -47,6 +54,49 @@ def gather_rows(x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torc
     return out, lengths
 
 
+class SpeechAdapter(nn.Module):
+    """Bidirectional LSTM over the speech states of each row, added to them (residual):
+    (B, S, D) left-aligned states and their counts (B,) -> (B, S, D). Padding never reaches a
+    real position (packed sequences)."""
+
+    def __init__(self, d_model: int, n_layers: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % 2:
+            raise ValueError(f"ctc_adapter_layers needs an even model width (two directions of d/2), got {d_model}")
+        self.lstm = nn.LSTM(d_model, d_model // 2, num_layers=n_layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if n_layers > 1 else 0.0)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(self.norm(x), lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
+        return x + h
+
+
+def make_speech_adapter(d_model: int, n_layers: int, dropout: float = 0.0) -> Optional[SpeechAdapter]:
+    """The model's ``ctc_adapter`` (None for 0 layers: the CTC head reads the causal states)."""
+    if n_layers < 0:
+        raise ValueError(f"ctc_adapter_layers must be >= 0, got {n_layers}")
+    return SpeechAdapter(d_model, n_layers, dropout) if n_layers else None
+
+
+def adapt_speech_states(adapter: Optional[nn.Module], states: torch.Tensor, speech: torch.Tensor) -> torch.Tensor:
+    """states (B, T, D) at every position, speech (B, T) bool -> states whose speech positions
+    went through the adapter, each row's speech positions as one sequence (the other positions
+    unchanged). The inference path of what ctc_loss does on its gathered rows."""
+    if adapter is None or not bool(speech.any()):
+        return states
+    x, lengths = gather_rows(states, speech)  # (B, S, D)
+    y = adapter(x, lengths)
+    out = states.clone()
+    rank = speech.long().cumsum(1) - 1
+    b, t = speech.nonzero(as_tuple=True)
+    out[b, t] = y[b, rank[b, t]].to(out.dtype)
+    return out
+
+
 def ctc_log_probs(head: torch.nn.Module, states: torch.Tensor) -> torch.Tensor:
     """states (..., D) -> (..., C) log-probabilities over <blank> and the text ids; the other
     special ids are never CTC targets and get ~zero probability (a finite floor: -inf makes
@@ -58,15 +108,18 @@ def ctc_log_probs(head: torch.nn.Module, states: torch.Tensor) -> torch.Tensor:
 
 
 def ctc_loss(head: torch.nn.Module, states: torch.Tensor, seq: torch.Tensor, seq_lengths: torch.Tensor,
-             unit_offset: int) -> Tuple[Optional[torch.Tensor], Dict]:
+             unit_offset: int, adapter: Optional[nn.Module] = None) -> Tuple[Optional[torch.Tensor], Dict]:
     """states (B, T, D) at every position of the padded batch `seq` (B, T) -> the CTC loss
     per target token over the s2t rows (None when the batch has none) and stats
-    (loss_ctc, ctc_infeasible: rows whose transcript cannot fit their units)."""
+    (loss_ctc, ctc_infeasible: rows whose transcript cannot fit their units). ``adapter``
+    (SpeechAdapter or None) runs over each row's speech states first."""
     speech, text = s2t_masks(seq, seq_lengths, unit_offset)
     rows = speech.any(1)
     if not bool(rows.any()):
         return None, {}
     x, in_lens = gather_rows(states[rows], speech[rows])  # (R, S, D)
+    if adapter is not None:
+        x = adapter(x, in_lens)
     y, tgt_lens = gather_rows(seq[rows], text[rows])  # (R, L)
     logp = ctc_log_probs(head, x)  # (R, S, C)
     per_row = F.ctc_loss(logp.transpose(0, 1), y, in_lens, tgt_lens, blank=BLANK_ID, reduction="none",
@@ -86,7 +139,8 @@ def mix_ctc(model, loss: torch.Tensor, stats: Dict, states: torch.Tensor, seq: t
     "loss" becomes the mixed loss. states: (B, T, D) at every position of seq."""
     if model.ctc_head is None:
         return loss
-    ctc, ctc_stats = ctc_loss(model.ctc_head, states, seq, seq_lengths, model.unit_offset)
+    ctc, ctc_stats = ctc_loss(model.ctc_head, states, seq, seq_lengths, model.unit_offset,
+                              getattr(model, "ctc_adapter", None))
     if ctc is None:
         return loss
     stats.update(ctc_stats, loss_att=loss.detach())

@@ -44,7 +44,7 @@ from torch import nn
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from lst.models.ctc import ctc_log_probs, mix_ctc
+from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import lst_flops
 from lst.models.token_lm import nll_stats, prompt_weights
@@ -207,7 +207,7 @@ class LSTModel(AbsESPnetModel):
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
                  rope_theta: float = 10000.0, ffn_multiple_of: int = 256, init_std: Optional[float] = None,
                  tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0,
-                 ctc_weight: float = 0.0, bf16: bool = False):
+                 ctc_weight: float = 0.0, ctc_adapter_layers: int = 0, bf16: bool = False):
         super().__init__()
         if patch_vectors < 1 or decoder_window < 1:
             raise ValueError("patch_vectors and decoder_window must be >= 1")
@@ -245,6 +245,8 @@ class LSTModel(AbsESPnetModel):
         # prompt (lst/models/ctc.py); outputs <blank> + the text ids
         self.ctc_weight = ctc_weight
         self.ctc_head = nn.Linear(dl, unit_offset) if ctc_weight > 0 else None
+        # > 0 layers: a bidirectional adapter between the speech states and the CTC head (ctc.py)
+        self.ctc_adapter = make_speech_adapter(dl, ctc_adapter_layers, dropout) if ctc_weight > 0 else None
         init_weights(self, init_std)
         if tie_embeddings:
             self.head.weight = self.embed.weight
@@ -364,7 +366,8 @@ class LSTModel(AbsESPnetModel):
         plan = self.plan(seq, seq_lengths, None)
         with autocast(self.bf16, plan.seq.device):
             dec, _, _ = self.run(plan)
-        return ctc_log_probs(self.ctc_head, dec.view(plan.B, plan.T, -1))
+        states = adapt_speech_states(self.ctc_adapter, dec.view(plan.B, plan.T, -1).float(), plan.seq >= self.unit_offset)
+        return ctc_log_probs(self.ctc_head, states)
 
     @torch.no_grad()
     def next_logits(self, seq, seq_lengths, seg_start=None, modes=None, allow_fallback=True):

@@ -10,7 +10,7 @@ from torch import nn
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from lst.models.ctc import ctc_log_probs, mix_ctc
+from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import token_lm_flops
 from lst.nn import KVCache, Transformer, autocast, init_weights
@@ -76,7 +76,8 @@ class TokenLM(AbsESPnetModel):
     def __init__(self, vocab_size: int, unit_offset: int, n_units: int, d_model: int = 256, n_layers: int = 4,
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
                  ffn_multiple_of: int = 256, init_std: Optional[float] = None, tie_embeddings: bool = False,
-                 prompt_loss_weight: float = 1.0, ctc_weight: float = 0.0, bf16: bool = False):
+                 prompt_loss_weight: float = 1.0, ctc_weight: float = 0.0, ctc_adapter_layers: int = 0,
+                 bf16: bool = False):
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
@@ -95,6 +96,8 @@ class TokenLM(AbsESPnetModel):
         # (lst/models/ctc.py); outputs <blank> + the text ids
         self.ctc_weight = ctc_weight
         self.ctc_head = nn.Linear(d_model, unit_offset) if ctc_weight > 0 else None
+        # > 0 layers: a bidirectional adapter between the speech states and the CTC head (ctc.py)
+        self.ctc_adapter = make_speech_adapter(d_model, ctc_adapter_layers, dropout) if ctc_weight > 0 else None
         init_weights(self, init_std)
         if tie_embeddings:
             self.head.weight = self.embed.weight
@@ -159,7 +162,8 @@ class TokenLM(AbsESPnetModel):
         """(B, T) ids -> (B, T, C) CTC log-probabilities at every position (ctc_weight > 0)."""
         if self.ctc_head is None:
             raise ValueError("this model has no CTC head (fine-tune it with model_conf ctc_weight > 0)")
-        return ctc_log_probs(self.ctc_head, self.states(seq))
+        states = adapt_speech_states(self.ctc_adapter, self.states(seq), seq >= self.unit_offset)
+        return ctc_log_probs(self.ctc_head, states)
 
     def flops_per_sequence(self, seq, seq_lengths, seg_start=None, doc_ids=None) -> Dict[str, torch.Tensor]:
         if doc_ids is not None:

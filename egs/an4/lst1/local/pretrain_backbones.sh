@@ -21,7 +21,8 @@
 #            -> exp/<tag>/<name>/ (train.log, budget_ledger.json, train_wall_seconds)
 #   stage 4: pack each run's final checkpoint (k-means + BPE of the backbones) -> exp/<tag>/<name>/packed.zip
 #   stage 5: per-kind NLL (lst.bin.evaluate) on the AN4 --test_sets corpus (never trained on) and
-#            the story valid set, of each backbone before and after -> exp/<tag>/<name>/RESULTS{_before,}.md
+#            the story valid set, of each backbone before (not from scratch) and after
+#            -> exp/<tag>/<name>/RESULTS{_before,}.md
 # Then: cd ../asr1 && ./run.sh --run_espnet_baseline false --run_lst true --backbone_recipe ../lst1 \
 #   --backbone_runs "token_lm_an4:exp/<tag>/token_lm lst_an4:exp/<tag>/lst" (their packed.zip is
 # copied; see ../asr1/RESULTS.md). Every stage re-runs on its own; training resumes.
@@ -187,8 +188,12 @@ if run_stage 5; then
     name=${nr%%:*}; run=${br}/${nr#*:}; d=${out}/${name}
     require "${d}/train_wall_seconds" "stage 3 (training)"
     last=$(sed -n 's/^max_epoch: *//p' "${d}/train.yaml")
-    ${python} -m lst.bin.evaluate --config "${run}/config.yaml" --model_file "${run}/${backbone_ckpt}" \
-      "${eval_data[@]}" --results "${d}/RESULTS_before.md"
+    if ${init_from_backbone}; then
+      ${python} -m lst.bin.evaluate --config "${run}/config.yaml" --model_file "${run}/${backbone_ckpt}" \
+        "${eval_data[@]}" --results "${d}/RESULTS_before.md"
+    else
+      log "${name}: trained from scratch, no 'before' model to score"
+    fi
     ${python} -m lst.bin.evaluate --config "${d}/config.yaml" --model_file "${d}/${last}epoch.pth" \
       "${eval_data[@]}" --results "${d}/RESULTS.md"
   done
