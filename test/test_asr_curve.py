@@ -175,3 +175,42 @@ def test_asr_lm_table_lists_the_picked_epoch_decodes(tmp_path):
     rows = asr_lm_rows(tmp_path, ["lst"], ["test"])
     assert [(r["decode"], r["wer"], r["best_epoch"]) for r in rows] == [("beam4_ctc0.3", 60.0, None),
                                                                          ("beam4_ctc0.3_ep28", 50.0, 28)]
+
+
+def test_pick_ctc_weight_lowest_wer_then_cer_then_first_listed(tmp_path):
+    """asr.sh stage 10's --pick_ctc_weights: the weight of the lowest validation WER; a tie goes to
+    the lower CER, then to the weight listed first; a missing score.json and bad --decodes are
+    one-line errors naming what is wrong; the command line prints the weight and writes the JSON."""
+    import subprocess
+    import sys
+
+    from lst.bin.pick_ctc_weight import parse_decodes
+    from lst.downstream.curve import pick_ctc_weight
+
+    def dec(name, wer, cer):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "score.json").write_text(json.dumps({"wer": wer, "cer": cer, "n_utts": 100}))
+        return d
+
+    a, b, c, e = dec("w3", 45.0, 30.0), dec("w5", 41.0, 28.0), dec("w7", 41.0, 27.5), dec("w9", 41.0, 27.5)
+    pick = pick_ctc_weight([(0.3, a), (0.5, b), (0.7, c), (0.9, e)], "dev")
+    assert (pick["ctc_weight"], pick["wer"], pick["cer"], pick["set"]) == (0.7, 41.0, 27.5, "dev")
+    assert [t["ctc_weight"] for t in pick["tried"]] == [0.3, 0.5, 0.7, 0.9]
+    assert pick_ctc_weight([(0.9, e), (0.7, c)])["ctc_weight"] == 0.9  # full tie: the first listed
+    assert pick_ctc_weight([(0.3, a)])["ctc_weight"] == 0.3
+    with pytest.raises(CurveError, match=r"nope[/\\]score.json: missing"):
+        pick_ctc_weight([(0.3, a), (0.5, tmp_path / "nope")])
+    assert parse_decodes(f"0.3:{a} 1:{b}") == [(0.3, a), (1.0, b)]
+    for bad in (f"0.3{a}", "x:dir", "1.5:dir", "0.3:", f"0.3:{a} 0.3:{b}"):
+        with pytest.raises(ValueError, match="--decodes"):
+            parse_decodes(bad)
+    out = tmp_path / "picked.json"
+    proc = subprocess.run([sys.executable, "-m", "lst.bin.pick_ctc_weight", "--decodes", f"0.3:{a} 0.5:{b}",
+                           "--set", "dev", "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0.5"
+    assert json.loads(out.read_text())["wer"] == 41.0
+    proc = subprocess.run([sys.executable, "-m", "lst.bin.pick_ctc_weight", "--decodes", f"0.3:{tmp_path}/gone",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "gone" in proc.stderr and "Traceback" not in proc.stderr

@@ -201,6 +201,24 @@ def test_asr_inference_ctc_decodes_with_the_head_and_refuses_a_model_without_one
     assert info["summary"]["ctc"] is True and info["summary"]["n_utts"] == 2
     assert info["utts"]["u1"]["global_steps"] == 2 + 4  # <sos/eos> <s> + 4 units, one forward
     assert info["utts"]["u1"]["n_tokens"] == 1 and info["utts"]["u2"]["n_tokens"] == 1
+    # --model_file with the backbone's weights (asr.sh stage 9's epoch 0): greedy LM decoding runs,
+    # a CTC decode is refused (the head would be its random init); a foreign state is refused
+    bb = tmp_path / "backbone.pth"
+    torch.save(backbone, bb)
+    assert main(["--model", str(packed), "--model_file", str(bb), "--units", str(units), "--output_dir",
+                 str(tmp_path / "ep0"), "--max_len", "3"]) == 0
+    assert json.loads((tmp_path / "ep0" / "decode_info.json").read_text())["summary"]["n_utts"] == 2
+    caplog.clear()
+    assert main(["--model", str(packed), "--model_file", str(bb), "--units", str(units), "--output_dir",
+                 str(tmp_path / "ep0c"), "--ctc"]) == 1
+    assert any("no CTC head" in r.getMessage() for r in caplog.records)
+    head_only = dict(backbone, **{k: v for k, v in model.state_dict().items() if k.startswith("ctc_head.")})
+    del head_only[next(iter(backbone))]
+    torch.save(head_only, bb)
+    caplog.clear()
+    assert main(["--model", str(packed), "--model_file", str(bb), "--units", str(units), "--output_dir",
+                 str(tmp_path / "ep0d")]) == 1
+    assert any("does not fit" in r.getMessage() and "missing keys" in r.getMessage() for r in caplog.records)
     # the plain backbone has no head
     cfg["model_conf"].pop("ctc_weight")
     Path(src["config"]).write_text(yaml.safe_dump(cfg, allow_unicode=True))

@@ -44,8 +44,12 @@ def asr1_copy(tmp_path: Path) -> Path:
 
 def test_asr_recipe_all_stages(tmp_path):
     work = asr1_copy(tmp_path)
+    # fine-tuned with a CTC head (model_conf ctc_weight), so stage 10 can decode jointly
+    conf = (work / "conf" / "finetune_asr.yaml").read_text()
+    (work / "conf" / "finetune_asr_ctc.yaml").write_text(conf + "model_conf:\n    ctc_weight: 0.3\n")
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED))
     cmd = ["./run.sh", "--stage", "1", "--stop_stage", "9", "--pretrained_model", "exp/packed/token_lm.zip",
+           "--finetune_config", "conf/finetune_asr_ctc.yaml",
            "--finetune_args", "--max_epoch 2 --keep_nbest_models 5", "--max_len", "4", "--beam_size", "2",
            "--espnet_asr_args", "--max_epoch 1", "--lm_text_case", "lower", "--curve_sets", "test"]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
@@ -98,8 +102,10 @@ def test_asr_recipe_all_stages(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Stage 9 done" in proc.stdout + proc.stderr and "epoch 1: test" not in proc.stdout + proc.stderr
     # stage 10: the checkpoint with the lowest validation WER of stage 9, decoded on valid + test
+    # (--pick_ctc_weights: the joint decoding's CTC weight picked on valid first)
     pick = ["./run.sh", "--stage", "9", "--stop_stage", "10", "--pretrained_model", "exp/packed/token_lm.zip",
-            "--max_len", "4", "--pick_decode_modes", "greedy"]
+            "--finetune_config", "conf/finetune_asr_ctc.yaml", "--max_len", "4", "--beam_size", "2",
+            "--pick_decode_modes", "greedy joint", "--pick_ctc_weights", "0.2 0.9"]
     proc = subprocess.run(pick + ["--curve_sets", "test"], cwd=work, env=env, capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode != 0 and "--pick_decode_modes needs --curve_sets to include valid" in proc.stdout + proc.stderr
@@ -114,4 +120,13 @@ def test_asr_recipe_all_stages(tmp_path):
     for dset in ("valid", "test"):
         info = json.loads((ft / f"decode_{dset}_greedy_ep{n}" / "decode_info.json").read_text())["summary"]
         assert info["model_file"].endswith(f"exp/asr_token_lm/{n}epoch.pth")
+    tried = {w: json.loads((ft / "ctc_weight" / f"decode_valid_joint_w{w}_ep{n}" / "score.json").read_text())
+             for w in ("0.2", "0.9")}
+    chosen = json.loads((ft / "picked_ctc_weight.json").read_text())
+    best = min(tried, key=lambda w: (tried[w]["wer"], tried[w]["cer"], w != "0.2"))
+    assert chosen["set"] == "valid" and chosen["ctc_weight"] == float(best) and len(chosen["tried"]) == 2
+    for dset in ("valid", "test"):
+        info = json.loads((ft / f"decode_{dset}_joint_ep{n}" / "decode_info.json").read_text())["summary"]
+        assert info["ctc_weight"] == float(best) and info["beam"] == 2, info
+    assert f"joint CTC weight {best} (lowest valid WER of 0.2 0.9" in proc.stdout + proc.stderr
     assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()

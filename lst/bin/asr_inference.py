@@ -57,6 +57,25 @@ def get_parser():
     return p
 
 
+CTC_MODULES = ("ctc_head", "ctc_adapter")
+
+
+def load_weights_maybe_without_ctc_head(model, state) -> bool:
+    """Load ``state`` into ``model`` strictly, except that a state without the CTC head and
+    adapter (the backbone before fine-tuning: asr.sh stage 9's epoch 0) loads into a model with
+    them; the model then has no CTC head, so a CTC decode is refused rather than run on the head's
+    random initialisation. Returns whether the head was dropped."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    head = [k for k in missing if k.split(".")[0] in CTC_MODULES]
+    partial = any(k.split(".")[0] in CTC_MODULES for k in state)  # a head without its adapter, say
+    if unexpected or len(head) != len(missing) or (head and partial):
+        raise RuntimeError(f"missing keys {sorted(missing)[:8]}, unexpected keys {sorted(unexpected)[:8]}")
+    if head:
+        for name in CTC_MODULES:
+            setattr(model, name, None)
+    return bool(head)
+
+
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     if args.beam < 1 or args.max_len < 1 or args.threads < 1:
@@ -84,7 +103,7 @@ def main(argv=None) -> int:
     if args.model_file:
         try:
             state = torch.load(args.model_file, map_location="cpu", weights_only=True)
-            pk.model.load_state_dict(state)
+            load_weights_maybe_without_ctc_head(pk.model, state)
         except (OSError, RuntimeError, KeyError) as e:
             logging.error(f"--model_file {args.model_file} does not fit {args.model}: "
                           f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")

@@ -17,6 +17,8 @@
 #   stage 10: (--pick_decode_modes) decode valid + test with the checkpoint of the lowest stage-9 WER on the
 #            validation set (ESPnet picks by validation loss, which turns long before a CTC head stops improving)
 #                                                                 -> exp/asr_<m>/picked_checkpoint.json, decode_<set>_<mode>_ep<N>/
+#            (--pick_ctc_weights "0.3 0.5 0.7": the joint CTC weight is picked on the validation set first
+#            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight.json)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
 set -euo pipefail
 . utils/lib.sh
@@ -37,6 +39,7 @@ curve_target_wer=auto  # stage 9: fixed WER (%) whose updates-to-reach are repor
 curve_decode=greedy    # stage 9: greedy or ctc (then epoch 0, the backbone without a CTC head, is not decoded)
 curve_dir=""           # stage 9's output dir (default: <expdir>/asr_curve)
 pick_decode_modes=""   # stage 10: decode modes (as --decode_modes) of the checkpoint picked by stage 9's WER on the validation set; empty: skip
+pick_ctc_weights=""    # stage 10 with joint in --pick_decode_modes: CTC weights decoded on the validation set; the lowest WER decodes every set (empty: --decode_ctc_weight)
 # ESPnet baseline
 espnet_asr_config=conf/espnet_asr.yaml  # ESPnet ASR config
 espnet_asr_args=""     # extra options of ESPnet's asr_train
@@ -50,13 +53,13 @@ recipe_env
 task=asr; ft_kind=s2t
 . "${scripts}/downstream_stages.sh"
 
-set_mode_opts() {  # MODE OPTION_NAME: the beam (b) and asr_inference options (mode_opts) of a decode mode
+set_mode_opts() {  # MODE OPTION_NAME [CTC_WEIGHT]: the beam (b) and asr_inference options (mode_opts) of a decode mode
   b=1; mode_opts=()
   case "$1" in
     greedy) ;;
     beam) b=${beam_size} ;;
     ctc) mode_opts=(--ctc) ;;
-    joint) b=${beam_size}; mode_opts=(--ctc_weight "${decode_ctc_weight}") ;;
+    joint) b=${beam_size}; mode_opts=(--ctc_weight "${3:-${decode_ctc_weight}}") ;;
     *) die "$2: unknown mode '$1' (greedy, beam, ctc, joint)" ;;
   esac
 }
@@ -185,9 +188,28 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
     n=$(sed -n 's/^ *"epoch": *\([0-9]*\).*/\1/p' "${ft}/picked_checkpoint.json")
     [ -n "${n}" ] && [ -f "${ft}/${n}epoch.pth" ] || die "${ft}/picked_checkpoint.json: no kept checkpoint ${ft}/${n}epoch.pth"
     stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} epoch ${n} (picked on ${valid_set}; ${pick_decode_modes})"
+    joint_w=${decode_ctc_weight}
+    if [ -n "${pick_ctc_weights}" ] && [[ " ${pick_decode_modes} " == *" joint "* ]]; then
+      decodes=""  # the weights on the validation set; a decode newer than the checkpoint is kept (resumable)
+      for w in ${pick_ctc_weights}; do
+        d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}_ep${n}
+        decodes+=" ${w}:${d}"
+        [ "${d}/score.json" -nt "${ft}/${n}epoch.pth" ] && continue
+        log "${m} epoch ${n}: ${valid_set}, joint decoding with CTC weight ${w}"
+        mkdir -p "${ft}/ctc_weight"
+        # shellcheck disable=SC2086
+        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
+          --wav_scp "${dumpdir}/raw/${valid_set}/wav.scp" --output_dir "${d}" --beam "${beam_size}" --max_len "${max_len}" \
+          --ctc_weight "${w}" --ref_text "${dumpdir}/raw/${valid_set}/text" ${inference_args} 2> "${d}.log" \
+          || die "decode failed: ${d}.log"
+      done
+      joint_w=$(${python} -m lst.bin.pick_ctc_weight --decodes "${decodes# }" --set "${valid_set}" \
+        --out "${ft}/picked_ctc_weight.json") || die "${m}: picking the CTC weight failed"
+      log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${pick_ctc_weights}; ${ft}/picked_ctc_weight.json)"
+    fi
     for dset in ${valid_set} ${test_sets}; do
       for mode in ${pick_decode_modes}; do
-        set_mode_opts "${mode}" --pick_decode_modes
+        set_mode_opts "${mode}" --pick_decode_modes "${joint_w}"
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
           --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_ep${n}" --beam "${b}" \
