@@ -42,15 +42,22 @@ def s2t_masks(seq: torch.Tensor, seq_lengths: torch.Tensor, unit_offset: int) ->
     return speech & usable[:, None], text & usable[:, None]
 
 
+def row_slots(mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mask (B, T) -> (row, position, slot) of every masked entry, each (N,): slot is its
+    place in its row once the row's masked entries are left-aligned (gather_rows)."""
+    rank = mask.long().cumsum(1) - 1  # (B, T)
+    b, t = mask.nonzero(as_tuple=True)
+    return b, t, rank[b, t]
+
+
 def gather_rows(x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """x (B, T, ...) and mask (B, T) -> the masked entries of each row left-aligned,
     (B, S, ...) zero-padded, and their counts (B,)."""
     lengths = mask.sum(1)
     S = int(lengths.max()) if mask.numel() else 0
     out = x.new_zeros((x.shape[0], S) + tuple(x.shape[2:]))
-    rank = mask.long().cumsum(1) - 1  # (B, T): slot of each masked entry in its row
-    b, t = mask.nonzero(as_tuple=True)
-    out[b, rank[b, t]] = x[b, t]
+    b, t, slot = row_slots(mask)
+    out[b, slot] = x[b, t]
     return out, lengths
 
 
@@ -91,9 +98,8 @@ def adapt_speech_states(adapter: Optional[nn.Module], states: torch.Tensor, spee
     x, lengths = gather_rows(states, speech)  # (B, S, D)
     y = adapter(x, lengths)
     out = states.clone()
-    rank = speech.long().cumsum(1) - 1
-    b, t = speech.nonzero(as_tuple=True)
-    out[b, t] = y[b, rank[b, t]].to(out.dtype)
+    b, t, slot = row_slots(speech)  # the inverse of gather_rows
+    out[b, t] = y[b, slot].to(out.dtype)
     return out
 
 
