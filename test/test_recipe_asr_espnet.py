@@ -130,3 +130,17 @@ def test_asr_recipe_all_stages(tmp_path):
         assert info["ctc_weight"] == float(best) and info["beam"] == 2, info
     assert f"joint CTC weight {best} (lowest valid WER of 0.2 0.9" in proc.stdout + proc.stderr
     assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()
+    # --pick_average 2: the average of the two best epochs on valid (here both kept ones) decoded instead
+    avg = pick[:11] + ["--curve_sets", "valid test", "--pick_decode_modes", "greedy"]
+    proc = subprocess.run(avg + ["--pick_average", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "--pick_average must be a whole number >= 1, got '0'" in proc.stdout + proc.stderr
+    proc = subprocess.run(avg + ["--pick_average", "2"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    ave = json.loads((ft / "ave2best.json").read_text())
+    assert sorted(ave["epochs"]) == [1, 2] and ave["epochs"][0] == n and ave["set"] == "valid"
+    for dset in ("valid", "test"):
+        info = json.loads((ft / f"decode_{dset}_greedy_ave2" / "decode_info.json").read_text())["summary"]
+        assert info["model_file"].endswith("exp/asr_token_lm/ave2best.pth")
+    eps = " ".join(map(str, ave["epochs"]))
+    assert f"| test | greedy, average of epochs {eps} |" in (ft / "RESULTS.md").read_text()
+    assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()  # the single epoch's rows stay

@@ -148,9 +148,14 @@ def pick_checkpoint(exp, dset: str) -> Dict:
     if not points:
         raise CurveError(f"{Path(exp) / 'curve'}: no decodes of set '{dset}' past epoch 0 (asr.sh stage 9 "
                          f"with --curve_sets including {dset} makes them)")
-    best = min(points, key=lambda p: (p["wer"], -p["epoch"]))
+    ranked = sorted(points, key=lambda p: (p["wer"], -p["epoch"]))
+    best = ranked[0]
+    # every epoch in the same order: the n best of them are what --pick_average N averages
+    ranking = [{"epoch": p["epoch"], "wer": p["wer"], "checkpoint": str(Path(exp) / f"{p['epoch']}epoch.pth")}
+               for p in ranked]
     return {"set": dset, "epoch": best["epoch"], "updates": best["updates"], "wer": best["wer"],
-            "decode": best["decode"], "checkpoint": str(Path(exp) / f"{best['epoch']}epoch.pth"), "rule": PICK_RULE}
+            "decode": best["decode"], "checkpoint": ranking[0]["checkpoint"], "rule": PICK_RULE,
+            "ranking": ranking}
 
 
 def pick_ctc_weight(decodes: Sequence[Tuple[float, Path]], dset: str = "") -> Dict:

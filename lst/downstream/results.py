@@ -32,15 +32,31 @@ def _param_count_from_espnet(exp: Path) -> Optional[int]:
 
 
 DECODE_MODES = ("greedy", "beam", "ctc", "joint")  # asr.sh stage 5's decode_<set>_<mode> dirs
-PICKED_DIR = re.compile(r"^decode_.+_ep(\d+)$")  # stage 10's decode_<set>_<mode>_ep<N> (a picked epoch)
+# stage 10's decode_<set>_<mode>_ep<N> (the epoch picked on the validation set) and decode_<set>_<mode>_ave<N>
+# (the average of the N best epochs there, asr.sh --pick_average N)
+PICKED_DIR = re.compile(r"^decode_.+_(ep|ave)(\d+)$")
 
 
 def _decode_dirs(exp: Path, dset: str, mode: str):
-    """[(dir, picked epoch)]: stage 5's decode_<set>_<mode> of the run's chosen checkpoint (epoch None),
-    then stage 10's decode_<set>_<mode>_ep<N> of the epoch picked on the validation set."""
-    picked = [(d, int(PICKED_DIR.match(d.name).group(1))) for d in exp.glob(f"decode_{dset}_{mode}_ep*")
-              if PICKED_DIR.match(d.name)]
-    return [(exp / f"decode_{dset}_{mode}", None)] + sorted(picked, key=lambda de: de[1])
+    """[(dir, picked tag)]: stage 5's decode_<set>_<mode> of the run's chosen checkpoint (tag None), then
+    stage 10's decodes of the epoch picked on the validation set (tag 'ep<N>') or of the average of the
+    N best epochs there ('ave<N>'), epochs first, each in number order."""
+    picked = []
+    for d in exp.glob(f"decode_{dset}_{mode}_*"):
+        match = PICKED_DIR.match(d.name)
+        if match and d.name == f"decode_{dset}_{mode}_{match.group(1)}{match.group(2)}":
+            picked.append((d, match.group(1), int(match.group(2))))
+    picked.sort(key=lambda d_kind_n: (d_kind_n[1] != "ep", d_kind_n[2]))
+    return [(exp / f"decode_{dset}_{mode}", None)] + [(d, f"{kind}{n}") for d, kind, n in picked]
+
+
+def picked_label(exp: Path, tag: str) -> str:
+    """'epoch 28' for tag ep28; 'average of epochs 28 29 25' for ave3 (from <exp>/ave3best.json)."""
+    if tag.startswith("ep"):
+        return f"epoch {tag[2:]}"
+    info = _load(exp / f"{tag}best.json")
+    epochs = " ".join(map(str, info["epochs"])) if info and info.get("epochs") else "?"
+    return f"average of epochs {epochs}"
 
 
 def asr_lm(args):
@@ -48,15 +64,15 @@ def asr_lm(args):
     rows, kind = [], None
     for dset in args.sets.split():
         for mode in DECODE_MODES:
-            for d, epoch in _decode_dirs(exp, dset, mode):
+            for d, tag in _decode_dirs(exp, dset, mode):
                 s, info = _load(d / "score.json"), _load(d / "decode_info.json")
                 if s is None or info is None:
                     continue
                 sm = info["summary"]
                 kind = kind or sm["model"]
                 search = mode
-                if epoch is not None:  # the picked epoch, and the joint search's CTC weight
-                    search = f"{mode}, epoch {epoch}" + (f", CTC {sm.get('ctc_weight')}" if mode == "joint" else "")
+                if tag is not None:  # the picked epoch (or average), and the joint search's CTC weight
+                    search = f"{mode}, {picked_label(exp, tag)}" + (f", CTC {sm.get('ctc_weight')}" if mode == "joint" else "")
                 rows.append([dset, search, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"],
                              s["del"], s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
     text = (f"# ASR fine-tuned from the pretrained `{kind}` backbone ({exp})\n\n"
@@ -75,10 +91,10 @@ def asr_compare(args):
     expdir = Path(args.expdir)
     rows = []
     sets = args.sets.split()
-    for m, exp, dset, mode, s, sm, epoch in _lm_decodes(expdir, args.models.split(), sets):
+    for m, exp, dset, mode, s, sm, tag in _lm_decodes(expdir, args.models.split(), sets):
         search = decode_name(sm) if sm.get("ctc") or sm.get("ctc_weight") else f"{mode} (beam {sm['beam']})"
-        if epoch is not None:
-            search += f", epoch {epoch}"
+        if tag is not None:
+            search += f", {picked_label(exp, tag)}"
         rows.append([f"{m} (fine-tuned LM)", dset, search,
                      s["wer"], s["cer"],
                      sm["params"], _train_seconds(exp), sm["rtf_decode"], sm["global_steps"]])
@@ -153,20 +169,24 @@ def finetune_run_info(exp: Path) -> Dict:
 
 def asr_lm_rows(expdir: Path, models, sets):
     """RESULTS.json rows (ASR_JSON_KEYS) of the fine-tuned LMs' stage-5 decodes, and of stage 10's decodes
-    of the epoch picked on the validation set (decode name + ``_ep<N>``, best_epoch N)."""
+    of the epoch picked on the validation set (decode name + ``_ep<N>``, best_epoch N) or of the average
+    of the N best epochs there (decode name + ``_ave<N>``, best_epoch None, averaged_epochs: the list)."""
     rows, runs = [], {}
-    for m, exp, dset, mode, s, sm, epoch in _lm_decodes(expdir, models, sets):
+    for m, exp, dset, mode, s, sm, tag in _lm_decodes(expdir, models, sets):
         if m not in runs:  # one summary per run, read once
             runs[m] = finetune_run_info(exp)
-        run = runs[m]
-        if epoch is not None:  # stage 10: the epoch picked on the validation set
-            run = dict(run, best_epoch=epoch)
-        rows.append({"system": m, "decode": decode_name(sm) + ("" if epoch is None else f"_ep{epoch}"),
+        run, extra = runs[m], {}
+        if tag is not None and tag.startswith("ep"):  # stage 10: the epoch picked on the validation set
+            run = dict(run, best_epoch=int(tag[2:]))
+        elif tag is not None:  # stage 10 --pick_average: no single epoch
+            run = dict(run, best_epoch=None)
+            extra = {"averaged_epochs": (_load(exp / f"{tag}best.json") or {}).get("epochs")}
+        rows.append({"system": m, "decode": decode_name(sm) + ("" if tag is None else f"_{tag}"),
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
                      "rtf": _r(sm.get("rtf_total")), "rtf_decode": _r(sm.get("rtf_decode")),
                      "epochs": run["epochs"], "updates": run["updates"], "best_epoch": run["best_epoch"],
-                     "global_steps": sm["global_steps"]})
+                     "global_steps": sm["global_steps"], **extra})
     return rows
 
 
@@ -180,16 +200,16 @@ def decode_name(summary: Dict) -> str:
 
 
 def _lm_decodes(expdir, models, sets):
-    """(model, its exp dir, set, mode, score, decode summary, picked epoch or None) of every scored
-    stage-5 and stage-10 decode."""
+    """(model, its exp dir, set, mode, score, decode summary, stage 10's tag ep<N> / ave<N> or None) of
+    every scored stage-5 and stage-10 decode."""
     for m in models:
         exp = Path(expdir) / f"asr_{m}"
         for dset in sets:
             for mode in DECODE_MODES:
-                for d, epoch in _decode_dirs(exp, dset, mode):
+                for d, tag in _decode_dirs(exp, dset, mode):
                     s, info = _load(d / "score.json"), _load(d / "decode_info.json")
                     if s is not None and info is not None:
-                        yield m, exp, dset, mode, s, info["summary"], epoch
+                        yield m, exp, dset, mode, s, info["summary"], tag
 
 
 def _lm_speedups(expdir: Path, sets) -> str:

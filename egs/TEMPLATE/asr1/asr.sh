@@ -18,7 +18,9 @@
 #            validation set (ESPnet picks by validation loss, which turns long before a CTC head stops improving)
 #                                                                 -> exp/asr_<m>/picked_checkpoint.json, decode_<set>_<mode>_ep<N>/
 #            (--pick_ctc_weights "0.3 0.5 0.7": the joint CTC weight is picked on the validation set first
-#            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight.json)
+#            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight[_ave<N>].json)
+#            (--pick_average N: the average of the N best epochs on the validation set instead, as ESPnet decodes
+#            valid.acc.ave_10best.pth -> exp/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
 set -euo pipefail
 . utils/lib.sh
@@ -40,6 +42,8 @@ curve_decode=greedy    # stage 9: greedy or ctc (then epoch 0, the backbone with
 curve_dir=""           # stage 9's output dir (default: <expdir>/asr_curve)
 pick_decode_modes=""   # stage 10: decode modes (as --decode_modes) of the checkpoint picked by stage 9's WER on the validation set; empty: skip
 pick_ctc_weights=""    # stage 10 with joint in --pick_decode_modes: CTC weights decoded on the validation set; the lowest WER decodes every set (empty: --decode_ctc_weight)
+pick_average=1         # stage 10: N > 1 decodes the average of the N epochs with the lowest stage-9 validation WER (ESPnet's
+                       #   n-best averaging, by that WER) -> <expdir>/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/
 # ESPnet baseline
 espnet_asr_config=conf/espnet_asr.yaml  # ESPnet ASR config
 espnet_asr_args=""     # extra options of ESPnet's asr_train
@@ -50,6 +54,7 @@ run_espnet=true        # run the ESPnet baseline (stages 6-7)
 help_message="Usage: $0 --src_data_dir DIR --pretrained_model \"a.zip b.zip\" [options]"
 parse_options "$@"
 recipe_env
+[[ "${pick_average}" =~ ^[1-9][0-9]*$ ]] || die "--pick_average must be a whole number >= 1, got '${pick_average}'"
 task=asr; ft_kind=s2t
 . "${scripts}/downstream_stages.sh"
 
@@ -185,34 +190,46 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
   for m in ${models}; do
     ft=$(ft_dir "${m}")
     require "${ft}/picked_checkpoint.json" "stage 9 (with --pick_decode_modes and --curve_sets including ${valid_set})"
-    n=$(sed -n 's/^ *"epoch": *\([0-9]*\).*/\1/p' "${ft}/picked_checkpoint.json")
+    n=$(${python} -c 'import json, sys; print(json.load(open(sys.argv[1]))["epoch"])' "${ft}/picked_checkpoint.json" 2> /dev/null) \
+      || die "${ft}/picked_checkpoint.json: unreadable or without an epoch (re-run stage 9)"
     [ -n "${n}" ] && [ -f "${ft}/${n}epoch.pth" ] || die "${ft}/picked_checkpoint.json: no kept checkpoint ${ft}/${n}epoch.pth"
-    stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} epoch ${n} (picked on ${valid_set}; ${pick_decode_modes})"
+    mf=${ft}/${n}epoch.pth; tag=ep${n}; what="epoch ${n}"  # the decoded checkpoint, its decode-dir suffix and name
+    pick_json=picked_ctc_weight.json
+    if [ "${pick_average}" -gt 1 ]; then
+      mf=${ft}/ave${pick_average}best.pth; tag=ave${pick_average}; pick_json=picked_ctc_weight_${tag}.json
+      if ! [ "${mf}" -nt "${ft}/picked_checkpoint.json" ]; then  # made once per stage-9 pick (resumable)
+        ${python} -m lst.bin.average_checkpoints --picked "${ft}/picked_checkpoint.json" --nbest "${pick_average}" \
+          --out "${mf}" > /dev/null || die "${m}: averaging the ${pick_average} best epochs failed"
+      fi
+      what="the average of epochs $(${python} -c 'import json, sys; print(*json.load(open(sys.argv[1]))["epochs"])' \
+        "${ft}/ave${pick_average}best.json" 2> /dev/null)" || die "${ft}/ave${pick_average}best.json: unreadable; delete ${mf} and re-run stage 10"
+    fi
+    stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} ${what} (picked on ${valid_set}; ${pick_decode_modes})"
     joint_w=${decode_ctc_weight}
     if [ -n "${pick_ctc_weights}" ] && [[ " ${pick_decode_modes} " == *" joint "* ]]; then
       decodes=""  # the weights on the validation set; a decode newer than the checkpoint is kept (resumable)
       for w in ${pick_ctc_weights}; do
-        d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}_ep${n}
+        d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}_${tag}
         decodes+=" ${w}:${d}"
-        [ "${d}/score.json" -nt "${ft}/${n}epoch.pth" ] && continue
-        log "${m} epoch ${n}: ${valid_set}, joint decoding with CTC weight ${w}"
+        [ "${d}/score.json" -nt "${mf}" ] && continue
+        log "${m} ${what}: ${valid_set}, joint decoding with CTC weight ${w}"
         mkdir -p "${ft}/ctc_weight"
         # shellcheck disable=SC2086
-        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
+        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
           --wav_scp "${dumpdir}/raw/${valid_set}/wav.scp" --output_dir "${d}" --beam "${beam_size}" --max_len "${max_len}" \
           --ctc_weight "${w}" --ref_text "${dumpdir}/raw/${valid_set}/text" ${inference_args} 2> "${d}.log" \
           || die "decode failed: ${d}.log"
       done
       joint_w=$(${python} -m lst.bin.pick_ctc_weight --decodes "${decodes# }" --set "${valid_set}" \
-        --out "${ft}/picked_ctc_weight.json") || die "${m}: picking the CTC weight failed"
-      log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${pick_ctc_weights}; ${ft}/picked_ctc_weight.json)"
+        --out "${ft}/${pick_json}") || die "${m}: picking the CTC weight failed"
+      log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${pick_ctc_weights}; ${ft}/${pick_json})"
     fi
     for dset in ${valid_set} ${test_sets}; do
       for mode in ${pick_decode_modes}; do
         set_mode_opts "${mode}" --pick_decode_modes "${joint_w}"
         # shellcheck disable=SC2086
-        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${ft}/${n}epoch.pth" \
-          --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_ep${n}" --beam "${b}" \
+        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
+          --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_${tag}" --beam "${b}" \
           --max_len "${max_len}" "${mode_opts[@]+"${mode_opts[@]}"}" --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args}
       done
     done
