@@ -30,6 +30,16 @@ def fake_run(root, name, wers, n_batch=53, accum_grad=1, num_iters=None, sets=("
     return exp
 
 
+def fake_joint_decode(d, wer, ctc_weight):
+    """A scored joint (beam 4) decode dir of an lst model, as asr_inference leaves it."""
+    d.mkdir(parents=True)
+    (d / "score.json").write_text(json.dumps({"wer": wer, "cer": wer / 2, "n_utts": 3, "n_words": 12,
+                                              "sub": 1, "del": 1, "ins": 0}))
+    (d / "decode_info.json").write_text(json.dumps({"summary": {
+        "model": "lst", "beam": 4, "ctc_weight": ctc_weight, "global_steps": 10, "decode_seconds": 1.0,
+        "rtf_decode": 0.1, "params": 2_000_000}}))
+
+
 def test_updates_per_epoch_from_log_config_and_accum_grad(tmp_path):
     assert updates_per_epoch(fake_run(tmp_path, "a", [100.0])) == 53
     assert updates_per_epoch(fake_run(tmp_path, "b", [100.0], n_batch=53, accum_grad=2)) == 27
@@ -156,15 +166,9 @@ def test_asr_lm_table_lists_the_picked_epoch_decodes(tmp_path):
     from lst.downstream.results import asr_lm
 
     exp = tmp_path / "asr_lst"
-    for name, wer, extra in (("decode_test_joint", 60.0, {}), ("decode_test_joint_ep28", 50.0, {}),
-                             ("decode_test_joint_ep28_ctc0.5", 1.0, {})):  # the last: not a stage-10 dir
-        d = exp / name
-        d.mkdir(parents=True)
-        (d / "score.json").write_text(json.dumps({"wer": wer, "cer": wer / 2, "n_utts": 3, "n_words": 12,
-                                                  "sub": 1, "del": 1, "ins": 0}))
-        (d / "decode_info.json").write_text(json.dumps({"summary": {
-            "model": "lst", "beam": 4, "ctc_weight": 0.3, "global_steps": 10, "decode_seconds": 1.0,
-            "rtf_decode": 0.1, "params": 2_000_000}}))
+    for name, wer in (("decode_test_joint", 60.0), ("decode_test_joint_ep28", 50.0),
+                      ("decode_test_joint_ep28_ctc0.5", 1.0)):  # the last: not a stage-10 dir
+        fake_joint_decode(exp / name, wer, ctc_weight=0.3)
     out = tmp_path / "RESULTS.md"
     asr_lm(argparse.Namespace(exp=str(exp), sets="test", out=str(out)))
     lines = [l for l in out.read_text().splitlines() if l.startswith("| test")]

@@ -101,18 +101,14 @@ def test_average_refuses_too_few_epochs_and_a_pick_without_ranking(tmp_path, cap
 
 
 def test_averaged_decodes_are_reported_with_their_epochs(tmp_path):
+    from test_asr_curve import fake_joint_decode
+
     from lst.downstream.results import asr_lm, asr_lm_rows
 
     exp = tmp_path / "asr_lst"
     for name, wer in (("decode_test_joint_ep28", 50.0), ("decode_test_joint_ave5", 45.0),
                       ("decode_test_joint_ave5_ctc0.5", 1.0)):  # the last: not a stage-10 dir
-        d = exp / name
-        d.mkdir(parents=True)
-        (d / "score.json").write_text(json.dumps({"wer": wer, "cer": wer / 2, "n_utts": 3, "n_words": 12,
-                                                  "sub": 1, "del": 1, "ins": 0}))
-        (d / "decode_info.json").write_text(json.dumps({"summary": {
-            "model": "lst", "beam": 4, "ctc_weight": 0.7, "global_steps": 10, "decode_seconds": 1.0,
-            "rtf_decode": 0.1, "params": 2_000_000}}))
+        fake_joint_decode(exp / name, wer, ctc_weight=0.7)
     (exp / "ave5best.json").write_text(json.dumps({"epochs": [29, 30, 27, 28, 26]}))
     out = tmp_path / "RESULTS.md"
     asr_lm(argparse.Namespace(exp=str(exp), sets="test", out=str(out)))
