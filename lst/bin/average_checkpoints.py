@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     import torch
 
     from lst.downstream.average import AverageError, average_checkpoints
-    from lst.stage_io import write_json_atomic
+    from lst.stage_io import atomic_write_file, write_json_atomic
 
     if args.nbest < 2:
         p.error(f"--nbest must be at least 2 (1 is the picked epoch itself), got {args.nbest}")
@@ -52,10 +52,8 @@ def main(argv=None) -> int:
         print(f"average_checkpoints: {e}", file=sys.stderr)
         return 1
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    torch.save(state, tmp)
-    tmp.replace(out)  # a stopped run leaves no half-written checkpoint under the real name
+    # a stopped run leaves no half-written checkpoint under the real name
+    atomic_write_file(out, lambda f: torch.save(state, f), mode="wb")
     epochs = [int(r["epoch"]) for r in chosen]
     write_json_atomic(out.with_suffix(".json"), {
         "set": info.get("set"), "nbest": args.nbest, "epochs": epochs, "wers": [r["wer"] for r in chosen],

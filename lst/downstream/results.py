@@ -4,7 +4,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from lst.downstream.score import md_table
 
@@ -50,13 +50,16 @@ def _decode_dirs(exp: Path, dset: str, mode: str):
     return [(exp / f"decode_{dset}_{mode}", None)] + [(d, f"{kind}{n}") for d, kind, n in picked]
 
 
+def averaged_epochs(exp: Path, tag: str) -> Optional[List[int]]:
+    """The epochs behind stage 10's ave<N> decodes (<exp>/ave<N>best.json), None when it is unreadable."""
+    return (_load(exp / f"{tag}best.json") or {}).get("epochs")
+
+
 def picked_label(exp: Path, tag: str) -> str:
     """'epoch 28' for tag ep28; 'average of epochs 28 29 25' for ave3 (from <exp>/ave3best.json)."""
     if tag.startswith("ep"):
         return f"epoch {tag[2:]}"
-    info = _load(exp / f"{tag}best.json")
-    epochs = " ".join(map(str, info["epochs"])) if info and info.get("epochs") else "?"
-    return f"average of epochs {epochs}"
+    return f"average of epochs {' '.join(map(str, averaged_epochs(exp, tag) or ['?']))}"
 
 
 def asr_lm(args):
@@ -180,7 +183,7 @@ def asr_lm_rows(expdir: Path, models, sets):
             run = dict(run, best_epoch=int(tag[2:]))
         elif tag is not None:  # stage 10 --pick_average: no single epoch
             run = dict(run, best_epoch=None)
-            extra = {"averaged_epochs": (_load(exp / f"{tag}best.json") or {}).get("epochs")}
+            extra = {"averaged_epochs": averaged_epochs(exp, tag)}
         rows.append({"system": m, "decode": decode_name(sm) + ("" if tag is None else f"_{tag}"),
                      "set": dset, "wer": round(s["wer"], 2), "cer": round(s["cer"], 2),
                      "params_m": round(sm["params"] / 1e6, 2), "train_s": run["train_s"],
