@@ -47,6 +47,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import lst_flops
+from lst.models.speech_mask import hide_embeddings, training_speech_mask
 from lst.models.token_lm import nll_stats, prompt_weights
 from lst.nn import CrossAttention, RMSNorm, Transformer, autocast, init_weights
 from lst.patching import Patcher
@@ -207,7 +208,8 @@ class LSTModel(AbsESPnetModel):
                  boundary_loss_weight: float = 0.1, dropout: float = 0.0, max_len: int = 2048,
                  rope_theta: float = 10000.0, ffn_multiple_of: int = 256, init_std: Optional[float] = None,
                  tie_embeddings: bool = False, seed: int = 0, prompt_loss_weight: float = 1.0,
-                 ctc_weight: float = 0.0, ctc_adapter_layers: int = 0, bf16: bool = False):
+                 ctc_weight: float = 0.0, ctc_adapter_layers: int = 0, speech_masks: int = 0,
+                 speech_mask_width: int = 10, bf16: bool = False):
         super().__init__()
         if patch_vectors < 1 or decoder_window < 1:
             raise ValueError("patch_vectors and decoder_window must be >= 1")
@@ -215,6 +217,9 @@ class LSTModel(AbsESPnetModel):
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         # < 1 for downstream fine-tuning (see token_lm.prompt_weights)
         self.prompt_loss_weight = prompt_loss_weight
+        # > 0 for ASR fine-tuning: SpecAugment-style time masks on the speech prompt
+        # (lst/models/speech_mask.py), in training only
+        self.speech_masks, self.speech_mask_width = speech_masks, speech_mask_width
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
         self.bf16 = bf16  # bf16 autocast of the batched forward (weights and loss stay fp32)
@@ -271,9 +276,9 @@ class LSTModel(AbsESPnetModel):
                           self.decoder_window, boundary_labels=self.use_boundary_head)
 
     # ---- core ---------------------------------------------------------------------------
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, dl) local encoder states."""
-        return self.local_enc(self.drop(self.embed(seq)))
+    def encode(self, seq: torch.Tensor, hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, dl) local encoder states; hidden (B, T) bool: embeddings zeroed."""
+        return self.local_enc(self.drop(hide_embeddings(self.embed(seq), hidden)))
 
     def dec_memory(self, g: torch.Tensor) -> torch.Tensor:
         """Global states (B, G, d) -> decoder memory (B, G * k, dl): k vectors per state."""
@@ -285,10 +290,11 @@ class LSTModel(AbsESPnetModel):
         k = self.patch_vectors
         return (ctx - self.decoder_window + 1).clamp(min=0) * k, (ctx + 1).clamp(min=0) * k
 
-    def run(self, plan: Plan):
-        """-> local decoder states (B*T, dl), local encoder states (B*T, dl), global states (B, G, d)."""
+    def run(self, plan: Plan, hidden: Optional[torch.Tensor] = None):
+        """-> local decoder states (B*T, dl), local encoder states (B*T, dl), global states (B, G, d).
+        hidden: (B, T) bool, positions whose embeddings are zeroed (training_speech_mask)."""
         B, T, G, dl = plan.B, plan.T, plan.G, self.local_d
-        h = self.encode(plan.seq)  # (B, T, dl)
+        h = self.encode(plan.seq, hidden)  # (B, T, dl)
         hf = h.reshape(B * T, dl)
         z = self.patch_enc(hf, plan.patch_tok, plan.patch_mask)  # (P, d)
         x = h.new_zeros(B * G, self.d_model).index_copy(0, plan.patch_flat, z.to(h.dtype))
@@ -297,9 +303,9 @@ class LSTModel(AbsESPnetModel):
         dec = self.local_dec(h, mem=self.dec_memory(g), mem_lo=lo, mem_hi=hi)  # (B, T, dl)
         return dec.reshape(B * T, dl), hf, g
 
-    def _targets(self, plan: Plan):
+    def _targets(self, plan: Plan, hidden: Optional[torch.Tensor] = None):
         with autocast(self.bf16, plan.seq.device):
-            dec, hf, _ = self.run(plan)
+            dec, hf, _ = self.run(plan, hidden)
             logits = self.head(dec[plan.src])  # (N, V)
             bd_logits = self.boundary_head(hf[plan.bd_src]).squeeze(-1) if self.use_boundary_head else None
         logits = logits.float()
@@ -319,11 +325,14 @@ class LSTModel(AbsESPnetModel):
         if self.training:
             self._micro += 1
         plan = self.plan(seq, seq_lengths, seg_start, modes)
-        logp, logits, bd_logits, dec = self._targets(plan)
+        hidden = training_speech_mask(self, plan.seq, seq_lengths)  # (B, T) or None
+        logp, logits, bd_logits, dec = self._targets(plan, hidden)
         weight = prompt_weights(seq, seq_lengths, plan.pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), plan.tgt, torch.ones_like(plan.tgt, dtype=torch.bool),
                                 self.unit_offset, weight)
         loss = mix_ctc(self, loss, stats, dec.view(plan.B, plan.T, -1), plan.seq, seq_lengths)
+        if hidden is not None:
+            stats["speech_masked"] = hidden.sum().float() / (plan.seq >= self.unit_offset).sum().clamp(min=1)
         if self.boundary_loss_weight > 0 and bd_logits is not None and bd_logits.numel():
             # only aligned-mode spans carry boundary labels (plan_sequence)
             bd_loss = F.binary_cross_entropy_with_logits(bd_logits, plan.bd_tgt)

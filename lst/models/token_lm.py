@@ -13,6 +13,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import token_lm_flops
+from lst.models.speech_mask import hide_embeddings, training_speech_mask
 from lst.nn import KVCache, Transformer, autocast, init_weights
 from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID
 
@@ -77,13 +78,16 @@ class TokenLM(AbsESPnetModel):
                  n_heads: int = 4, dropout: float = 0.0, max_len: int = 2048, rope_theta: float = 10000.0,
                  ffn_multiple_of: int = 256, init_std: Optional[float] = None, tie_embeddings: bool = False,
                  prompt_loss_weight: float = 1.0, ctc_weight: float = 0.0, ctc_adapter_layers: int = 0,
-                 bf16: bool = False):
+                 speech_masks: int = 0, speech_mask_width: int = 10, bf16: bool = False):
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         # < 1 for downstream fine-tuning: down-weights the loss on the prompt (everything up
         # to the last modality marker), e.g. 0 trains ASR on the transcript only
         self.prompt_loss_weight = prompt_loss_weight
+        # > 0 for ASR fine-tuning: SpecAugment-style time masks on the speech prompt
+        # (lst/models/speech_mask.py), in training only
+        self.speech_masks, self.speech_mask_width = speech_masks, speech_mask_width
         self.vocab_size, self.unit_offset, self.n_units = vocab_size, unit_offset, n_units
         self.d_model, self.n_layers = d_model, n_layers
         self.bf16 = bf16  # bf16 autocast of the forward (weights and loss stay fp32)
@@ -103,18 +107,20 @@ class TokenLM(AbsESPnetModel):
             self.head.weight = self.embed.weight
 
     # ---- core -------------------------------------------------------------------------
-    def states(self, seq: torch.Tensor, cache: Optional[KVCache] = None) -> torch.Tensor:
-        # seq: (B, L) -> top-layer states (B, L, d)
+    def states(self, seq: torch.Tensor, cache: Optional[KVCache] = None,
+               hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # seq: (B, L) -> top-layer states (B, L, d); hidden (B, L) bool: embeddings zeroed
         with autocast(self.bf16, seq.device):
-            return self.decoder(self.drop(self.embed(seq)), cache)
+            return self.decoder(self.drop(hide_embeddings(self.embed(seq), hidden)), cache)
 
     def logits(self, seq: torch.Tensor, cache: Optional[KVCache] = None) -> torch.Tensor:
         # seq: (B, L) -> (B, L, V); logits[:, t] predicts seq[:, t+1]
         with autocast(self.bf16, seq.device):
             return self.head(self.states(seq, cache)).float()
 
-    def _target_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor):
-        h = self.states(seq)  # (B, T, d)
+    def _target_logprobs(self, seq: torch.Tensor, seq_lengths: torch.Tensor,
+                         hidden: Optional[torch.Tensor] = None):
+        h = self.states(seq, hidden=hidden)  # (B, T, d)
         with autocast(self.bf16, seq.device):
             logits = self.head(h).float()[:, :-1]  # (B, T-1, V); the head runs on all T (as counted in flops.py)
         targets = seq[:, 1:]  # (B, T-1)
@@ -129,13 +135,16 @@ class TokenLM(AbsESPnetModel):
         if doc_ids is not None:
             seq, seq_lengths, seg_start, _ = split_documents(seq, seq_lengths, seg_start, doc_ids)
         seq = seq[:, : int(seq_lengths.max())]
-        logp, logits, targets, valid, h = self._target_logprobs(seq, seq_lengths)
+        hidden = training_speech_mask(self, seq, seq_lengths)  # (B, T) or None
+        logp, logits, targets, valid, h = self._target_logprobs(seq, seq_lengths, hidden)
         B, T = targets.shape
         pos = torch.stack(torch.meshgrid(torch.arange(B, device=seq.device), torch.arange(1, T + 1, device=seq.device),
                                          indexing="ij"), -1)  # (B, T-1, 2): (b, t) of each target
         weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), targets, valid, self.unit_offset, weight)
         loss = mix_ctc(self, loss, stats, h, seq, seq_lengths)
+        if hidden is not None:
+            stats["speech_masked"] = hidden.sum().float() / (seq >= self.unit_offset).sum().clamp(min=1)
         flops = self.flops_per_sequence(seq, seq_lengths, seg_start)
         for k, v in flops.items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).detach().float()

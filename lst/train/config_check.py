@@ -95,7 +95,7 @@ def json_line(conf: Mapping) -> str:
 POSITIVE_INT_KEYS = ("d_model", "n_layers", "n_heads", "local_d_model", "local_heads", "local_enc_layers",
                      "local_dec_layers", "window", "decoder_window", "cross_slots", "patch_vectors", "patch_size",
                      "max_patch_len", "max_len", "ffn_multiple_of", "curriculum_total_steps")
-NON_NEGATIVE_KEYS = ("boundary_loss_weight", "prompt_loss_weight", "seed")
+NON_NEGATIVE_KEYS = ("boundary_loss_weight", "prompt_loss_weight", "seed", "speech_masks", "speech_mask_width")
 POSITIVE_KEYS = ("rope_theta", "init_std")
 UNIT_INTERVAL_KEYS = {"dropout": (0.0, 1.0)}  # [lo, hi)
 # (width, heads): the width must split into an even head dimension (RoPE rotates pairs)
