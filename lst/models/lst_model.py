@@ -47,7 +47,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import lst_flops
-from lst.models.speech_mask import hide_embeddings, training_speech_mask
+from lst.models.speech_mask import add_masked_share, hide_embeddings, training_speech_mask
 from lst.models.token_lm import nll_stats, prompt_weights
 from lst.nn import CrossAttention, RMSNorm, Transformer, autocast, init_weights
 from lst.patching import Patcher
@@ -331,8 +331,7 @@ class LSTModel(AbsESPnetModel):
         loss, stats = nll_stats(logp, logits.argmax(-1), plan.tgt, torch.ones_like(plan.tgt, dtype=torch.bool),
                                 self.unit_offset, weight)
         loss = mix_ctc(self, loss, stats, dec.view(plan.B, plan.T, -1), plan.seq, seq_lengths)
-        if hidden is not None:
-            stats["speech_masked"] = hidden.sum().float() / (plan.seq >= self.unit_offset).sum().clamp(min=1)
+        add_masked_share(stats, hidden, plan.seq, self.unit_offset)
         if self.boundary_loss_weight > 0 and bd_logits is not None and bd_logits.numel():
             # only aligned-mode spans carry boundary labels (plan_sequence)
             bd_loss = F.binary_cross_entropy_with_logits(bd_logits, plan.bd_tgt)

@@ -12,7 +12,7 @@ Masks are drawn only in training (``model.training``); decoding and validation s
 ``speech_masks`` = 0 (the default) turns it off. The width is counted in units, so the same
 seconds need twice the width at 50 Hz as at 25 Hz.
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -57,3 +57,10 @@ def training_speech_mask(model, seq: torch.Tensor, seq_lengths: torch.Tensor) ->
         return None
     speech, _ = s2t_masks(seq, seq_lengths, model.unit_offset)
     return speech_span_mask(speech, model.speech_masks, model.speech_mask_width)
+
+
+def add_masked_share(stats: Dict, hidden: Optional[torch.Tensor], seq: torch.Tensor, unit_offset: int) -> None:
+    """stats["speech_masked"]: the share of the batch's unit positions that ``hidden`` masked
+    (nothing when no mask was drawn)."""
+    if hidden is not None:
+        stats["speech_masked"] = hidden.sum().float() / (seq >= unit_offset).sum().clamp(min=1)

@@ -13,7 +13,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from lst.models.ctc import adapt_speech_states, ctc_log_probs, make_speech_adapter, mix_ctc
 from lst.models.documents import split_documents
 from lst.models.flops import token_lm_flops
-from lst.models.speech_mask import hide_embeddings, training_speech_mask
+from lst.models.speech_mask import add_masked_share, hide_embeddings, training_speech_mask
 from lst.nn import KVCache, Transformer, autocast, init_weights
 from lst.vocab import SPEECH_MARK_ID, TEXT_MARK_ID
 
@@ -143,8 +143,7 @@ class TokenLM(AbsESPnetModel):
         weight = prompt_weights(seq, seq_lengths, pos, self.prompt_loss_weight)
         loss, stats = nll_stats(logp, logits.argmax(-1), targets, valid, self.unit_offset, weight)
         loss = mix_ctc(self, loss, stats, h, seq, seq_lengths)
-        if hidden is not None:
-            stats["speech_masked"] = hidden.sum().float() / (seq >= self.unit_offset).sum().clamp(min=1)
+        add_masked_share(stats, hidden, seq, self.unit_offset)
         flops = self.flops_per_sequence(seq, seq_lengths, seg_start)
         for k, v in flops.items():
             stats[f"gflops_{k}"] = (v.mean() / 1e9).detach().float()
