@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO_ROOT, SHARED
 
@@ -144,3 +145,26 @@ def test_asr_recipe_all_stages(tmp_path):
     eps = " ".join(map(str, ave["epochs"]))
     assert f"| test | greedy, average of epochs {eps} |" in (ft / "RESULTS.md").read_text()
     assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()  # the single epoch's rows stay
+    # --init_from_pretrained false: the same fine-tuning from random weights (the control of what pretraining adds)
+    log = (ft / "train.log").read_text()
+    assert "Loading pretrained params from exp/pretrained_token_lm/model.pth" in log
+    assert (ft / "initial_weights").read_text().strip() == "exp/pretrained_token_lm/model.pth"
+    rand = ["./run.sh", "--pretrained_model", "exp/packed/token_lm.zip", "--finetune_config", "conf/finetune_asr_ctc.yaml",
+            "--finetune_args", "--max_epoch 1", "--lm_text_case", "lower", "--curve_sets", "test", "--max_len", "4"]
+    proc = subprocess.run(rand + ["--stage", "4", "--init_from_pretrained", "yes"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "--init_from_pretrained is a boolean option: expected true or false, got 'yes'" in proc.stdout + proc.stderr
+    shutil.rmtree(ft)  # otherwise stage 4 resumes the pretrained run
+    proc = subprocess.run(rand + ["--stage", "4", "--stop_stage", "4", "--init_from_pretrained", "false"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "token_lm: random initial weights (--init_from_pretrained false)" in proc.stdout + proc.stderr
+    assert "Loading pretrained params" not in (ft / "train.log").read_text()
+    assert yaml.safe_load((ft / "config.yaml").read_text())["init_param"] == []
+    assert (ft / "initial_weights").read_text().strip() == "random" and (ft / "1epoch.pth").exists()
+    # stage 9 (a later call, without the flag): no epoch 0, which would be the backbone the run did not start from
+    proc = subprocess.run(rand + ["--stage", "9", "--stop_stage", "9"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    curve = json.loads((work / "exp" / "asr_curve" / "curve.json").read_text())
+    assert [r["epoch"] for r in curve["rows"] if r["system"] == "token_lm"] == [1]

@@ -156,6 +156,8 @@ if [ -n "${curve_sets}" ] && run_stage 9; then
     require "${ft}/packed.zip" "stage 4 (fine-tuning)"
     ckpts=("0:${pd}/model.pth")  # epoch 0: the pretrained backbone
     [ "${curve_decode}" = ctc ] && ckpts=()  # (which has no CTC head)
+    # a fine-tuning from random weights (--init_from_pretrained false) did not start from the backbone
+    [ "$(cat "${ft}/initial_weights" 2> /dev/null)" = random ] && ckpts=()
     for f in "${ft}"/*epoch.pth; do
       n=$(basename "${f}" epoch.pth)
       [[ "${n}" =~ ^[0-9]+$ ]] && ckpts+=("${n}:${f}")

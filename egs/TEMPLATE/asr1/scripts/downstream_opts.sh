@@ -24,6 +24,8 @@ pretrain_configs="conf/train_token_lm_debug.yaml conf/train_lst_debug.yaml"  # l
 pretrain_args=""       # extra lst1 options of stage 0 (shell-quoted), e.g. "--lst_args '--max_epoch 5'"
 # Fine-tuning
 finetune_args=""       # extra options of lst.bin.lst_train for fine-tuning
+init_from_pretrained=true  # false: fine-tune the package's model from random weights (same architecture, BPE, k-means
+                       #   and recipe; no --init_param): the control that says what the pretraining adds
 lm_text_case=keep      # keep | lower: case of the transcripts in the fine-tuning corpus (lower for a backbone whose BPE saw lower-case text; scoring ignores case)
 init_model=valid.loss.best.pth  # fine-tuned checkpoint that is packed and decoded
 inference_args=""      # extra options of the inference tool

@@ -8,7 +8,8 @@
 #   stage 2: per package: unpack, units with ITS k-means (--nj jobs) -> exp/pretrained_<m>, dump/units/pkg_<m>/<set>
 #   stage 3: fine-tuning corpus of kind ${ft_kind}                  -> dump/corpus/pkg_<m>_<kind>[_lower]/<set>/seqs
 #            (--lm_text_case lower: from lower-cased transcripts, kept there as text)
-#   stage 4: fine-tune (lst_train --init_param), pack               -> exp/<task>_<m>[/packed.zip]
+#   stage 4: fine-tune (lst_train --init_param; from random weights with --init_from_pretrained false), pack
+#                                                                   -> exp/<task>_<m>[/packed.zip, initial_weights]
 #
 # Names (one place): pkg_dir <m>, units_dir <m>, corpus_dir <m>, ft_dir <m> below.
 model_name() { basename "$1" | sed -E 's/\.(zip|tar\.gz|tgz)$//'; }
@@ -104,10 +105,13 @@ if run_stage 4; then
     ${python} -m lst.bin.lst_train --collect_stats true --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 \
       "${data[@]}" --train_shape_file "${corpus}/${train_set}/seqs" --valid_shape_file "${corpus}/${valid_set}/seqs" \
       --output_dir "${ft}/stats"
+    init=(--init_param "${pd}/model.pth")
+    ${init_from_pretrained} || { init=(); log "${m}: random initial weights (--init_from_pretrained false)"; }
+    echo "${init[1]:-random}" > "${ft}/initial_weights"  # read by asr.sh stage 9 (epoch 0 of the curve)
     t0=$(date +%s)
     # shellcheck disable=SC2086
     ${python} -m lst.bin.lst_train --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 --resume true \
-      --init_param "${pd}/model.pth" "${data[@]}" \
+      "${init[@]+"${init[@]}"}" "${data[@]}" \
       --train_shape_file "${ft}/stats/train/seq_shape" --valid_shape_file "${ft}/stats/valid/seq_shape" \
       --output_dir "${ft}" ${finetune_args} 2>&1 | tee -a "${ft}/train.log"
     echo $(( $(date +%s) - t0 )) > "${ft}/train_seconds"
