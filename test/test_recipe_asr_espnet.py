@@ -162,9 +162,20 @@ def test_asr_recipe_all_stages(tmp_path):
     assert "Loading pretrained params" not in (ft / "train.log").read_text()
     assert yaml.safe_load((ft / "config.yaml").read_text())["init_param"] == []
     assert (ft / "initial_weights").read_text().strip() == "random" and (ft / "1epoch.pth").exists()
+    # resumed (one more epoch): only with the start it had; the record is kept when refused
+    more = rand[:5] + ["--finetune_args", "--max_epoch 2"] + rand[7:] + ["--stage", "4", "--stop_stage", "4"]
+    proc = subprocess.run(more, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode != 0
+    assert ("exp/asr_token_lm started from random: resume it with the same --init_from_pretrained, or remove it to "
+            "start over") in proc.stdout + proc.stderr
+    assert (ft / "initial_weights").read_text().strip() == "random" and not (ft / "2epoch.pth").exists()
+    proc = subprocess.run(more + ["--init_from_pretrained", "false"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (ft / "initial_weights").read_text().strip() == "random" and (ft / "2epoch.pth").exists()
     # stage 9 (a later call, without the flag): no epoch 0, which would be the backbone the run did not start from
     proc = subprocess.run(rand + ["--stage", "9", "--stop_stage", "9"], cwd=work, env=env, capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     curve = json.loads((work / "exp" / "asr_curve" / "curve.json").read_text())
-    assert [r["epoch"] for r in curve["rows"] if r["system"] == "token_lm"] == [1]
+    assert [r["epoch"] for r in curve["rows"] if r["system"] == "token_lm"] == [2]  # (the toy conf keeps 1 epoch)

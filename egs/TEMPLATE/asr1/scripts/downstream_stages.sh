@@ -107,7 +107,14 @@ if run_stage 4; then
       --output_dir "${ft}/stats"
     init=(--init_param "${pd}/model.pth")
     ${init_from_pretrained} || { init=(); log "${m}: random initial weights (--init_from_pretrained false)"; }
-    echo "${init[1]:-random}" > "${ft}/initial_weights"  # read by asr.sh stage 9 (epoch 0 of the curve)
+    # the run's start, read by asr.sh stage 9 (epoch 0 of the curve); a run resumes only from the start it had
+    start=$(cat "${ft}/initial_weights" 2> /dev/null || true)
+    if [ -f "${ft}/checkpoint.pth" ] && [ -n "${start}" ]; then
+      [ "${start}" = "${init[1]:-random}" ] || die "${ft} started from ${start}: resume it with the same" \
+        "--init_from_pretrained, or remove it to start over"
+    else
+      echo "${init[1]:-random}" > "${ft}/initial_weights"
+    fi
     t0=$(date +%s)
     # shellcheck disable=SC2086
     ${python} -m lst.bin.lst_train --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 --resume true \
