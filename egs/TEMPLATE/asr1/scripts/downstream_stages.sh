@@ -98,6 +98,17 @@ if run_stage 4; then
     stage_begin 4 "fine-tune ${m} on ${ft_kind} -> ${ft} (log: ${ft}/train.log)"
     require "${corpus}/${train_set}/seqs" "stage 3 (corpus)"
     save_command "${ft}"
+    init=(--init_param "${pd}/model.pth")
+    ${init_from_pretrained} || { init=(); log "${m}: random initial weights (--init_from_pretrained false)"; }
+    # the run's start, read by asr.sh stage 9 (epoch 0 of the curve); a run resumes only from the start it had
+    # (checked before collect_stats, so a refused resume costs nothing)
+    from=${init[1]:-random}; start=$(cat "${ft}/initial_weights" 2> /dev/null || true)
+    if [ -f "${ft}/checkpoint.pth" ] && [ -n "${start}" ]; then
+      [ "${start}" = "${from}" ] || die "${ft} started from ${start}: resume it with the same" \
+        "--init_from_pretrained, or remove it to start over"
+    else
+      echo "${from}" > "${ft}/initial_weights"  # (save_command made ${ft})
+    fi
     ${python} -m lst.bin.prepare_downstream finetune_config --model "${pd}" --conf "${finetune_config}" \
       --out "${ft}/ft_config.yaml"
     data=(--train_data_path_and_name_and_type "${corpus}/${train_set}/seqs,seq,text"
@@ -105,16 +116,6 @@ if run_stage 4; then
     ${python} -m lst.bin.lst_train --collect_stats true --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 \
       "${data[@]}" --train_shape_file "${corpus}/${train_set}/seqs" --valid_shape_file "${corpus}/${valid_set}/seqs" \
       --output_dir "${ft}/stats"
-    init=(--init_param "${pd}/model.pth")
-    ${init_from_pretrained} || { init=(); log "${m}: random initial weights (--init_from_pretrained false)"; }
-    # the run's start, read by asr.sh stage 9 (epoch 0 of the curve); a run resumes only from the start it had
-    start=$(cat "${ft}/initial_weights" 2> /dev/null || true)
-    if [ -f "${ft}/checkpoint.pth" ] && [ -n "${start}" ]; then
-      [ "${start}" = "${init[1]:-random}" ] || die "${ft} started from ${start}: resume it with the same" \
-        "--init_from_pretrained, or remove it to start over"
-    else
-      echo "${init[1]:-random}" > "${ft}/initial_weights"
-    fi
     t0=$(date +%s)
     # shellcheck disable=SC2086
     ${python} -m lst.bin.lst_train --config "${ft}/ft_config.yaml" --ngpu 0 --num_workers 0 --resume true \
