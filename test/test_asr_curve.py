@@ -206,7 +206,14 @@ def test_pick_ctc_weight_lowest_wer_then_cer_then_first_listed(tmp_path):
     with pytest.raises(CurveError, match=r"nope[/\\]score.json: missing"):
         pick_ctc_weight([(0.3, a), (0.5, tmp_path / "nope")])
     assert parse_decodes(f"0.3:{a} 1:{b}") == [(0.3, a), (1.0, b)]
-    for bad in (f"0.3{a}", "x:dir", "1.5:dir", "0.3:", f"0.3:{a} 0.3:{b}"):
+    # with a length bonus (--pick_length_bonuses): the pair is picked
+    assert parse_decodes(f"0.3,0:{a} 0.3,1.5:{b}") == [(0.3, 0.0, a), (0.3, 1.5, b)]
+    pair = pick_ctc_weight([(0.3, 0.0, a), (0.3, 1.5, b), (0.5, -1.0, c)], "dev")
+    assert (pair["ctc_weight"], pair["length_bonus"]) == (0.5, -1.0)
+    assert [t["length_bonus"] for t in pair["tried"]] == [0.0, 1.5, -1.0]
+    assert "length_bonus" not in pick
+    for bad in (f"0.3{a}", "x:dir", "1.5:dir", "0.3:", f"0.3:{a} 0.3:{b}", "0.3,x:dir", f"0.3,1:{a} 0.5:{b}",
+                f"0.3,1:{a} 0.3,1:{b}"):
         with pytest.raises(ValueError, match="--decodes"):
             parse_decodes(bad)
     out = tmp_path / "picked.json"
@@ -215,6 +222,9 @@ def test_pick_ctc_weight_lowest_wer_then_cer_then_first_listed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0.5"
     assert json.loads(out.read_text())["wer"] == 41.0
+    proc = subprocess.run([sys.executable, "-m", "lst.bin.pick_ctc_weight", "--decodes", f"0.3,0:{a} 0.3,2:{b}",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0.3 2", proc.stderr
     proc = subprocess.run([sys.executable, "-m", "lst.bin.pick_ctc_weight", "--decodes", f"0.3:{tmp_path}/gone",
                            "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode != 0 and "gone" in proc.stderr and "Traceback" not in proc.stderr

@@ -240,14 +240,22 @@ def test_results_and_curve_name_ctc_decodes(tmp_path):
 
     assert decode_name({"beam": 1, "ctc": True}) == "ctc"
     assert decode_name({"beam": 1}) == "greedy" and decode_name({"beam": 4, "ctc": False}) == "beam4"
+    # beam searches with stage 10's length settings (--pick_length_norm, --pick_length_bonuses) say so
+    joint = {"beam": 4, "ctc_weight": 0.5, "length_penalty": 0.0, "length_bonus": 1.5}
+    assert decode_name(joint) == "beam4_ctc0.5_ln0_lb1.5"
+    assert decode_name({**joint, "length_penalty": 1.0, "length_bonus": 0.0}) == "beam4_ctc0.5"
+    assert decode_name({"beam": 1, "length_penalty": 0.0, "length_bonus": 1.0}) == "greedy"
     exp = tmp_path / "asr_m"
-    for mode, summary in [("greedy", {"beam": 1, "ctc": False}), ("ctc", {"beam": 1, "ctc": True})]:
-        d = exp / f"decode_test_{mode}"
+    for name, summary in [("greedy", {"beam": 1, "ctc": False}), ("ctc", {"beam": 1, "ctc": True}),
+                          ("joint_ep3", {"beam": 4, "ctc_weight": 0.5}), ("joint_ln0_lb1.5_ep3", joint),
+                          ("joint_lnx_ep3", joint)]:  # (not a name stage 10 writes: not read)
+        d = exp / f"decode_test_{name}"
         d.mkdir(parents=True)
         (d / "score.json").write_text(json.dumps({"wer": 50.0, "cer": 20.0}))
         (d / "decode_info.json").write_text(json.dumps({"summary": summary}))
-    assert [(mode, decode_name(sm)) for _, _, _, mode, _, sm, _ in _lm_decodes(tmp_path, ["m"], ["test"])] == \
-        [("greedy", "greedy"), ("ctc", "ctc")]
+    assert [(mode, decode_name(sm), tag) for _, _, _, mode, _, sm, tag in _lm_decodes(tmp_path, ["m"], ["test"])] == \
+        [("greedy", "greedy", None), ("ctc", "ctc", None), ("joint", "beam4_ctc0.5", "ep3"),
+         ("joint", "beam4_ctc0.5_ln0_lb1.5", "ep3")]
     run = fake_run(tmp_path, "asr_ctc", [60.0, 50.0])
     for d in (run / "curve").iterdir():
         (d / "decode_info.json").write_text(json.dumps({"summary": {"beam": 1, "ctc": True}}))
@@ -301,3 +309,35 @@ def test_joint_decode_counts_the_ctc_forward():
     search = beam_decode(model.eval(), asr_prompt(vocab, units), allowed_mask(vocab, "text"), 4, 2,
                          ctc_log_probs=lp, ctc_weight=0.5)
     assert joint["tokens"] == search["tokens"] and joint["global_steps"] == search["global_steps"] + steps
+
+
+def test_length_bonus_lengthens_the_joint_search_and_stops_by_espnet_end_detection():
+    """ESPnet's --penalty (length_bonus, per token) with raw scores (length_penalty 0): a bonus
+    buys more of the CTC head's tokens than a negative one, bonus 0 is the default search, and the
+    search stops by ESPnet's end detection (ended_far_below_best)."""
+    from lst.downstream.decode import ended_far_below_best, recognize
+    from lst.vocab import SpeechTextVocab, build_token_list
+
+    vocab = SpeechTextVocab(build_token_list([f"p{i}" for i in range(OFF - 5)], K))
+    model = build("token_lm").eval()
+    with torch.no_grad():
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.fill_(-5.0)
+        model.ctc_head.bias[0] = 5.0  # blank
+        model.ctc_head.bias[7] = 4.0
+    units = [3, 5, 5, 1, 7, 7, 2, 2]
+    args = dict(beam=12, max_len=12, ctc_weight=0.9, length_penalty=0.0)
+    short = recognize(model, vocab, units, length_bonus=-5.0, **args)
+    long = recognize(model, vocab, units, length_bonus=5.0, **args)
+    assert set(long["tokens"]) == {7} and len(short["tokens"]) < len(long["tokens"]) <= len(units) // 2
+    default = recognize(model, vocab, units, beam=3, max_len=8, ctc_weight=0.5)
+    assert recognize(model, vocab, units, beam=3, max_len=8, ctc_weight=0.5, length_bonus=0.0) == \
+        {**default, "seconds": pytest.approx(default["seconds"], abs=10)}
+    with pytest.raises(ValueError, match="length_penalty"):
+        recognize(model, vocab, units, beam=3, length_penalty=-1.0)
+    # ended_far_below_best: (ranked score, score, tokens); a hypothesis of k tokens ended at step k
+    ended = [(0.0, -1.0, [5]), (0.0, -20.0, [5, 6]), (0.0, -30.0, [5, 6, 7]), (0.0, -12.0, [5, 6, 7, 8])]
+    assert ended_far_below_best(ended, 4)            # steps 4, 3, 2: all more than 10 below -1
+    assert not ended_far_below_best(ended, 5)        # nothing ended at step 5: go on
+    assert not ended_far_below_best(ended[:1] + [(0.0, -5.0, [5, 6])] + ended[2:], 4)  # step 2 within 10
+    assert not ended_far_below_best([], 3)

@@ -145,6 +145,27 @@ def test_asr_recipe_all_stages(tmp_path):
     eps = " ".join(map(str, ave["epochs"]))
     assert f"| test | greedy, average of epochs {eps} |" in (ft / "RESULTS.md").read_text()
     assert f"| test | greedy, epoch {n} |" in (ft / "RESULTS.md").read_text()  # the single epoch's rows stay
+    # --pick_length_bonuses with --pick_length_norm 0: ESPnet's --penalty picked with the CTC weight on valid
+    lb = ["./run.sh", "--stage", "10", "--stop_stage", "10"] + pick[5:11] + [
+        "--beam_size", "2", "--pick_decode_modes", "joint", "--pick_ctc_weights", "0.9", "--pick_length_norm", "0"]
+    for bad, msg in ((["--pick_length_bonuses", "0 x"], "--pick_length_bonuses: 'x' is not a number"),
+                     (["--pick_length_bonuses", "0 2", "--pick_decode_modes", "greedy"], "add joint to --pick_decode_modes")):
+        proc = subprocess.run(lb + bad, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode != 0 and msg in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+    proc = subprocess.run(lb + ["--pick_length_bonuses", "0 2"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    tried = {b: json.loads((ft / "ctc_weight" / f"decode_valid_joint_w0.9_ln0_lb{b}_ep{n}" / "score.json").read_text())
+             for b in ("0", "2")}
+    best = min(tried, key=lambda b: (tried[b]["wer"], tried[b]["cer"], b != "0"))
+    chosen = json.loads((ft / "picked_ctc_weight_ln0.json").read_text())
+    assert (chosen["ctc_weight"], chosen["length_bonus"], len(chosen["tried"])) == (0.9, float(best), 2)
+    for dset in ("valid", "test"):
+        info = json.loads((ft / f"decode_{dset}_joint_ln0_lb{best}_ep{n}" / "decode_info.json").read_text())["summary"]
+        assert (info["ctc_weight"], info["length_penalty"], info["length_bonus"]) == (0.9, 0.0, float(best)), info
+    assert f"| test | joint, epoch {n}, CTC 0.9, length norm 0, bonus {best} |" in (ft / "RESULTS.md").read_text()
+    assert (f"joint CTC weight 0.9, length bonus {best} (lowest valid WER of CTC weights 0.9 x length bonuses "
+            "0 2, length norm 0") in proc.stdout + proc.stderr
     # --init_from_pretrained false: the same fine-tuning from random weights (the control of what pretraining adds)
     log = (ft / "train.log").read_text()
     assert "Loading pretrained params from exp/pretrained_token_lm/model.pth" in log

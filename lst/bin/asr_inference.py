@@ -49,7 +49,11 @@ def get_parser():
     p.add_argument("--ctc_weight", type=float, default=0.0,
                    help="> 0 with --beam > 1: joint CTC/attention beam search (ESPnet's), scores "
                         "(1 - w) * LM + w * CTC prefix, with the model's CTC head")
-    p.add_argument("--length_penalty", type=float, default=1.0)
+    p.add_argument("--length_penalty", type=float, default=1.0,
+                   help="beam search: finished hypotheses ranked by score / (tokens + 1) ** this (0: ESPnet's raw score)")
+    p.add_argument("--length_bonus", type=float, default=0.0,
+                   help="beam search: added to the score per token (ESPnet's --penalty); > 0 counters dropped final "
+                        "words; a non-zero bonus stops the search by ESPnet's end detection")
     p.add_argument("--max_len", type=int, default=64, help="max text tokens per utterance")
     p.add_argument("--no_cache", action="store_true", help="recompute the full prefix every step (reference)")
     p.add_argument("--ref_text", default=None)
@@ -163,7 +167,7 @@ def main(argv=None) -> int:
         try:
             res = recognize(pk.model, pk.vocab, units, beam=args.beam, max_len=args.max_len,
                             use_cache=not args.no_cache, length_penalty=args.length_penalty, ctc=args.ctc,
-                            ctc_weight=args.ctc_weight)
+                            ctc_weight=args.ctc_weight, length_bonus=args.length_bonus)
         except (ValueError, RuntimeError, IndexError) as e:  # e.g. longer than the model's max_len
             fail(utt, f"{len(units)} units: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
             continue
@@ -177,7 +181,7 @@ def main(argv=None) -> int:
     audio = sum(v["audio_seconds"] for v in info.values())
     dec = sum(v["decode_seconds"] for v in info.values())
     summary = {"model": pk.model_kind, "model_file": args.model_file, "beam": args.beam, "ctc": args.ctc,
-               "ctc_weight": args.ctc_weight,
+               "ctc_weight": args.ctc_weight, "length_penalty": args.length_penalty, "length_bonus": args.length_bonus,
                "use_cache": not args.no_cache, "n_utts": len(info),
                "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
                "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),

@@ -5,27 +5,34 @@ r"""Pick the joint-decoding CTC weight on a validation set (asr.sh stage 10, ``-
 
 Each decode dir holds asr_inference's ``score.json``. Writes ``--out`` (the picked weight, its WER
 and CER, and every weight tried; lst.downstream.curve.pick_ctc_weight) and prints the weight.
+Items ``<weight>,<length bonus>:<dir>`` (asr.sh ``--pick_length_bonuses``) pick the pair, and print
+"<weight> <bonus>".
 """
 import argparse
 import sys
 
 
 def parse_decodes(text: str):
-    """'0.3:dir 0.5:dir' -> [(0.3, Path(dir)), (0.5, Path(dir))]; a bad item raises ValueError naming it."""
+    """'0.3:dir 0.5:dir' -> [(0.3, Path(dir)), (0.5, Path(dir))]; '0.3,1.0:dir' -> [(0.3, 1.0, Path(dir))]
+    (with a length bonus; every item then needs one); a bad item raises ValueError naming it."""
     from pathlib import Path
 
     out = []
     for item in text.split():
-        w, sep, d = item.partition(":")
+        setting, sep, d = item.partition(":")
+        w, comma, b = setting.partition(",")
         try:
             weight = float(w)
+            bonus = float(b) if comma else None
         except ValueError:
-            weight = None
-        if not sep or not d or weight is None or not 0.0 <= weight <= 1.0:
-            raise ValueError(f"--decodes: '{item}' is not <weight in [0, 1]>:<decode dir>")
-        out.append((weight, Path(d)))
-    if len({w for w, _ in out}) != len(out):
-        raise ValueError(f"--decodes: a CTC weight is listed twice in '{text}'")
+            weight = bonus = None
+        if not sep or not d or weight is None or not 0.0 <= weight <= 1.0 or comma and bonus is None:
+            raise ValueError(f"--decodes: '{item}' is not <weight in [0, 1]>[,<length bonus>]:<decode dir>")
+        out.append((weight, Path(d)) if bonus is None else (weight, bonus, Path(d)))
+    if len({len(x) for x in out}) > 1:
+        raise ValueError(f"--decodes: give a length bonus with every item or with none, in '{text}'")
+    if len({x[:-1] for x in out}) != len(out):
+        raise ValueError(f"--decodes: a setting is listed twice in '{text}'")
     return out
 
 
@@ -44,9 +51,11 @@ def main(argv=None) -> int:
         raise SystemExit(f"pick_ctc_weight: {e}")
     write_json_atomic(args.out, pick)
     for t in pick["tried"]:
-        print(f"CTC weight {t['ctc_weight']}: WER {t['wer']:.2f} CER {t['cer']:.2f} on {args.set or 'the set'}",
+        bonus = f", length bonus {t['length_bonus']}" if "length_bonus" in t else ""
+        print(f"CTC weight {t['ctc_weight']}{bonus}: WER {t['wer']:.2f} CER {t['cer']:.2f} on {args.set or 'the set'}",
               file=sys.stderr)
-    print(pick["ctc_weight"])
+    print(pick["ctc_weight"], *([f"{pick['length_bonus']:g}"] if "length_bonus" in pick else []))  # (2, not 2.0:
+    # the bonus names the decode dirs)
     return 0
 
 

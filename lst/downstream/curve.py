@@ -158,25 +158,34 @@ def pick_checkpoint(exp, dset: str) -> Dict:
             "ranking": ranking}
 
 
-def pick_ctc_weight(decodes: Sequence[Tuple[float, Path]], dset: str = "") -> Dict:
+def pick_ctc_weight(decodes: Sequence[Tuple], dset: str = "") -> Dict:
     """The joint-decoding CTC weight with the lowest WER among ``decodes`` = [(weight, decode dir
     holding score.json)] of one checkpoint on a validation set (asr.sh stage 10,
     ``--pick_ctc_weights``); ties go to the lower CER, then to the weight listed first. The
     weight ESPnet's an4 recipe uses (0.3) was tuned for its attention decoder; a CTC head fine-tuned
-    on a backbone, with or without an adapter, can want another."""
+    on a backbone, with or without an adapter, can want another. Items (weight, length bonus, dir)
+    pick the pair (``--pick_length_bonuses``), as ESPnet's recipes tune --ctc_weight with --penalty;
+    the result then has "length_bonus" too."""
     if not decodes:
         raise CurveError("no CTC weights to pick from")
     tried = []
-    for w, d in decodes:
+    for item in decodes:
+        w, d = item[0], item[-1]
         score = Path(d) / "score.json"
         if not score.is_file():
             raise CurveError(f"{score}: missing (an unfinished decode; re-run asr.sh stage 10)")
         s = json.loads(score.read_text())
-        tried.append({"ctc_weight": float(w), "wer": float(s["wer"]), "cer": float(s["cer"]), "decode": str(d)})
+        row = {"ctc_weight": float(w), "wer": float(s["wer"]), "cer": float(s["cer"]), "decode": str(d)}
+        if len(item) == 3:
+            row["length_bonus"] = float(item[1])
+        tried.append(row)
     best = min(range(len(tried)), key=lambda i: (tried[i]["wer"], tried[i]["cer"], i))
-    return {"set": dset, "ctc_weight": tried[best]["ctc_weight"], "wer": tried[best]["wer"],
-            "cer": tried[best]["cer"], "tried": tried,
-            "rule": "lowest WER on the validation set, then lowest CER, then the first weight listed"}
+    out = {"set": dset, "ctc_weight": tried[best]["ctc_weight"], "wer": tried[best]["wer"],
+           "cer": tried[best]["cer"], "tried": tried,
+           "rule": "lowest WER on the validation set, then lowest CER, then the first listed"}
+    if "length_bonus" in tried[best]:
+        out["length_bonus"] = tried[best]["length_bonus"]
+    return out
 
 
 def plot_curve(curve: Dict, out_png) -> None:

@@ -196,15 +196,19 @@ def greedy_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: 
 @torch.no_grad()
 def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: int, beam: int = 4,
                 length_penalty: float = 1.0, use_cache: bool = True, ctc_log_probs: Optional[torch.Tensor] = None,
-                ctc_weight: float = 0.0) -> Dict:
+                ctc_weight: float = 0.0, length_bonus: float = 0.0) -> Dict:
     """Beam search over the allowed ids after the prompt. Finished hypotheses are ranked by
-    score / (length + 1) ** length_penalty (the +1 counts <sos/eos>), where the score is the
+    score / (length + 1) ** length_penalty (the +1 counts <sos/eos>). The score is the
     log-probability, or with ``ctc_log_probs`` (S, C) of the utterance ESPnet's joint
     CTC/attention score ``(1 - ctc_weight) * log p_LM + ctc_weight * log p_CTC(prefix)`` (CTC
     prefix scores by ESPnet's CTCPrefixScore, over the 1.5 x beam best LM candidates of each
     hypothesis, as ESPnet's pre-beam): CTC bounds the length by the units, so loops and
-    dropped words cost.
-    -> {"tokens", "score", "global_steps" (all hypotheses together), "seconds", "nbest"}."""
+    dropped words cost. Either way ``length_bonus`` is added per token, <sos/eos> included: ESPnet's
+    ``--penalty`` (its LengthBonus scorer). With length_penalty 0 this is ESPnet's search, where a
+    bonus > 0 counters the early end that drops the last words.
+    -> {"tokens", "score" (with the bonus), "global_steps" (all hypotheses together), "seconds", "nbest"}."""
+    if length_penalty < 0 or not math.isfinite(length_bonus):
+        raise ValueError(f"length_penalty must be >= 0 and length_bonus finite, got {length_penalty}, {length_bonus}")
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
@@ -232,14 +236,15 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
                 ids, lps = top.indices.tolist(), top.values.tolist()
             keep = [(i, lp) for i, lp in zip(ids, lps) if lp != float("-inf")]
             if ctc is None:
-                cands += [(score + lp, toks, stream, tok, None) for tok, lp in keep]
+                cands += [(score + lp + length_bonus, toks, stream, tok, None) for tok, lp in keep]
                 continue
             lm_prev, state, _ = joint
             ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, np.array([i for i, _ in keep]), state)
             for j, (tok, lp) in enumerate(keep):
                 lm = lm_prev + lp
                 cs = float(ctc_scores[j])
-                cands.append(((1 - ctc_weight) * lm + ctc_weight * cs, toks, stream, tok, (lm, ctc_states[j], cs)))
+                bonus = length_bonus * (len(toks) + 1)
+                cands.append(((1 - ctc_weight) * lm + ctc_weight * cs + bonus, toks, stream, tok, (lm, ctc_states[j], cs)))
         cands.sort(key=lambda c: -c[0])
         live = []
         for score, toks, stream, tok, joint in cands:
@@ -253,8 +258,13 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
             lg = child.feed(tok)
             total_steps += (child.global_steps or 0) - before
             live.append((score, toks + [tok], child, lg, joint))
-        if not live or len(finished) >= beam and max(f[0] for f in finished) >= max(
-                c[0] / (len(c[1]) + 1) ** length_penalty for c in live):
+        if not live:
+            break
+        if length_bonus == 0:
+            if len(finished) >= beam and max(f[0] for f in finished) >= max(
+                    c[0] / (len(c[1]) + 1) ** length_penalty for c in live):
+                break
+        elif ended_far_below_best(finished, t):  # a live hypothesis can still gain the bonus: ESPnet's rule
             break
     model.train(was_training)
     finished.sort(key=lambda f: -f[0])
@@ -262,6 +272,23 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
     return {"tokens": best[2], "score": best[1], "global_steps": total_steps if use_cache else None,
             "prefill_steps": steps0, "seconds": time.perf_counter() - t0,
             "nbest": [(f[0], f[2]) for f in finished[:beam]]}
+
+
+def ended_far_below_best(finished: Sequence[Tuple[float, float, List[int]]], t: int, last: int = 3,
+                         margin: float = 10.0) -> bool:
+    """ESPnet's end_detect, the stopping rule of its search with a length bonus: the best hypothesis
+    that ended at each of the last ``last`` steps (t, t-1, ...) scored more than ``margin`` below
+    the best ended one (raw scores, bonus included), so longer ones are not coming back. A step with
+    no ended hypothesis keeps the search going. ``finished``: beam_decode's (ranked score, score,
+    tokens); a hypothesis of k tokens ended at step k."""
+    if not finished:
+        return False
+    best = max(f[1] for f in finished)
+    for m in range(last):
+        ended = [f[1] for f in finished if len(f[2]) == t - m]
+        if not ended or max(ended) - best >= -margin:
+            return False
+    return True
 
 
 # ---- convenience --------------------------------------------------------------------------
@@ -299,7 +326,7 @@ def prompt_global_steps(model, seq: torch.Tensor) -> int:
 
 def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1, max_len: int = 64,
               use_cache: bool = True, length_penalty: float = 1.0, ctc: bool = False,
-              ctc_weight: float = 0.0) -> Dict:
+              ctc_weight: float = 0.0, length_bonus: float = 0.0) -> Dict:
     """units -> text ids: greedy (beam 1) or beam search of the LM after the ASR prompt;
     ctc=True: greedy CTC with the model's CTC head; ctc_weight > 0 (beam > 1): joint
     CTC/attention beam search with that head (beam_decode)."""
@@ -315,12 +342,13 @@ def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1
         t0 = time.perf_counter()
         log_probs, ctc_steps = unit_ctc_log_probs(model, vocab, units)  # the head's own forward, counted too
         ctc_s = time.perf_counter() - t0
-        out = beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight)
+        out = beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight,
+                          length_bonus)
         out["seconds"] += ctc_s
         if out["global_steps"] is not None:
             out["global_steps"] += ctc_steps
         return out
-    return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache)
+    return beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, length_bonus=length_bonus)
 
 
 def synthesize_units(model, vocab: SpeechTextVocab, text_ids: Sequence[int], max_units: int, min_units: int = 1,

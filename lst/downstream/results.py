@@ -33,8 +33,9 @@ def _param_count_from_espnet(exp: Path) -> Optional[int]:
 
 DECODE_MODES = ("greedy", "beam", "ctc", "joint")  # asr.sh stage 5's decode_<set>_<mode> dirs
 # stage 10's decode_<set>_<mode>_ep<N> (the epoch picked on the validation set) and decode_<set>_<mode>_ave<N>
-# (the average of the N best epochs there, asr.sh --pick_average N)
-PICKED_DIR = re.compile(r"^decode_.+_(ep|ave)(\d+)$")
+# (the average of the N best epochs there, asr.sh --pick_average N), with _ln<norm>_lb<bonus> before the tag
+# for beam searches with stage 10's length settings (--pick_length_bonuses, --pick_length_norm)
+PICKED_DIR = re.compile(r"^decode_.+?(_ln[0-9.]+_lb-?[0-9.]+)?_(ep|ave)(\d+)$")
 
 
 def _decode_dirs(exp: Path, dset: str, mode: str):
@@ -44,9 +45,9 @@ def _decode_dirs(exp: Path, dset: str, mode: str):
     picked = []
     for d in exp.glob(f"decode_{dset}_{mode}_*"):
         match = PICKED_DIR.match(d.name)
-        if match and d.name == f"decode_{dset}_{mode}_{match.group(1)}{match.group(2)}":
-            picked.append((d, match.group(1), int(match.group(2))))
-    picked.sort(key=lambda d_kind_n: (d_kind_n[1] != "ep", d_kind_n[2]))
+        if match and d.name == f"decode_{dset}_{mode}{match.group(1) or ''}_{match.group(2)}{match.group(3)}":
+            picked.append((d, match.group(2), int(match.group(3))))
+    picked.sort(key=lambda d_kind_n: (d_kind_n[1] != "ep", d_kind_n[2], d_kind_n[0].name))
     return [(exp / f"decode_{dset}_{mode}", None)] + [(d, f"{kind}{n}") for d, kind, n in picked]
 
 
@@ -76,6 +77,7 @@ def asr_lm(args):
                 search = mode
                 if tag is not None:  # the picked epoch (or average), and the joint search's CTC weight
                     search = f"{mode}, {picked_label(exp, tag)}" + (f", CTC {sm.get('ctc_weight')}" if mode == "joint" else "")
+                    search += length_label(sm)
                 rows.append([dset, search, sm["beam"], s["n_utts"], s["n_words"], s["wer"], s["cer"], s["sub"],
                              s["del"], s["ins"], sm["global_steps"], sm["decode_seconds"], sm["rtf_decode"]])
     text = (f"# ASR fine-tuned from the pretrained `{kind}` backbone ({exp})\n\n"
@@ -193,13 +195,31 @@ def asr_lm_rows(expdir: Path, models, sets):
     return rows
 
 
+def length_settings(summary: Dict):
+    """(length norm, length bonus) of a beam search's decode_info.json summary when they are not the
+    defaults (1, 0), else None (also for greedy and CTC decodes, and decodes from before the options)."""
+    if summary.get("ctc") or summary.get("beam", 1) <= 1:
+        return None
+    norm, bonus = summary.get("length_penalty", 1.0), summary.get("length_bonus", 0.0)
+    return None if norm == 1 and bonus == 0 else (norm, bonus)
+
+
+def length_label(summary: Dict) -> str:
+    """', length norm 0, bonus 1.5' for a beam search with stage 10's length settings, else ''."""
+    ls = length_settings(summary)
+    return "" if ls is None else f", length norm {ls[0]:g}, bonus {ls[1]:g}"
+
+
 def decode_name(summary: Dict) -> str:
-    """greedy, beam<N>, ctc or beam<N>_ctc<w> (joint), from a decode_info.json summary."""
+    """greedy, beam<N>, ctc or beam<N>_ctc<w> (joint), from a decode_info.json summary; a beam search
+    with other length settings than the defaults ends in _ln<norm>_lb<bonus>."""
     if summary.get("ctc"):
         return "ctc"
+    ls = length_settings(summary)
+    suffix = "" if ls is None else f"_ln{ls[0]:g}_lb{ls[1]:g}"
     if summary.get("ctc_weight"):
-        return f"beam{summary['beam']}_ctc{summary['ctc_weight']:g}"
-    return "greedy" if summary["beam"] == 1 else f"beam{summary['beam']}"
+        return f"beam{summary['beam']}_ctc{summary['ctc_weight']:g}{suffix}"
+    return "greedy" if summary["beam"] == 1 else f"beam{summary['beam']}{suffix}"
 
 
 def _lm_decodes(expdir, models, sets):

@@ -18,7 +18,8 @@
 #            validation set (ESPnet picks by validation loss, which turns long before a CTC head stops improving)
 #                                                                 -> exp/asr_<m>/picked_checkpoint.json, decode_<set>_<mode>_ep<N>/
 #            (--pick_ctc_weights "0.3 0.5 0.7": the joint CTC weight is picked on the validation set first
-#            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight[_ave<N>].json)
+#            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight[_ave<N>].json; with --pick_length_bonuses "0 0.5 1":
+#            the grid of weights x ESPnet's length bonus, --pick_length_norm 0 for ESPnet's raw scores)
 #            (--pick_average N: the average of the N best epochs on the validation set instead, as ESPnet decodes
 #            valid.acc.ave_10best.pth -> exp/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
@@ -42,6 +43,11 @@ curve_decode=greedy    # stage 9: greedy or ctc (then epoch 0, the backbone with
 curve_dir=""           # stage 9's output dir (default: <expdir>/asr_curve)
 pick_decode_modes=""   # stage 10: decode modes (as --decode_modes) of the checkpoint picked by stage 9's WER on the validation set; empty: skip
 pick_ctc_weights=""    # stage 10 with joint in --pick_decode_modes: CTC weights decoded on the validation set; the lowest WER decodes every set (empty: --decode_ctc_weight)
+pick_length_bonuses="" # stage 10 with joint in --pick_decode_modes: length bonuses (ESPnet's --penalty, per token) tried with each
+                       #   CTC weight on the validation set; the pair of the lowest WER decodes every set with its beam searches
+                       #   (joint and beam) -> decode_<set>_<mode>_ln<norm>_lb<bonus>_<tag>/ (empty: no bonus)
+pick_length_norm=1.0   # stage 10's beam searches rank finished hypotheses by score / (tokens + 1) ** this; 0 with
+                       #   --pick_length_bonuses is ESPnet's search (raw score + bonus, ESPnet's end detection)
 pick_average=1         # stage 10: N > 1 decodes the average of the N epochs with the lowest stage-9 validation WER (ESPnet's
                        #   n-best averaging, by that WER) -> <expdir>/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/
 # ESPnet baseline
@@ -55,6 +61,12 @@ help_message="Usage: $0 --src_data_dir DIR --pretrained_model \"a.zip b.zip\" [o
 parse_options "$@"
 recipe_env
 [[ "${pick_average}" =~ ^[1-9][0-9]*$ ]] || die "--pick_average must be a whole number >= 1, got '${pick_average}'"
+number_re='^-?[0-9]+([.][0-9]+)?$'
+for x in ${pick_length_bonuses}; do [[ "${x}" =~ ${number_re} ]] || die "--pick_length_bonuses: '${x}' is not a number"; done
+[[ "${pick_length_norm}" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--pick_length_norm must be a number >= 0, got '${pick_length_norm}'"
+if [ -n "${pick_length_bonuses}" ] && [[ " ${pick_decode_modes} " != *" joint "* ]]; then
+  die "--pick_length_bonuses are picked with the joint decoding: add joint to --pick_decode_modes"
+fi
 task=asr; ft_kind=s2t
 . "${scripts}/downstream_stages.sh"
 
@@ -188,6 +200,14 @@ if [ -n "${curve_sets}" ] && run_stage 9; then
   stage_end 9
 fi
 
+search_infix() {  # BONUS -> stage 10's decode-dir infix for its beam searches' length settings ('' for the default ones)
+  if [ -z "${pick_length_bonuses}" ] && awk -v n="${pick_length_norm}" 'BEGIN { exit !(n == 1) }'; then
+    echo ""
+  else
+    echo "_ln${pick_length_norm}_lb$1"
+  fi
+}
+
 if [ -n "${pick_decode_modes}" ] && run_stage 10; then
   for m in ${models}; do
     ft=$(ft_dir "${m}")
@@ -196,9 +216,10 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
       || die "${ft}/picked_checkpoint.json: unreadable or without an epoch (re-run stage 9)"
     [ -n "${n}" ] && [ -f "${ft}/${n}epoch.pth" ] || die "${ft}/picked_checkpoint.json: no kept checkpoint ${ft}/${n}epoch.pth"
     mf=${ft}/${n}epoch.pth; tag=ep${n}; what="epoch ${n}"  # the decoded checkpoint, its decode-dir suffix and name
-    pick_json=picked_ctc_weight.json
+    ln=""; [ -n "$(search_infix 0)" ] && ln=_ln${pick_length_norm}
+    pick_json=picked_ctc_weight${ln}.json
     if [ "${pick_average}" -gt 1 ]; then
-      mf=${ft}/ave${pick_average}best.pth; tag=ave${pick_average}; pick_json=picked_ctc_weight_${tag}.json
+      mf=${ft}/ave${pick_average}best.pth; tag=ave${pick_average}; pick_json=picked_ctc_weight${ln}_${tag}.json
       if ! [ "${mf}" -nt "${ft}/picked_checkpoint.json" ]; then  # made once per stage-9 pick (resumable)
         ${python} -m lst.bin.average_checkpoints --picked "${ft}/picked_checkpoint.json" --nbest "${pick_average}" \
           --out "${mf}" > /dev/null || die "${m}: averaging the ${pick_average} best epochs failed"
@@ -207,31 +228,45 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
         "${ft}/ave${pick_average}best.json" 2> /dev/null)" || die "${ft}/ave${pick_average}best.json: unreadable; delete ${mf} and re-run stage 10"
     fi
     stage_begin 10 "decode ${valid_set} ${test_sets} with ${m} ${what} (picked on ${valid_set}; ${pick_decode_modes})"
-    joint_w=${decode_ctc_weight}
-    if [ -n "${pick_ctc_weights}" ] && [[ " ${pick_decode_modes} " == *" joint "* ]]; then
-      decodes=""  # the weights on the validation set; a decode newer than the checkpoint is kept (resumable)
-      for w in ${pick_ctc_weights}; do
-        d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}_${tag}
-        decodes+=" ${w}:${d}"
-        [ "${d}/score.json" -nt "${mf}" ] && continue
-        log "${m} ${what}: ${valid_set}, joint decoding with CTC weight ${w}"
-        mkdir -p "${ft}/ctc_weight"
-        # shellcheck disable=SC2086
-        ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
-          --wav_scp "${dumpdir}/raw/${valid_set}/wav.scp" --output_dir "${d}" --beam "${beam_size}" --max_len "${max_len}" \
-          --ctc_weight "${w}" --ref_text "${dumpdir}/raw/${valid_set}/text" ${inference_args} 2> "${d}.log" \
-          || die "decode failed: ${d}.log"
+    joint_w=${decode_ctc_weight}; joint_b=0
+    if [ -n "${pick_ctc_weights}${pick_length_bonuses}" ] && [[ " ${pick_decode_modes} " == *" joint "* ]]; then
+      decodes=""  # the grid on the validation set; a decode newer than the checkpoint is kept (resumable)
+      for w in ${pick_ctc_weights:-${decode_ctc_weight}}; do
+        for lb in ${pick_length_bonuses:-0}; do
+          d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}$(search_infix "${lb}")_${tag}
+          if [ -n "${pick_length_bonuses}" ]; then decodes+=" ${w},${lb}:${d}"; else decodes+=" ${w}:${d}"; fi
+          [ "${d}/score.json" -nt "${mf}" ] && continue
+          log "${m} ${what}: ${valid_set}, joint decoding with CTC weight ${w}, length bonus ${lb} (norm ${pick_length_norm})"
+          mkdir -p "${ft}/ctc_weight"
+          # shellcheck disable=SC2086
+          ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
+            --wav_scp "${dumpdir}/raw/${valid_set}/wav.scp" --output_dir "${d}" --beam "${beam_size}" --max_len "${max_len}" \
+            --ctc_weight "${w}" --length_penalty "${pick_length_norm}" --length_bonus "${lb}" \
+            --ref_text "${dumpdir}/raw/${valid_set}/text" ${inference_args} 2> "${d}.log" || die "decode failed: ${d}.log"
+        done
       done
-      joint_w=$(${python} -m lst.bin.pick_ctc_weight --decodes "${decodes# }" --set "${valid_set}" \
+      picked=$(${python} -m lst.bin.pick_ctc_weight --decodes "${decodes# }" --set "${valid_set}" \
         --out "${ft}/${pick_json}") || die "${m}: picking the CTC weight failed"
-      log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${pick_ctc_weights}; ${ft}/${pick_json})"
+      read -r joint_w joint_b <<< "${picked}"; joint_b=${joint_b:-0}
+      grid=${pick_ctc_weights:-${decode_ctc_weight}}
+      if [ -n "${pick_length_bonuses}" ]; then
+        log "${m}: joint CTC weight ${joint_w}, length bonus ${joint_b} (lowest ${valid_set} WER of CTC weights ${grid}" \
+          "x length bonuses ${pick_length_bonuses}, length norm ${pick_length_norm}; ${ft}/${pick_json})"
+      else
+        log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${grid}; ${ft}/${pick_json})"
+      fi
     fi
     for dset in ${valid_set} ${test_sets}; do
       for mode in ${pick_decode_modes}; do
         set_mode_opts "${mode}" --pick_decode_modes "${joint_w}"
+        infix=""
+        if [ "${b}" -gt 1 ]; then  # the beam searches (beam, joint) with the picked length settings
+          infix=$(search_infix "${joint_b}")
+          mode_opts+=(--length_penalty "${pick_length_norm}" --length_bonus "${joint_b}")
+        fi
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
-          --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}_${tag}" --beam "${b}" \
+          --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}${infix}_${tag}" --beam "${b}" \
           --max_len "${max_len}" "${mode_opts[@]+"${mode_opts[@]}"}" --ref_text "${dumpdir}/raw/${dset}/text" ${inference_args}
       done
     done
