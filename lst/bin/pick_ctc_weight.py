@@ -54,8 +54,8 @@ def main(argv=None) -> int:
         bonus = f", length bonus {t['length_bonus']}" if "length_bonus" in t else ""
         print(f"CTC weight {t['ctc_weight']}{bonus}: WER {t['wer']:.2f} CER {t['cer']:.2f} on {args.set or 'the set'}",
               file=sys.stderr)
-    print(pick["ctc_weight"], *([f"{pick['length_bonus']:g}"] if "length_bonus" in pick else []))  # (2, not 2.0:
-    # the bonus names the decode dirs)
+    # the bonus as listed ("2", not "2.0"): asr.sh names the decode dirs by it
+    print(pick["ctc_weight"], *([f"{pick['length_bonus']:g}"] if "length_bonus" in pick else []))
     return 0
 
 
