@@ -24,6 +24,6 @@ setup(
         "PyYAML",
         "tqdm",
     ],
-    extras_require={"ssl": ["s3prl"], "test": ["pytest"]},
+    extras_require={"ssl": ["s3prl"], "test": ["pytest", "pytest-xdist"]},
     entry_points={"console_scripts": ["lst-train=lst.bin.lst_train:main"]},
 )

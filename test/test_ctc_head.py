@@ -201,6 +201,13 @@ def test_asr_inference_ctc_decodes_with_the_head_and_refuses_a_model_without_one
     assert info["summary"]["ctc"] is True and info["summary"]["n_utts"] == 2
     assert info["utts"]["u1"]["global_steps"] == 2 + 4  # <sos/eos> <s> + 4 units, one forward
     assert info["utts"]["u1"]["n_tokens"] == 1 and info["utts"]["u2"]["n_tokens"] == 1
+    # --pre_beam ctc: the joint search ranks candidates by the head (recorded); without a CTC weight it is refused
+    assert main(["--model", str(packed), "--units", str(units), "--output_dir", str(tmp_path / "pb"), "--beam", "2",
+                 "--ctc_weight", "0.9", "--pre_beam", "ctc", "--max_len", "3"]) == 0
+    assert json.loads((tmp_path / "pb" / "decode_info.json").read_text())["summary"]["pre_beam"] == "ctc"
+    with pytest.raises(SystemExit):
+        main(["--model", str(packed), "--units", str(units), "--output_dir", str(tmp_path / "pb0"), "--beam", "2",
+              "--pre_beam", "ctc"])
     # --model_file with the backbone's weights (asr.sh stage 9's epoch 0): greedy LM decoding runs,
     # a CTC decode is refused (the head would be its random init); a foreign state is refused
     bb = tmp_path / "backbone.pth"
@@ -236,7 +243,7 @@ def test_results_and_curve_name_ctc_decodes(tmp_path):
     from test_asr_curve import fake_run
 
     from lst.downstream.curve import curve_markdown, make_curve
-    from lst.downstream.results import _lm_decodes, decode_name
+    from lst.downstream.results import _lm_decodes, decode_name, length_label
 
     assert decode_name({"beam": 1, "ctc": True}) == "ctc"
     assert decode_name({"beam": 1}) == "greedy" and decode_name({"beam": 4, "ctc": False}) == "beam4"
@@ -245,17 +252,26 @@ def test_results_and_curve_name_ctc_decodes(tmp_path):
     assert decode_name(joint) == "beam4_ctc0.5_ln0_lb1.5"
     assert decode_name({**joint, "length_penalty": 1.0, "length_bonus": 0.0}) == "beam4_ctc0.5"
     assert decode_name({"beam": 1, "length_penalty": 0.0, "length_bonus": 1.0}) == "greedy"
+    # a joint search with the CTC pre-beam (--pick_pre_beam ctc) says so too; the LM's is the default
+    pb = {"beam": 4, "ctc_weight": 0.9, "pre_beam": "ctc"}
+    assert decode_name(pb) == "beam4_ctc0.9_pbctc" and decode_name({**joint, "pre_beam": "ctc"}) == \
+        "beam4_ctc0.5_ln0_lb1.5_pbctc"
+    assert decode_name({**pb, "pre_beam": "lm"}) == "beam4_ctc0.9"
+    assert length_label(pb) == ", CTC pre-beam" and length_label({"beam": 4, "ctc_weight": 0.9}) == ""
     exp = tmp_path / "asr_m"
     for name, summary in [("greedy", {"beam": 1, "ctc": False}), ("ctc", {"beam": 1, "ctc": True}),
                           ("joint_ep3", {"beam": 4, "ctc_weight": 0.5}), ("joint_ln0_lb1.5_ep3", joint),
-                          ("joint_lnx_ep3", joint)]:  # (not a name stage 10 writes: not read)
+                          ("joint_pbctc_ep3", pb), ("joint_ln0_lb1.5_pbctc_ep3", {**joint, "pre_beam": "ctc"}),
+                          ("joint_lnx_ep3", joint), ("joint_pbctc_ln0_lb1.5_ep3", joint)]:  # (the last two: not
+        # names stage 10 writes, so not read)
         d = exp / f"decode_test_{name}"
         d.mkdir(parents=True)
         (d / "score.json").write_text(json.dumps({"wer": 50.0, "cer": 20.0}))
         (d / "decode_info.json").write_text(json.dumps({"summary": summary}))
     assert [(mode, decode_name(sm), tag) for _, _, _, mode, _, sm, tag in _lm_decodes(tmp_path, ["m"], ["test"])] == \
         [("greedy", "greedy", None), ("ctc", "ctc", None), ("joint", "beam4_ctc0.5", "ep3"),
-         ("joint", "beam4_ctc0.5_ln0_lb1.5", "ep3")]
+         ("joint", "beam4_ctc0.5_ln0_lb1.5", "ep3"), ("joint", "beam4_ctc0.5_ln0_lb1.5_pbctc", "ep3"),
+         ("joint", "beam4_ctc0.9_pbctc", "ep3")]
     run = fake_run(tmp_path, "asr_ctc", [60.0, 50.0])
     for d in (run / "curve").iterdir():
         (d / "decode_info.json").write_text(json.dumps({"summary": {"beam": 1, "ctc": True}}))
@@ -341,3 +357,34 @@ def test_length_bonus_lengthens_the_joint_search_and_stops_by_espnet_end_detecti
     assert not ended_far_below_best(ended, 5)        # nothing ended at step 5: go on
     assert not ended_far_below_best(ended[:1] + [(0.0, -5.0, [5, 6])] + ended[2:], 4)  # step 2 within 10
     assert not ended_far_below_best([], 3)
+
+
+@pytest.mark.parametrize("kind", ["token_lm", "lst"])
+def test_ctc_pre_beam_keeps_the_token_an_lm_would_prune(kind):
+    """--pre_beam ctc: the joint search's candidates come from the CTC prefix scores of every text
+    token, so a token that the LM ranks last (out of its 1.5 x beam pre-beam) but the CTC head is
+    sure of is still found; the LM pre-beam (ESPnet's, the default) never lets it in first."""
+    from lst.downstream.decode import allowed_mask, asr_prompt, make_stream, recognize
+    from lst.vocab import SpeechTextVocab, build_token_list
+
+    vocab = SpeechTextVocab(build_token_list([f"p{i}" for i in range(OFF - 5)], K))
+    model = build(kind).eval()
+    units = [3, 5, 5, 1, 7, 7, 2, 2]
+    allowed = allowed_mask(vocab, "text")
+    with torch.no_grad():
+        first = make_stream(model, True).prefill(asr_prompt(vocab, units)).float()
+    tok = int(torch.where(allowed, first, torch.tensor(float("inf"))).argmin())  # the LM's last choice
+    assert tok >= vocab.text_offset
+    with torch.no_grad():
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.fill_(-5.0)
+        model.ctc_head.bias[0] = 5.0  # blank
+        model.ctc_head.bias[tok] = 4.0
+    args = dict(beam=2, max_len=8, ctc_weight=0.9)
+    by_lm = recognize(model, vocab, units, **args)
+    by_ctc = recognize(model, vocab, units, pre_beam_by="ctc", **args)
+    assert by_lm["tokens"][:1] != [tok]
+    assert by_ctc["tokens"] and set(by_ctc["tokens"]) == {tok} and len(by_ctc["tokens"]) <= len(units)
+    assert recognize(model, vocab, units, pre_beam_by="lm", **args)["tokens"] == by_lm["tokens"]
+    with pytest.raises(ValueError, match="pre_beam_by"):
+        recognize(model, vocab, units, pre_beam_by="att", **args)

@@ -166,6 +166,20 @@ def test_asr_recipe_all_stages(tmp_path):
     assert f"| test | joint, epoch {n}, CTC 0.9, length norm 0, bonus {best} |" in (ft / "RESULTS.md").read_text()
     assert (f"joint CTC weight 0.9, length bonus {best} (lowest valid WER of CTC weights 0.9 x length bonuses "
             "0 2, length norm 0") in proc.stdout + proc.stderr
+    # --pick_pre_beam ctc: the joint searches' candidates from the CTC prefix scores, named _pbctc
+    pb = ["./run.sh", "--stage", "10", "--stop_stage", "10"] + pick[5:11] + [
+        "--beam_size", "2", "--pick_decode_modes", "joint", "--pick_ctc_weights", "0.9"]
+    proc = subprocess.run(pb + ["--pick_pre_beam", "att"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "--pick_pre_beam must be lm or ctc, got 'att'" in proc.stdout + proc.stderr
+    proc = subprocess.run(pb + ["--pick_pre_beam", "ctc"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert json.loads((ft / "picked_ctc_weight_pbctc.json").read_text())["ctc_weight"] == 0.9
+    assert (ft / "ctc_weight" / f"decode_valid_joint_w0.9_pbctc_ep{n}" / "score.json").is_file()
+    for dset in ("valid", "test"):
+        info = json.loads((ft / f"decode_{dset}_joint_pbctc_ep{n}" / "decode_info.json").read_text())["summary"]
+        assert (info["ctc_weight"], info["pre_beam"]) == (0.9, "ctc"), info
+    assert f"| test | joint, epoch {n}, CTC 0.9, CTC pre-beam |" in (ft / "RESULTS.md").read_text()
     # --init_from_pretrained false: the same fine-tuning from random weights (the control of what pretraining adds)
     log = (ft / "train.log").read_text()
     assert "Loading pretrained params from exp/pretrained_token_lm/model.pth" in log

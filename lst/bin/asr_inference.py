@@ -54,6 +54,9 @@ def get_parser():
     p.add_argument("--length_bonus", type=float, default=0.0,
                    help="beam search: added to the score per token (ESPnet's --penalty); > 0 counters dropped final "
                         "words; a non-zero bonus stops the search by ESPnet's end detection")
+    p.add_argument("--pre_beam", choices=("lm", "ctc"), default="lm",
+                   help="joint search: each hypothesis's 1.5 x beam candidates are the LM's best tokens (ESPnet's "
+                        "pre-beam) or the best CTC prefix scores over every text token (ESPnet's full CTC scoring)")
     p.add_argument("--max_len", type=int, default=64, help="max text tokens per utterance")
     p.add_argument("--no_cache", action="store_true", help="recompute the full prefix every step (reference)")
     p.add_argument("--ref_text", default=None)
@@ -86,6 +89,8 @@ def main(argv=None) -> int:
         get_parser().error("--beam, --max_len and --threads must be >= 1")
     if not 0.0 <= args.ctc_weight <= 1.0 or args.ctc_weight > 0 and (args.beam < 2 or args.ctc):
         get_parser().error("--ctc_weight must be in [0, 1] and, when > 0, go with --beam > 1 (not --ctc)")
+    if args.pre_beam == "ctc" and args.ctc_weight == 0:
+        get_parser().error("--pre_beam ctc ranks candidates by the CTC head: it needs --ctc_weight > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (asr_inference) %(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
     from lst.downstream.decode import recognize
@@ -167,7 +172,7 @@ def main(argv=None) -> int:
         try:
             res = recognize(pk.model, pk.vocab, units, beam=args.beam, max_len=args.max_len,
                             use_cache=not args.no_cache, length_penalty=args.length_penalty, ctc=args.ctc,
-                            ctc_weight=args.ctc_weight, length_bonus=args.length_bonus)
+                            ctc_weight=args.ctc_weight, length_bonus=args.length_bonus, pre_beam_by=args.pre_beam)
         except (ValueError, RuntimeError, IndexError) as e:  # e.g. longer than the model's max_len
             fail(utt, f"{len(units)} units: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
             continue
@@ -182,7 +187,7 @@ def main(argv=None) -> int:
     dec = sum(v["decode_seconds"] for v in info.values())
     summary = {"model": pk.model_kind, "model_file": args.model_file, "beam": args.beam, "ctc": args.ctc,
                "ctc_weight": args.ctc_weight, "length_penalty": args.length_penalty, "length_bonus": args.length_bonus,
-               "use_cache": not args.no_cache, "n_utts": len(info),
+               "pre_beam": args.pre_beam, "use_cache": not args.no_cache, "n_utts": len(info),
                "audio_seconds": audio, "decode_seconds": dec, "rtf_decode": dec / max(audio, 1e-9),
                "rtf_total": (time.perf_counter() - t_all) / max(audio, 1e-9),
                "global_steps": sum((v["global_steps"] or 0) for v in info.values()),

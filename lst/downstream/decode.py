@@ -196,19 +196,24 @@ def greedy_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: 
 @torch.no_grad()
 def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: int, beam: int = 4,
                 length_penalty: float = 1.0, use_cache: bool = True, ctc_log_probs: Optional[torch.Tensor] = None,
-                ctc_weight: float = 0.0, length_bonus: float = 0.0) -> Dict:
+                ctc_weight: float = 0.0, length_bonus: float = 0.0, pre_beam_by: str = "lm") -> Dict:
     """Beam search over the allowed ids after the prompt. Finished hypotheses are ranked by
     score / (length + 1) ** length_penalty (the +1 counts <sos/eos>). The score is the
     log-probability, or with ``ctc_log_probs`` (S, C) of the utterance ESPnet's joint
     CTC/attention score ``(1 - ctc_weight) * log p_LM + ctc_weight * log p_CTC(prefix)`` (CTC
     prefix scores by ESPnet's CTCPrefixScore, over the 1.5 x beam best LM candidates of each
     hypothesis, as ESPnet's pre-beam): CTC bounds the length by the units, so loops and
-    dropped words cost. Either way ``length_bonus`` is added per token, <sos/eos> included: ESPnet's
-    ``--penalty`` (its LengthBonus scorer). With length_penalty 0 this is ESPnet's search, where a
-    bonus > 0 counters the early end that drops the last words.
+    dropped words cost. ``pre_beam_by="ctc"`` takes those candidates from the CTC prefix scores of
+    every allowed token instead (ESPnet's full CTC scoring), so an LM that has over-fitted cannot
+    prune the token the CTC head is sure of before CTC has scored it. Either way ``length_bonus`` is
+    added per token, <sos/eos> included: ESPnet's ``--penalty`` (its LengthBonus scorer). With
+    length_penalty 0 this is ESPnet's search, where a bonus > 0 counters the early end that drops
+    the last words.
     -> {"tokens", "score" (with the bonus), "global_steps" (all hypotheses together), "seconds", "nbest"}."""
     if length_penalty < 0 or not math.isfinite(length_bonus):
         raise ValueError(f"length_penalty must be >= 0 and length_bonus finite, got {length_penalty}, {length_bonus}")
+    if pre_beam_by not in ("lm", "ctc"):
+        raise ValueError(f"pre_beam_by must be 'lm' or 'ctc', got {pre_beam_by!r}")
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
@@ -224,22 +229,31 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
     neg = torch.tensor(float("-inf"))
     n_allowed = int(allowed.sum())
     pre_beam = min(n_allowed, beam if ctc is None else int(math.ceil(1.5 * beam)))
+    allowed_ids = np.flatnonzero(allowed.numpy())  # the candidates CTC ranks with pre_beam_by="ctc"
     for t in range(max_len + 1):
         cands = []
         for score, toks, stream, lg, joint in live:
             logp = torch.log_softmax(torch.where(allowed, lg.float(), neg), -1)
-            if t == max_len or ctc is not None and len(toks) >= ctc.input_length:  # force the end
-                # (CTC: a transcript cannot outnumber the units)
-                ids, lps = [SOS_EOS_ID], [float(logp[SOS_EOS_ID])]
+            forced = t == max_len or ctc is not None and len(toks) >= ctc.input_length  # force the end
+            # (CTC: a transcript cannot outnumber the units)
+            if ctc is not None and pre_beam_by == "ctc" and not forced:
+                lm_prev, state, _ = joint
+                all_scores, all_states = ctc([SOS_EOS_ID] + toks, allowed_ids, state)
+                best = np.argsort(-all_scores, kind="stable")[:pre_beam]
+                keep = [(int(allowed_ids[b]), float(logp[allowed_ids[b]])) for b in best]
+                ctc_scores, ctc_states = all_scores[best], [all_states[b] for b in best]
             else:
-                top = torch.topk(logp, pre_beam)
-                ids, lps = top.indices.tolist(), top.values.tolist()
-            keep = [(i, lp) for i, lp in zip(ids, lps) if lp != float("-inf")]
-            if ctc is None:
-                cands += [(score + lp + length_bonus, toks, stream, tok, None) for tok, lp in keep]
-                continue
-            lm_prev, state, _ = joint
-            ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, np.array([i for i, _ in keep]), state)
+                if forced:
+                    ids, lps = [SOS_EOS_ID], [float(logp[SOS_EOS_ID])]
+                else:
+                    top = torch.topk(logp, pre_beam)
+                    ids, lps = top.indices.tolist(), top.values.tolist()
+                keep = [(i, lp) for i, lp in zip(ids, lps) if lp != float("-inf")]
+                if ctc is None:
+                    cands += [(score + lp + length_bonus, toks, stream, tok, None) for tok, lp in keep]
+                    continue
+                lm_prev, state, _ = joint
+                ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, np.array([i for i, _ in keep]), state)
             for j, (tok, lp) in enumerate(keep):
                 lm = lm_prev + lp
                 cs = float(ctc_scores[j])
@@ -326,10 +340,10 @@ def prompt_global_steps(model, seq: torch.Tensor) -> int:
 
 def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1, max_len: int = 64,
               use_cache: bool = True, length_penalty: float = 1.0, ctc: bool = False,
-              ctc_weight: float = 0.0, length_bonus: float = 0.0) -> Dict:
+              ctc_weight: float = 0.0, length_bonus: float = 0.0, pre_beam_by: str = "lm") -> Dict:
     """units -> text ids: greedy (beam 1) or beam search of the LM after the ASR prompt;
     ctc=True: greedy CTC with the model's CTC head; ctc_weight > 0 (beam > 1): joint
-    CTC/attention beam search with that head (beam_decode)."""
+    CTC/attention beam search with that head (beam_decode, whose pre-beam ``pre_beam_by`` picks)."""
     if ctc:
         return ctc_decode(model, vocab, units)
     prompt = asr_prompt(vocab, units)
@@ -343,7 +357,7 @@ def recognize(model, vocab: SpeechTextVocab, units: Sequence[int], beam: int = 1
         log_probs, ctc_steps = unit_ctc_log_probs(model, vocab, units)  # the head's own forward, counted too
         ctc_s = time.perf_counter() - t0
         out = beam_decode(model, prompt, allowed, max_len, beam, length_penalty, use_cache, log_probs, ctc_weight,
-                          length_bonus)
+                          length_bonus, pre_beam_by)
         out["seconds"] += ctc_s
         if out["global_steps"] is not None:
             out["global_steps"] += ctc_steps

@@ -34,8 +34,9 @@ def _param_count_from_espnet(exp: Path) -> Optional[int]:
 DECODE_MODES = ("greedy", "beam", "ctc", "joint")  # asr.sh stage 5's decode_<set>_<mode> dirs
 # stage 10's decode_<set>_<mode>_ep<N> (the epoch picked on the validation set) and decode_<set>_<mode>_ave<N>
 # (the average of the N best epochs there, asr.sh --pick_average N), with _ln<norm>_lb<bonus> before the tag
-# for beam searches with stage 10's length settings (--pick_length_bonuses, --pick_length_norm)
-PICKED_DIR = re.compile(r"^decode_.+?(_ln[0-9.]+_lb-?[0-9.]+)?_(ep|ave)(\d+)$")
+# for beam searches with stage 10's length settings (--pick_length_bonuses, --pick_length_norm), then _pbctc
+# for joint searches whose candidates come from the CTC prefix scores (--pick_pre_beam ctc)
+PICKED_DIR = re.compile(r"^decode_.+?((?:_ln[0-9.]+_lb-?[0-9.]+)?(?:_pbctc)?)_(ep|ave)(\d+)$")
 
 
 def _decode_dirs(exp: Path, dset: str, mode: str):
@@ -204,21 +205,29 @@ def length_settings(summary: Dict):
     return None if norm == 1 and bonus == 0 else (norm, bonus)
 
 
+def ctc_pre_beam(summary: Dict) -> bool:
+    """Whether a joint search took its candidates from the CTC prefix scores (asr_inference --pre_beam ctc)."""
+    return bool(summary.get("ctc_weight")) and summary.get("pre_beam", "lm") == "ctc"
+
+
 def length_label(summary: Dict) -> str:
-    """', length norm 0, bonus 1.5' for a beam search with stage 10's length settings, else ''."""
+    """', length norm 0, bonus 1.5' for a beam search with stage 10's length settings, else ''; then
+    ', CTC pre-beam' for a joint search whose candidates came from the CTC prefix scores."""
     ls = length_settings(summary)
-    return "" if ls is None else f", length norm {ls[0]:g}, bonus {ls[1]:g}"
+    return ("" if ls is None else f", length norm {ls[0]:g}, bonus {ls[1]:g}") + (
+        ", CTC pre-beam" if ctc_pre_beam(summary) else "")
 
 
 def decode_name(summary: Dict) -> str:
     """greedy, beam<N>, ctc or beam<N>_ctc<w> (joint), from a decode_info.json summary; a beam search
-    with other length settings than the defaults ends in _ln<norm>_lb<bonus>."""
+    with other length settings than the defaults ends in _ln<norm>_lb<bonus>, a joint search with
+    the CTC pre-beam in _pbctc."""
     if summary.get("ctc"):
         return "ctc"
     ls = length_settings(summary)
     suffix = "" if ls is None else f"_ln{ls[0]:g}_lb{ls[1]:g}"
     if summary.get("ctc_weight"):
-        return f"beam{summary['beam']}_ctc{summary['ctc_weight']:g}{suffix}"
+        return f"beam{summary['beam']}_ctc{summary['ctc_weight']:g}{suffix}{'_pbctc' if ctc_pre_beam(summary) else ''}"
     return "greedy" if summary["beam"] == 1 else f"beam{summary['beam']}{suffix}"
 
 

@@ -19,7 +19,8 @@
 #                                                                 -> exp/asr_<m>/picked_checkpoint.json, decode_<set>_<mode>_ep<N>/
 #            (--pick_ctc_weights "0.3 0.5 0.7": the joint CTC weight is picked on the validation set first
 #            -> exp/asr_<m>/ctc_weight/, picked_ctc_weight[_ave<N>].json; with --pick_length_bonuses "0 0.5 1":
-#            the grid of weights x ESPnet's length bonus, --pick_length_norm 0 for ESPnet's raw scores)
+#            the grid of weights x ESPnet's length bonus, --pick_length_norm 0 for ESPnet's raw scores;
+#            --pick_pre_beam ctc: the joint searches' candidates from the CTC prefix scores -> ..._pbctc_<tag>/)
 #            (--pick_average N: the average of the N best epochs on the validation set instead, as ESPnet decodes
 #            valid.acc.ave_10best.pth -> exp/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/)
 # Every stage can be re-run on its own (--stage N --stop_stage N); ./run.sh --help lists every option.
@@ -48,6 +49,9 @@ pick_length_bonuses="" # stage 10 with joint in --pick_decode_modes: length bonu
                        #   (joint and beam) -> decode_<set>_<mode>_ln<norm>_lb<bonus>_<tag>/ (empty: no bonus)
 pick_length_norm=1.0   # stage 10's beam searches rank finished hypotheses by score / (tokens + 1) ** this; 0 with
                        #   --pick_length_bonuses is ESPnet's search (raw score + bonus, ESPnet's end detection)
+pick_pre_beam=lm       # stage 10's joint searches take each hypothesis's 1.5 x beam candidates from the LM (lm: ESPnet's
+                       #   pre-beam) or from the CTC prefix scores of every text token (ctc, asr_inference --pre_beam ctc:
+                       #   an over-fitted LM head cannot prune what CTC is sure of) -> decode dirs ..._pbctc_<tag>/
 pick_average=1         # stage 10: N > 1 decodes the average of the N epochs with the lowest stage-9 validation WER (ESPnet's
                        #   n-best averaging, by that WER) -> <expdir>/asr_<m>/ave<N>best.{pth,json}, decode_<set>_<mode>_ave<N>/
 # ESPnet baseline
@@ -64,6 +68,8 @@ recipe_env
 number_re='^-?[0-9]+([.][0-9]+)?$'
 for x in ${pick_length_bonuses}; do [[ "${x}" =~ ${number_re} ]] || die "--pick_length_bonuses: '${x}' is not a number"; done
 [[ "${pick_length_norm}" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--pick_length_norm must be a number >= 0, got '${pick_length_norm}'"
+case "${pick_pre_beam}" in lm) pre_beam_infix="" ;; ctc) pre_beam_infix=_pbctc ;;
+  *) die "--pick_pre_beam must be lm or ctc, got '${pick_pre_beam}'" ;; esac
 if [ -n "${pick_length_bonuses}" ] && [[ " ${pick_decode_modes} " != *" joint "* ]]; then
   die "--pick_length_bonuses are picked with the joint decoding: add joint to --pick_decode_modes"
 fi
@@ -217,9 +223,9 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
     [ -n "${n}" ] && [ -f "${ft}/${n}epoch.pth" ] || die "${ft}/picked_checkpoint.json: no kept checkpoint ${ft}/${n}epoch.pth"
     mf=${ft}/${n}epoch.pth; tag=ep${n}; what="epoch ${n}"  # the decoded checkpoint, its decode-dir suffix and name
     ln=""; [ -n "$(search_infix 0)" ] && ln=_ln${pick_length_norm}
-    pick_json=picked_ctc_weight${ln}.json
+    pick_json=picked_ctc_weight${ln}${pre_beam_infix}.json
     if [ "${pick_average}" -gt 1 ]; then
-      mf=${ft}/ave${pick_average}best.pth; tag=ave${pick_average}; pick_json=picked_ctc_weight${ln}_${tag}.json
+      mf=${ft}/ave${pick_average}best.pth; tag=ave${pick_average}; pick_json=picked_ctc_weight${ln}${pre_beam_infix}_${tag}.json
       if ! [ "${mf}" -nt "${ft}/picked_checkpoint.json" ]; then  # made once per stage-9 pick (resumable)
         ${python} -m lst.bin.average_checkpoints --picked "${ft}/picked_checkpoint.json" --nbest "${pick_average}" \
           --out "${mf}" > /dev/null || die "${m}: averaging the ${pick_average} best epochs failed"
@@ -233,15 +239,16 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
       decodes=""  # the grid on the validation set; a decode newer than the checkpoint is kept (resumable)
       for w in ${pick_ctc_weights:-${decode_ctc_weight}}; do
         for lb in ${pick_length_bonuses:-0}; do
-          d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}$(search_infix "${lb}")_${tag}
+          d=${ft}/ctc_weight/decode_${valid_set}_joint_w${w}$(search_infix "${lb}")${pre_beam_infix}_${tag}
           if [ -n "${pick_length_bonuses}" ]; then decodes+=" ${w},${lb}:${d}"; else decodes+=" ${w}:${d}"; fi
           [ "${d}/score.json" -nt "${mf}" ] && continue
-          log "${m} ${what}: ${valid_set}, joint decoding with CTC weight ${w}, length bonus ${lb} (norm ${pick_length_norm})"
+          log "${m} ${what}: ${valid_set}, joint decoding with CTC weight ${w}, length bonus ${lb} (norm ${pick_length_norm}," \
+            "pre-beam ${pick_pre_beam})"
           mkdir -p "${ft}/ctc_weight"
           # shellcheck disable=SC2086
           ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
             --wav_scp "${dumpdir}/raw/${valid_set}/wav.scp" --output_dir "${d}" --beam "${beam_size}" --max_len "${max_len}" \
-            --ctc_weight "${w}" --length_penalty "${pick_length_norm}" --length_bonus "${lb}" \
+            --ctc_weight "${w}" --length_penalty "${pick_length_norm}" --length_bonus "${lb}" --pre_beam "${pick_pre_beam}" \
             --ref_text "${dumpdir}/raw/${valid_set}/text" ${inference_args} 2> "${d}.log" || die "decode failed: ${d}.log"
         done
       done
@@ -253,7 +260,7 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
         log "${m}: joint CTC weight ${joint_w}, length bonus ${joint_b} (lowest ${valid_set} WER of CTC weights ${grid}" \
           "x length bonuses ${pick_length_bonuses}, length norm ${pick_length_norm}; ${ft}/${pick_json})"
       else
-        log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${grid}; ${ft}/${pick_json})"
+        log "${m}: joint CTC weight ${joint_w} (lowest ${valid_set} WER of ${grid}, pre-beam ${pick_pre_beam}; ${ft}/${pick_json})"
       fi
     fi
     for dset in ${valid_set} ${test_sets}; do
@@ -264,6 +271,7 @@ if [ -n "${pick_decode_modes}" ] && run_stage 10; then
           infix=$(search_infix "${joint_b}")
           mode_opts+=(--length_penalty "${pick_length_norm}" --length_bonus "${joint_b}")
         fi
+        if [ "${mode}" = joint ]; then infix+=${pre_beam_infix}; mode_opts+=(--pre_beam "${pick_pre_beam}"); fi
         # shellcheck disable=SC2086
         ${python} -m lst.bin.asr_inference --model "${ft}/packed.zip" --model_file "${mf}" \
           --wav_scp "${dumpdir}/raw/${dset}/wav.scp" --output_dir "${ft}/decode_${dset}_${mode}${infix}_${tag}" --beam "${b}" \
