@@ -236,24 +236,25 @@ def beam_decode(model, prompt: Sequence[int], allowed: torch.Tensor, max_len: in
             logp = torch.log_softmax(torch.where(allowed, lg.float(), neg), -1)
             forced = t == max_len or ctc is not None and len(toks) >= ctc.input_length  # force the end
             # (CTC: a transcript cannot outnumber the units)
-            if ctc is not None and pre_beam_by == "ctc" and not forced:
-                lm_prev, state, _ = joint
-                all_scores, all_states = ctc([SOS_EOS_ID] + toks, allowed_ids, state)
-                best = np.argsort(-all_scores, kind="stable")[:pre_beam]
-                keep = [(int(allowed_ids[b]), float(logp[allowed_ids[b]])) for b in best]
-                ctc_scores, ctc_states = all_scores[best], [all_states[b] for b in best]
+            if forced:
+                ids = np.array([SOS_EOS_ID])
+            elif ctc is not None and pre_beam_by == "ctc":
+                ids = allowed_ids  # every allowed token: CTC ranks them below
             else:
-                if forced:
-                    ids, lps = [SOS_EOS_ID], [float(logp[SOS_EOS_ID])]
-                else:
-                    top = torch.topk(logp, pre_beam)
-                    ids, lps = top.indices.tolist(), top.values.tolist()
-                keep = [(i, lp) for i, lp in zip(ids, lps) if lp != float("-inf")]
-                if ctc is None:
-                    cands += [(score + lp + length_bonus, toks, stream, tok, None) for tok, lp in keep]
-                    continue
-                lm_prev, state, _ = joint
-                ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, np.array([i for i, _ in keep]), state)
+                ids = torch.topk(logp, pre_beam).indices.numpy()
+            lps = logp[torch.from_numpy(ids)].numpy()
+            ids, lps = ids[lps != -np.inf], lps[lps != -np.inf]
+            if ctc is None:
+                cands += [(score + lp + length_bonus, toks, stream, tok, None)
+                          for tok, lp in zip(ids.tolist(), lps.tolist())]
+                continue
+            lm_prev, state, _ = joint
+            ctc_scores, ctc_states = ctc([SOS_EOS_ID] + toks, ids, state)
+            if pre_beam_by == "ctc" and not forced:  # the pre-beam by CTC prefix score
+                best = np.argsort(-ctc_scores, kind="stable")[:pre_beam]
+                ids, lps, ctc_scores = ids[best], lps[best], ctc_scores[best]
+                ctc_states = [ctc_states[b] for b in best]
+            keep = list(zip(ids.tolist(), lps.tolist()))
             for j, (tok, lp) in enumerate(keep):
                 lm = lm_prev + lp
                 cs = float(ctc_scores[j])
