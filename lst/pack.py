@@ -315,9 +315,10 @@ class PackedModel:
             from lst.units.features import build_extractor
 
             ft = self.km_info.get("feature_type", "mfcc")
-            if ft == "ssl":
+            if ft != "mfcc":  # a feature model the k-means info names by path (LST_SSL_CKPT: moved)
                 ckpt = os.environ.get("LST_SSL_CKPT") or self.km_info.get("ssl_ckpt")
-                self._extractor = build_extractor("ssl", ckpt, self.km_info.get("ssl_layer"))
+                self._extractor = build_extractor(ft, ckpt, self.km_info.get("ssl_layer"),
+                                                  self.km_info.get("ssl_upstream") or "hubert")
             else:
                 self._extractor = build_extractor(ft)
         return self._extractor

@@ -22,7 +22,20 @@ pytestmark = [
 TOY_DATA = "--max_utts 10 --nvalid 2 --ntest 2"
 
 
+# MFCC k-means units, and the supervised phone-posterior units (stage 2 aligns with pocketsphinx,
+# stage 3 trains the phone classifier the package then names for its units)
+UNIT_OPTS = {"mfcc": "", "phone_posterior": " --feature_type phone_posterior --word_aligner pocketsphinx"
+                                             " --phone_classifier_args '--steps 4 --batch_size 2'"
+                                             " --interleave_opts '--on_timing_error skip'"}
+
+
 def test_toy_vocoder_floor_is_scored_by_pocketsphinx(tmp_path):
+    check_toy_vocoder_floor(tmp_path, "mfcc")
+
+
+def check_toy_vocoder_floor(tmp_path, units):
+    """The toy run and its checks (the phone-posterior variant is in test_recipe_ljspeech_phone_units.py,
+    a file of its own so that the two long runs can go to different pytest-xdist workers)."""
     for recipe in ("lst1", "tts1"):
         shutil.copytree(REPO_ROOT / "egs" / "ljspeech" / recipe, tmp_path / recipe, symlinks=False)
         for generated in ("downloads", "data", "dump", "exp"):
@@ -32,7 +45,8 @@ def test_toy_vocoder_floor_is_scored_by_pocketsphinx(tmp_path):
     (tmp_path / "tts1" / "tts.sh").symlink_to(REPO_ROOT / "egs" / "TEMPLATE" / "tts1" / "tts.sh")
     env = dict(os.environ, LST_ROOT=str(REPO_ROOT), LST_SHARED=str(SHARED), LJSPEECH=str(LJ), OMP_NUM_THREADS="1")
     cmd = ["./run.sh", "--models", "", "--local_data_opts", TOY_DATA, "--vocoder_steps", "5", "--nj", "1",
-           "--pretrain_args", f"--local_data_opts '{TOY_DATA}' --n_clusters 8 --nbpe 30 --nj 1 --lst_args '--max_epoch 1'"]
+           "--pretrain_args", f"--local_data_opts '{TOY_DATA}' --n_clusters 8 --nbpe 30 --nj 1 --lst_args '--max_epoch 1'"
+           + UNIT_OPTS[units]]
     proc = subprocess.run(cmd, cwd=tmp_path / "tts1", env=env, capture_output=True, text=True, timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -51,5 +65,12 @@ def test_toy_vocoder_floor_is_scored_by_pocketsphinx(tmp_path):
     assert not (exp / "tts_lst").exists()  # nothing fine-tuned or decoded
     results = (exp / "RESULTS.md").read_text()
     assert "| original | test |" in results and "ESPnet-ASR" not in results
+    if units == "phone_posterior":  # the package's units came from the classifier trained in stage 0's lst1
+        clf = tmp_path / "tts1" / "exp" / "pretrain" / "exp" / "phone_classifier"
+        info = json.loads((clf / "train_info.json").read_text())
+        assert info["steps"] == 4 and "sil" in info["phones"] and info["n_train_utts"] >= 4
+        km_info = json.loads((tmp_path / "tts1" / "exp" / "pretrained_lst" / "km_info.json").read_text())
+        assert km_info["feature_type"] == "phone_posterior" and km_info["dim"] == len(info["phones"])
+        assert km_info["ssl_ckpt"] == str(clf / "model.pth")
     for system in ("original", "reference"):
         assert (exp / f"tts_{system}" / "decode_test" / "pocketsphinx" / ".done.json").is_file()

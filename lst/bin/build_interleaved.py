@@ -100,7 +100,8 @@ def main(argv=None) -> int:
         check_ids_match(text, ctm, text_name=args.text, ctm_name=args.word_ctm)
     except TimingError as e:
         if args.on_timing_error == "raise":
-            logging.error(str(e))
+            logging.error(f"{e} (an aligner that skips utterances, e.g. pocketsphinx on words outside its "
+                          "dictionary: --on_timing_error skip, lst.sh --interleave_opts, interleaves the aligned ones)")
             return 1
         logging.warning(str(e))
 

@@ -1,13 +1,15 @@
-r"""Extract frame features (MFCC or an SSL layer) for k-means, as Kaldi ark/scp.
+r"""Extract frame features (MFCC, an SSL layer or phone posteriors) for k-means, as Kaldi ark/scp.
 
     python -m lst.bin.dump_features --wav_scp dump/raw/train/wav.scp \
-        --out_dir dump/feats/train --feature_type mfcc|ssl|espnet_ssl \
+        --out_dir dump/feats/train --feature_type mfcc|ssl|espnet_ssl|phone_posterior \
         [--ssl_ckpt hubert.pt --ssl_layer 6 --ssl_upstream hubert] \
         [--frame_rate_hz 50|25] [--nj 4]
 
 ``ssl`` reads a layer of an s3prl upstream checkpoint (fairseq HuBERT/WavLM/...);
 ``espnet_ssl`` one of a HuBERT trained in-recipe by lst.bin.train_hubert (its model file, with
-ESPnet's ``config.yaml`` beside it).
+ESPnet's ``config.yaml`` beside it); ``phone_posterior`` the frame phone posteriors of a
+classifier trained on forced alignments by lst.bin.train_phone_classifier (``--ssl_ckpt`` its
+model.pth; lst/units/phones.py).
 
 Writes ``feats.ark/feats.scp`` (float32 [frames, dim]), ``energy.ark/energy.scp`` (per-frame
 log energy in dB, for the silence report), ``utt2num_frames``, ``skipped`` and
@@ -73,9 +75,10 @@ def get_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--wav_scp", required=True)
     p.add_argument("--out_dir", required=True)
-    p.add_argument("--feature_type", choices=["mfcc", "ssl", "espnet_ssl"],
+    p.add_argument("--feature_type", choices=["mfcc", "ssl", "espnet_ssl", "phone_posterior"],
                    default="mfcc")
-    p.add_argument("--ssl_ckpt", default=None, help="local s3prl/fairseq-converted checkpoint")
+    p.add_argument("--ssl_ckpt", default=None, help="the feature model's checkpoint: local s3prl/fairseq-"
+                   "converted (ssl), ESPnet HuBERT (espnet_ssl) or lst.bin.train_phone_classifier's model.pth")
     p.add_argument("--ssl_layer", type=int, default=None, help="index into hidden_states")
     p.add_argument("--ssl_upstream", default="hubert",
                    help="s3prl upstream family whose <name>_local loader reads --ssl_ckpt")
@@ -141,6 +144,8 @@ def main(argv=None) -> None:
         elif args.feature_type == "espnet_ssl":
             info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt), ssl_layer=args.ssl_layer,
                         ssl_upstream="espnet_ssl")
+        elif args.feature_type == "phone_posterior":
+            info.update(ssl_ckpt=os.path.abspath(args.ssl_ckpt))
         with open(out("feat_info.json"), "w") as f:
             json.dump(info, f, indent=2)
         report.finish()

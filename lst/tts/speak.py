@@ -80,7 +80,7 @@ def speak_and_unitize(utts: Dict[str, tuple], args) -> Dict[str, str]:
 
     ``args`` carries the unit settings of the training recipe: ``work_dir``, ``rate`` (wpm),
     ``nj``, ``feature_type``, ``frame_rate_hz``, ``km_dir`` (and ``ssl_ckpt``/``ssl_layer``
-    for ssl and espnet_ssl features). The recipe's own tools run on the spoken audio, as subprocesses:
+    for ssl, espnet_ssl and phone_posterior features). The recipe's own tools run on the spoken audio, as subprocesses:
     ``lst.bin.format_wav`` -> ``lst.bin.dump_features`` -> ``lst.bin.dump_units`` (no dedup),
     so an evaluation item gets exactly the units a training utterance would.
     """
@@ -103,8 +103,10 @@ def speak_and_unitize(utts: Dict[str, tuple], args) -> Dict[str, str]:
     feat_cmd = [py, "-m", "lst.bin.dump_features", "--wav_scp", str(work / "raw/wav.scp"), "--out_dir",
                 str(work / "feats"), "--feature_type", args.feature_type, "--frame_rate_hz", str(args.frame_rate_hz),
                 "--nj", str(args.nj)]
-    if args.feature_type != "mfcc":  # s3prl upstream or a HuBERT trained in ssl1
-        feat_cmd += ["--ssl_ckpt", args.ssl_ckpt, "--ssl_layer", str(args.ssl_layer)]
+    if args.feature_type != "mfcc":  # s3prl upstream, a HuBERT trained in ssl1, or a phone classifier
+        feat_cmd += ["--ssl_ckpt", args.ssl_ckpt]
+        if getattr(args, "ssl_layer", None) is not None:  # phone posteriors have no layer
+            feat_cmd += ["--ssl_layer", str(args.ssl_layer)]
     run_tool(feat_cmd)
     run_tool([py, "-m", "lst.bin.dump_units", "--feats_dir", str(work / "feats"), "--km_dir", args.km_dir,
          "--out_dir", str(work / "units"), "--dedup", "false", "--nj", str(args.nj)])

@@ -1,4 +1,4 @@
-"""Frame-level features for discrete units: MFCC (HuBERT iteration 0) or an SSL layer.
+"""Frame-level features for discrete units: MFCC (HuBERT iteration 0), an SSL layer or phone posteriors.
 
 Frame convention (shared by MFCC, SSL features, energies, units and word alignments)
 -----------------------------------------------------------------------------------
@@ -180,7 +180,13 @@ def build_extractor(feature_type: str, ssl_ckpt: str = None, ssl_layer: int = No
         from lst.units.ssl import EspnetSslExtractor
 
         return EspnetSslExtractor(ssl_ckpt, ssl_layer)
-    raise FeatureError(f"unknown feature type {feature_type!r} (mfcc, ssl or espnet_ssl)")
+    if feature_type == "phone_posterior":  # a phone classifier trained in-recipe (lst.bin.train_phone_classifier)
+        if ssl_ckpt is None:
+            raise FeatureError("--feature_type phone_posterior needs --ssl_ckpt (the classifier's model.pth)")
+        from lst.units.phones import PhonePosteriorExtractor
+
+        return PhonePosteriorExtractor(ssl_ckpt)
+    raise FeatureError(f"unknown feature type {feature_type!r} (mfcc, ssl, espnet_ssl or phone_posterior)")
 
 
 def extract(extractor, wav: np.ndarray, frame_rate_hz: int = 50):

@@ -44,8 +44,9 @@ valid_set=valid        # validation set
 test_sets="test"       # evaluation sets
 word_aligner=""        # stage 2 writes word_ctm for recorded audio: a trained lst.bin.ctc_align model dir, or pocketsphinx (lst.bin.ps_align, + phone_ctm)
 # Units
-feature_type=mfcc      # mfcc, ssl (s3prl upstream checkpoint) or espnet_ssl (a HuBERT from egs/*/ssl1)
-ssl_ckpt=""            # local s3prl-loadable checkpoint (feature_type=ssl)
+feature_type=mfcc      # mfcc, ssl (s3prl upstream checkpoint), espnet_ssl (a HuBERT from egs/*/ssl1) or phone_posterior (lst/units/phones.py)
+ssl_ckpt=""            # the feature model: local s3prl-loadable checkpoint (ssl), ESPnet HuBERT (espnet_ssl), phone classifier (phone_posterior; default exp/phone_classifier/model.pth, which stage 3 trains when missing)
+phone_classifier_args=""  # options of lst.bin.train_phone_classifier (feature_type=phone_posterior), e.g. "--steps 3000"
 ssl_layer=9            # SSL layer whose output is clustered
 frame_rate_hz=50       # 50 (native) or 25 (2x pooled)
 n_clusters=100         # k-means codebook size K
@@ -79,6 +80,9 @@ if [ "${feature_type}" = ssl ]; then
   ckpt=$(basename "${ssl_ckpt:-none}"); feat_tag=ssl_${ckpt%.*}_l${ssl_layer}
 elif [ "${feature_type}" = espnet_ssl ]; then  # named by its training dir (ssl1's exp/hubert_it<i>_<config>)
   feat_tag=espnet_ssl_$(basename "$(dirname "${ssl_ckpt:-none/none}")")_l${ssl_layer}
+elif [ "${feature_type}" = phone_posterior ]; then  # named by the classifier's dir
+  [ -n "${ssl_ckpt}" ] || ssl_ckpt=${expdir}/phone_classifier/model.pth
+  feat_tag=phone_posterior_$(basename "$(dirname "${ssl_ckpt}")")
 fi
 feat_tag+=_${frame_rate_hz}hz
 km_tag=${feat_tag}_km${n_clusters}
@@ -165,6 +169,22 @@ if run_stage 3; then
   stage_begin 3 "${feature_type} features at ${frame_rate_hz} Hz -> ${feats_dir} (${nj} jobs)"
   ssl_opts=()
   [ "${feature_type}" = mfcc ] || ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
+  if [ "${feature_type}" = phone_posterior ]; then
+    ssl_opts=(--ssl_ckpt "${ssl_ckpt}")
+    if [ ! -f "${ssl_ckpt}" ]; then  # supervised units: a frame phone classifier on the train set's alignments
+      clf_dir=$(dirname "${ssl_ckpt}")
+      for dset in ${train_set} ${valid_set}; do
+        require "${raw_dir}/${dset}/phone_ctm" "stage 2 with --word_aligner pocketsphinx (phone spans to learn from)"
+      done
+      log "phone classifier on ${train_set}'s pocketsphinx phone spans -> ${clf_dir} (log: ${clf_dir}.log)"
+      # shellcheck disable=SC2086
+      ${train_cmd} "${clf_dir}.log" ${python} -m lst.bin.train_phone_classifier \
+        --wav_scp "${raw_dir}/${train_set}/wav.scp" --phone_ctm "${raw_dir}/${train_set}/phone_ctm" \
+        --valid_wav_scp "${raw_dir}/${valid_set}/wav.scp" --valid_phone_ctm "${raw_dir}/${valid_set}/phone_ctm" \
+        --out_dir "${clf_dir}" ${phone_classifier_args} || die "stage 3: phone classifier failed; see ${clf_dir}.log"
+      require "${ssl_ckpt}" "lst.bin.train_phone_classifier (its model.pth)"
+    fi
+  fi
   for dset in ${all_sets}; do
     require "${raw_dir}/${dset}/wav.scp" "stage 2 (audio format)"
     shard_run "${nj}" "${raw_dir}/${dset}" "wav.scp" "" "${feats_dir}/${dset}" dump_features \

@@ -1,0 +1,161 @@
+"""Phonetic units: frame labels from phone spans, the phone classifier CLI, its posteriors as
+``--feature_type phone_posterior`` features, and the errors of bad inputs."""
+import json
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from lst.bin import dump_features
+from lst.bin import train_phone_classifier as phone_cli
+from lst.data.timings import WordTiming
+from lst.units.features import FeatureError, build_extractor
+from lst.units.io import ToolError, read_kaldi_map
+from lst.units.phones import (IGNORE, PhoneClassifierConfig, PhoneExample, frame_accuracy, frame_phone_labels,
+                              train_phone_classifier)
+
+SR = 16000
+
+
+def test_frame_labels_use_frame_centres_and_ignore_uncovered_frames():
+    spans = [WordTiming("sil", 0.0, 0.05), WordTiming("AA", 0.05, 0.11), WordTiming("B", 0.11, 0.13)]
+    labels = frame_phone_labels(spans, 8, {"sil": 0, "AA": 1, "B": 2})
+    # centres 0.01 0.03 | 0.05 0.07 0.09 | 0.11 | 0.13 (end is exclusive) 0.15
+    assert labels.tolist() == [0, 0, 1, 1, 1, 2, IGNORE, IGNORE]
+    # a phone the training set never had is not scored
+    assert frame_phone_labels([WordTiming("ZH", 0.0, 0.05), WordTiming("sil", 0.05, 0.1)], 5,
+                              {"sil": 0}).tolist() == [IGNORE, IGNORE, 0, 0, 0]
+
+
+def two_sound_clip(rng, seconds=2.0):
+    """Alternating 0.2-0.5 s stretches of a 300 Hz tone ('AA') and white noise ('S');
+    returns the samples and the phone spans."""
+    out, spans, t, i = [], [], 0.0, int(rng.integers(2))
+    while t < seconds:
+        d = float(rng.uniform(0.2, 0.5))
+        n = int(d * SR)
+        if i % 2 == 0:
+            out.append(0.3 * np.sin(2 * np.pi * 300 * np.arange(n) / SR))
+            spans.append(WordTiming("AA", t, t + d))
+        else:
+            out.append(0.1 * rng.standard_normal(n))
+            spans.append(WordTiming("S", t, t + d))
+        t, i = t + d, i + 1
+    return np.concatenate(out).astype(np.float32), spans
+
+
+def test_classifier_learns_two_sounds():
+    from lst.units.features import MfccExtractor
+
+    rng, mfcc = np.random.default_rng(0), MfccExtractor()
+    index = {"AA": 0, "S": 1}
+    examples = []
+    for k in range(8):
+        wav, spans = two_sound_clip(rng)
+        feats = mfcc(wav)
+        examples.append(PhoneExample(f"u{k}", feats, frame_phone_labels(spans, len(feats), index)))
+    cfg = PhoneClassifierConfig(n_phones=2, conv_dim=16, hidden=16, n_layers=1)
+    model, info = train_phone_classifier(examples[:6], examples[6:], ["AA", "S"], steps=60, batch_size=4,
+                                         crop_frames=100, eval_every=30, cfg=cfg)
+    assert info["best_valid_frame_acc"] > 0.9, info["history"]
+    assert frame_accuracy(model, examples[6:]) == pytest.approx(info["best_valid_frame_acc"])
+    assert [row["step"] for row in info["history"]] == [30, 60]
+
+
+@pytest.fixture(scope="module")
+def aligned_dir(tmp_path_factory):
+    """Train/valid wav.scp + phone_ctm: 6 train clips (one without an alignment), 2 valid clips
+    (one with a phone the training set never had)."""
+    root = tmp_path_factory.mktemp("phones")
+    rng = np.random.default_rng(1)
+    for part, n in (("train", 6), ("valid", 2)):
+        d = root / part
+        d.mkdir()
+        scp, ctm = [], []
+        for k in range(n):
+            utt = f"{part}{k}"
+            wav, spans = two_sound_clip(rng)
+            soundfile.write(d / f"{utt}.wav", wav, SR)
+            scp.append(f"{utt} {d / f'{utt}.wav'}\n")
+            if part == "train" and k == 5:
+                continue  # ps_align skipped it (a word without a pronunciation)
+            if part == "valid" and k == 1:
+                spans[-1] = WordTiming("ZH", spans[-1].start, spans[-1].end)
+            ctm += [f"{utt} {s.word} {s.start:.4f} {s.end:.4f}\n" for s in spans]
+        (d / "wav.scp").write_text("".join(scp))
+        (d / "phone_ctm").write_text("".join(ctm))
+    return root
+
+
+def test_cli_trains_and_counts_skips(aligned_dir, tmp_path, caplog):
+    out = tmp_path / "clf"
+    d = aligned_dir
+    phone_cli.main(["--wav_scp", str(d / "train/wav.scp"), "--phone_ctm", str(d / "train/phone_ctm"),
+                                 "--valid_wav_scp", str(d / "valid/wav.scp"), "--valid_phone_ctm",
+                                 str(d / "valid/phone_ctm"), "--out_dir", str(out), "--steps", "40",
+                                 "--batch_size", "4", "--crop_frames", "100"])
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["phones"] == ["AA", "S"] and (out / "phones.txt").read_text().split() == ["AA", "S"]
+    assert info["skipped"]["train"]["skipped_no_alignment"] == 1 and info["n_train_utts"] == 5
+    assert info["skipped"]["valid"]["skipped"] == 0 and info["n_valid_utts"] == 2  # ZH frames unscored
+    assert "train5: no_alignment" in caplog.text and "valid1: phone(s) ZH not in the training set" in caplog.text
+    assert 0.0 <= info["best_valid_frame_acc"] <= 1.0
+
+    # its posteriors as unit features: one column per phone, rows are distributions
+    feats_dir = tmp_path / "feats"
+    dump_features.main(["--wav_scp", str(d / "valid/wav.scp"), "--out_dir", str(feats_dir),
+                        "--feature_type", "phone_posterior", "--ssl_ckpt", str(out / "model.pth")])
+    feat_info = json.loads((feats_dir / "feat_info.json").read_text())
+    assert feat_info["feature_type"] == "phone_posterior" and feat_info["dim"] == 2
+    assert feat_info["ssl_ckpt"] == str((out / "model.pth").resolve())
+    for utt, rx in read_kaldi_map(str(feats_dir / "feats.scp")):
+        post = kaldiio.load_mat(rx)
+        assert post.shape[1] == 2 and np.allclose(post.sum(1), 1.0, atol=1e-5)
+        assert len(post) == int(dict(read_kaldi_map(str(feats_dir / "utt2num_frames")))[utt])
+
+
+def test_cli_refuses_half_a_valid_set_and_bad_checkpoints(aligned_dir, tmp_path):
+    d = aligned_dir
+    with pytest.raises(ToolError, match="both --valid_wav_scp and --valid_phone_ctm"):
+        phone_cli.main(["--wav_scp", str(d / "train/wav.scp"), "--phone_ctm",
+                                     str(d / "train/phone_ctm"), "--valid_wav_scp", str(d / "valid/wav.scp"),
+                                     "--out_dir", str(tmp_path / "x")])
+    bad_ctm = tmp_path / "bad_ctm"
+    bad_ctm.write_text("train0 AA 0.0 0.3\ntrain0 S 0.2 0.5\n")  # overlapping spans
+    with pytest.raises(ToolError, match=f"{bad_ctm}:2"):
+        phone_cli.main(["--wav_scp", str(d / "train/wav.scp"), "--phone_ctm", str(bad_ctm),
+                                     "--out_dir", str(tmp_path / "x")])
+    with pytest.raises(FeatureError, match="needs --ssl_ckpt"):
+        build_extractor("phone_posterior")
+    other = tmp_path / "other.pth"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(FeatureError, match="not a phone classifier"):
+        build_extractor("phone_posterior", str(other))
+    with pytest.raises(FeatureError, match="cannot read phone classifier"):
+        build_extractor("phone_posterior", str(tmp_path / "missing.pth"))
+
+
+def test_oracle_phone_units_script(tmp_path):
+    """egs/ljspeech/tts1/local/phone_ctm_units.py: frame phone ids from a ctm, uncovered frames as sil."""
+    import runpy
+    import sys
+
+    from conftest import REPO_ROOT
+
+    ctm = tmp_path / "phone_ctm"
+    ctm.write_text("a sil 0.00 0.04\na AA 0.04 0.08\nb S 0.00 0.02\n")
+    frames = tmp_path / "utt2num_frames"
+    frames.write_text("a 5\nb 2\nc 3\n")
+    script = str(REPO_ROOT / "egs" / "ljspeech" / "tts1" / "local" / "phone_ctm_units.py")
+    argv = sys.argv
+    try:
+        sys.argv = [script, "--phone_ctm", str(ctm), "--utt2num_frames", str(frames), "--out", str(tmp_path / "u"),
+                    "--write_phones", str(tmp_path / "phones.txt")]
+        runpy.run_path(script, run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert (tmp_path / "phones.txt").read_text().split() == ["AA", "S", "sil"]
+    # a: sil sil AA AA (uncovered ->) sil; b: S (uncovered ->) sil; c has no alignment
+    assert (tmp_path / "u").read_text() == "a 2 2 0 0 2\nb 1 2\n"
