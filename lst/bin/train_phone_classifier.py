@@ -47,12 +47,15 @@ def get_parser():
     return p
 
 
-def load_examples(wav_scp: str, phone_ctm: str, phone_index, report: SkipReport):
-    """MFCCs + frame labels of every aligned utterance of ``wav_scp``."""
+def read_phone_ctm(phone_ctm: str):
     try:
-        spans = read_ctm(phone_ctm)
+        return read_ctm(phone_ctm)
     except TimingError as e:
         raise ToolError(f"{TOOL}: {e}") from None
+
+
+def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: SkipReport):
+    """MFCCs + frame labels of every utterance of ``wav_scp`` that ``spans`` (read from ``phone_ctm``) aligns."""
     mfcc = MfccExtractor()
     examples = []
     wavs = read_kaldi_map(wav_scp)
@@ -96,18 +99,17 @@ def main(argv=None):
                           (args.valid_phone_ctm, "python -m lst.bin.ps_align")):
         if path is not None:
             require_file(TOOL, path, made_by)
-    try:
-        phones = sorted({s.word for v in read_ctm(args.phone_ctm).values() for s in v})
-    except TimingError as e:
-        raise ToolError(f"{TOOL}: {e}") from None
+    train_spans = read_phone_ctm(args.phone_ctm)
+    phones = sorted({s.word for v in train_spans.values() for s in v})
     phone_index = {p: i for i, p in enumerate(phones)}
     train_report = SkipReport(f"{TOOL} (train)", logger)
-    train = load_examples(args.wav_scp, args.phone_ctm, phone_index, train_report)
+    train = load_examples(args.wav_scp, args.phone_ctm, train_spans, phone_index, train_report)
     train_report.finish()
     valid = []
     if args.valid_wav_scp:
         valid_report = SkipReport(f"{TOOL} (valid)", logger)
-        valid = load_examples(args.valid_wav_scp, args.valid_phone_ctm, phone_index, valid_report)
+        valid = load_examples(args.valid_wav_scp, args.valid_phone_ctm, read_phone_ctm(args.valid_phone_ctm),
+                              phone_index, valid_report)
         valid_report.finish()
     logger.info("%d phones; %d train, %d valid utterances", len(phones), len(train), len(valid))
     model, info = train_phone_classifier(train, valid, phones, steps=args.steps, batch_size=args.batch_size,

@@ -167,23 +167,24 @@ fi
 
 if run_stage 3; then
   stage_begin 3 "${feature_type} features at ${frame_rate_hz} Hz -> ${feats_dir} (${nj} jobs)"
-  ssl_opts=()
-  [ "${feature_type}" = mfcc ] || ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}")
-  if [ "${feature_type}" = phone_posterior ]; then
-    ssl_opts=(--ssl_ckpt "${ssl_ckpt}")
-    if [ ! -f "${ssl_ckpt}" ]; then  # supervised units: a frame phone classifier on the train set's alignments
-      clf_dir=$(dirname "${ssl_ckpt}")
-      for dset in ${train_set} ${valid_set}; do
-        require "${raw_dir}/${dset}/phone_ctm" "stage 2 with --word_aligner pocketsphinx (phone spans to learn from)"
-      done
-      log "phone classifier on ${train_set}'s pocketsphinx phone spans -> ${clf_dir} (log: ${clf_dir}.log)"
-      # shellcheck disable=SC2086
-      ${train_cmd} "${clf_dir}.log" ${python} -m lst.bin.train_phone_classifier \
-        --wav_scp "${raw_dir}/${train_set}/wav.scp" --phone_ctm "${raw_dir}/${train_set}/phone_ctm" \
-        --valid_wav_scp "${raw_dir}/${valid_set}/wav.scp" --valid_phone_ctm "${raw_dir}/${valid_set}/phone_ctm" \
-        --out_dir "${clf_dir}" ${phone_classifier_args} || die "stage 3: phone classifier failed; see ${clf_dir}.log"
-      require "${ssl_ckpt}" "lst.bin.train_phone_classifier (its model.pth)"
-    fi
+  case "${feature_type}" in  # the feature model's options (phone posteriors have no layer)
+    mfcc) ssl_opts=() ;;
+    phone_posterior) ssl_opts=(--ssl_ckpt "${ssl_ckpt}") ;;
+    *) ssl_opts=(--ssl_ckpt "${ssl_ckpt}" --ssl_layer "${ssl_layer}") ;;
+  esac
+  # supervised units: a frame phone classifier on the train set's alignments, trained once
+  if [ "${feature_type}" = phone_posterior ] && [ ! -f "${ssl_ckpt}" ]; then
+    clf_dir=$(dirname "${ssl_ckpt}")
+    for dset in ${train_set} ${valid_set}; do
+      require "${raw_dir}/${dset}/phone_ctm" "stage 2 with --word_aligner pocketsphinx (phone spans to learn from)"
+    done
+    log "phone classifier on ${train_set}'s pocketsphinx phone spans -> ${clf_dir} (log: ${clf_dir}.log)"
+    # shellcheck disable=SC2086
+    ${train_cmd} "${clf_dir}.log" ${python} -m lst.bin.train_phone_classifier \
+      --wav_scp "${raw_dir}/${train_set}/wav.scp" --phone_ctm "${raw_dir}/${train_set}/phone_ctm" \
+      --valid_wav_scp "${raw_dir}/${valid_set}/wav.scp" --valid_phone_ctm "${raw_dir}/${valid_set}/phone_ctm" \
+      --out_dir "${clf_dir}" ${phone_classifier_args} || die "stage 3: phone classifier failed; see ${clf_dir}.log"
+    require "${ssl_ckpt}" "lst.bin.train_phone_classifier (its model.pth)"
   fi
   for dset in ${all_sets}; do
     require "${raw_dir}/${dset}/wav.scp" "stage 2 (audio format)"
