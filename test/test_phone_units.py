@@ -1,5 +1,5 @@
 """Phonetic units: frame labels from phone spans, the phone classifier CLI, its posteriors as
-``--feature_type phone_posterior`` features, and the errors of bad inputs."""
+``--feature_type phone_posterior`` features, the argmax codebook over them, and the errors of bad inputs."""
 import json
 
 import kaldiio
@@ -8,13 +8,14 @@ import pytest
 import soundfile
 import torch
 
-from lst.bin import dump_features
+from lst.bin import dump_features, dump_units, learn_kmeans
 from lst.bin import train_phone_classifier as phone_cli
 from lst.data.timings import WordTiming
 from lst.units.features import FeatureError, build_extractor
-from lst.units.io import ToolError, read_kaldi_map
-from lst.units.phones import (IGNORE, PhoneClassifierConfig, PhoneExample, frame_accuracy, frame_phone_labels,
-                              train_phone_classifier)
+from lst.units.io import ToolError, read_int_sequences, read_kaldi_map
+from lst.units.kmeans import ArgmaxCodebook, apply_kmeans
+from lst.units.phones import (IGNORE, PhoneClassifierConfig, PhoneExample, SpecAugment, frame_accuracy,
+                              frame_phone_labels, speed_perturbed, train_phone_classifier)
 
 SR = 16000
 
@@ -114,6 +115,73 @@ def test_cli_trains_and_counts_skips(aligned_dir, tmp_path, caplog):
         post = kaldiio.load_mat(rx)
         assert post.shape[1] == 2 and np.allclose(post.sum(1), 1.0, atol=1e-5)
         assert len(post) == int(dict(read_kaldi_map(str(feats_dir / "utt2num_frames")))[utt])
+
+    # --codebook argmax: one unit per phone, each frame's most likely phone; K is the dim (another is refused)
+    with pytest.raises(ToolError, match="--n_clusters must be 2"):
+        learn_kmeans.main(["--feats_dir", str(feats_dir), "--n_clusters", "3", "--codebook", "argmax",
+                           "--out_dir", str(tmp_path / "km3")])
+    km_dir, units_dir = tmp_path / "argmax", tmp_path / "units"
+    with pytest.raises(ToolError, match="--n_clusters is required for --codebook kmeans"):
+        learn_kmeans.main(["--feats_dir", str(feats_dir), "--out_dir", str(tmp_path / "km")])
+    learn_kmeans.main(["--feats_dir", str(feats_dir), "--codebook", "argmax", "--out_dir", str(km_dir)])
+    km_info = json.loads((km_dir / "km_info.json").read_text())
+    assert (km_info["codebook"], km_info["n_clusters"]) == ("argmax", 2)
+    dump_units.main(["--feats_dir", str(feats_dir), "--km_dir", str(km_dir), "--out_dir", str(units_dir)])
+    units = read_int_sequences(str(units_dir / "units"))
+    for utt, rx in read_kaldi_map(str(feats_dir / "feats.scp")):
+        np.testing.assert_array_equal(units[utt], kaldiio.load_mat(rx).argmax(1))
+    assert json.loads((units_dir / "unit_info.json").read_text())["n_units"] == 2
+
+
+def test_argmax_codebook_is_the_nearest_one_hot_centroid():
+    rng = np.random.default_rng(0)
+    post = rng.dirichlet(np.full(7, 0.3), size=500)
+    codebook = ArgmaxCodebook(7)
+    np.testing.assert_array_equal(apply_kmeans(codebook, post), post.argmax(1))
+    np.testing.assert_array_equal(codebook.predict(post), post.argmax(1))
+    one_hot = np.eye(7)[post.argmax(1)]
+    assert codebook.score(post) == pytest.approx(-((post - one_hot) ** 2).sum())
+    with pytest.raises(ValueError, match="dimension >= 1"):
+        ArgmaxCodebook(0)
+
+
+def test_speed_perturbation_scales_audio_and_spans():
+    wav = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    spans = [WordTiming("AA", 0.1, 0.5), WordTiming("S", 0.5, 0.9)]
+    slow, slow_spans = speed_perturbed(wav, spans, 0.9)
+    assert len(slow) == pytest.approx(16000 / 0.9, abs=2)
+    assert [(s.word, round(s.start, 4), round(s.end, 4)) for s in slow_spans] == [("AA", 0.1111, 0.5556),
+                                                                                   ("S", 0.5556, 1.0)]
+    fast, _ = speed_perturbed(wav, spans, 1.1)
+    assert len(fast) == pytest.approx(16000 / 1.1, abs=2)
+    with pytest.raises(ValueError, match="> 0"):
+        speed_perturbed(wav, spans, 0.0)
+
+
+def test_spec_augment_masks_only_bounded_spans():
+    rng = np.random.default_rng(0)
+    feats = np.ones((100, 39), dtype=np.float32)
+    masked = SpecAugment(time_masks=2, max_time=10, feat_masks=2, max_feat=6)(feats, rng)
+    assert feats.min() == 1.0  # the input is not modified
+    rows, cols = (masked == 0).all(1), (masked == 0).all(0)
+    assert 0 < rows.sum() <= 20 and 0 < cols.sum() <= 12
+
+
+def test_cli_speed_perturbation_and_masks(aligned_dir, tmp_path):
+    d = aligned_dir
+    out = tmp_path / "clf_sp"
+    phone_cli.main(["--wav_scp", str(d / "train/wav.scp"), "--phone_ctm", str(d / "train/phone_ctm"),
+                    "--out_dir", str(out), "--steps", "4", "--batch_size", "2", "--crop_frames", "50",
+                    "--speed_perturb", "0.9,1.0 1.1", "--spec_augment", "true", "--hidden", "16", "--n_layers", "1"])
+    model = torch.load(out / "model.pth", weights_only=False)
+    assert (model["config"]["hidden"], model["config"]["n_layers"]) == (16, 1)
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["n_train_utts"] == 15 and info["n_train_clips"] == 5
+    assert info["speed_perturb"] == [0.9, 1.0, 1.1] and info["spec_augment"]
+    assert info["skipped"]["train"]["skipped_no_alignment"] == 1  # counted once, not per speed
+    with pytest.raises(ToolError, match="--speed_perturb wants positive factors"):
+        phone_cli.main(["--wav_scp", str(d / "train/wav.scp"), "--phone_ctm", str(d / "train/phone_ctm"),
+                        "--out_dir", str(tmp_path / "x"), "--speed_perturb", "fast"])
 
 
 def test_cli_refuses_half_a_valid_set_and_bad_checkpoints(aligned_dir, tmp_path):

@@ -25,7 +25,9 @@ TOY_DATA = "--max_utts 10 --nvalid 2 --ntest 2"
 # MFCC k-means units, and the supervised phone-posterior units (stage 2 aligns with pocketsphinx,
 # stage 3 trains the phone classifier the package then names for its units)
 UNIT_OPTS = {"mfcc": "", "phone_posterior": " --feature_type phone_posterior --word_aligner pocketsphinx"
-                                             " --phone_classifier_args '--steps 4 --batch_size 2'"
+                                             " --phone_classifier_args"
+                                             " '--steps 4 --batch_size 2 --spec_augment true --speed_perturb 0.9,1.0'"
+                                             " --unit_codebook argmax"
                                              " --interleave_opts '--on_timing_error skip'"}
 
 
@@ -71,6 +73,9 @@ def check_toy_vocoder_floor(tmp_path, units):
         assert info["steps"] == 4 and "sil" in info["phones"] and info["n_train_utts"] >= 4
         km_info = json.loads((tmp_path / "tts1" / "exp" / "pretrained_lst" / "km_info.json").read_text())
         assert km_info["feature_type"] == "phone_posterior" and km_info["dim"] == len(info["phones"])
+        assert info["spec_augment"] is True and info["speed_perturb"] == [0.9, 1.0]
+        # --unit_codebook argmax: one unit per phone (--n_clusters 8 does not apply), nothing fitted
+        assert (km_info["codebook"], km_info["n_clusters"]) == ("argmax", len(info["phones"]))
         assert km_info["ssl_ckpt"] == str(clf / "model.pth")
     for system in ("original", "reference"):
         assert (exp / f"tts_{system}" / "decode_test" / "pocketsphinx" / ".done.json").is_file()

@@ -4,7 +4,8 @@ r"""Train the frame phone classifier whose posteriors are ``--feature_type phone
     python -m lst.bin.ps_align --data_dir dump/raw/train --out_phone_ctm exp/phone_ali/train/phone_ctm
     python -m lst.bin.train_phone_classifier --wav_scp dump/raw/train/wav.scp \
         --phone_ctm exp/phone_ali/train/phone_ctm [--valid_wav_scp dump/raw/valid/wav.scp \
-        --valid_phone_ctm exp/phone_ali/valid/phone_ctm] --out_dir exp/phone_classifier [--steps 1500]
+        --valid_phone_ctm exp/phone_ali/valid/phone_ctm] --out_dir exp/phone_classifier [--steps 1500] \
+        [--speed_perturb 0.9,1.0,1.1] [--spec_augment true]
 
 Writes ``model.pth`` (the checkpoint ``dump_features --feature_type phone_posterior --ssl_ckpt``
 reads), ``phones.txt`` and ``train_info.json`` (steps, losses, valid frame accuracy, skips),
@@ -24,8 +25,9 @@ from lst.audio import AudioError, load_audio
 from lst.data.timings import TimingError, read_ctm
 from lst.stage_io import staged_dir
 from lst.units.features import SAMPLE_RATE, MfccExtractor
-from lst.units.io import SkipReport, ToolError, read_kaldi_map, require_file, run_tool, setup_logging
-from lst.units.phones import PhoneExample, frame_phone_labels, save_phone_classifier, train_phone_classifier
+from lst.units.io import SkipReport, ToolError, read_kaldi_map, require_file, run_tool, setup_logging, str2bool
+from lst.units.phones import (PhoneClassifierConfig, PhoneExample, SpecAugment, frame_phone_labels,
+                              save_phone_classifier, speed_perturbed, train_phone_classifier)
 
 logger = logging.getLogger("lst.train_phone_classifier")
 TOOL = "train_phone_classifier"
@@ -43,6 +45,14 @@ def get_parser():
     p.add_argument("--crop_frames", type=int, default=400, help="frames (50 Hz) of each training crop")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=PhoneClassifierConfig.hidden, help="BLSTM units per direction")
+    p.add_argument("--n_layers", type=int, default=PhoneClassifierConfig.n_layers, help="BLSTM layers")
+    p.add_argument("--dropout", type=float, default=PhoneClassifierConfig.dropout)
+    p.add_argument("--speed_perturb", default="1.0",
+                   help="speed factors of the training audio, space- or comma-separated (ESPnet's an4 recipe: "
+                        "0.9,1.0,1.1; commas pass through lst.sh's --phone_classifier_args); spans scaled alike")
+    p.add_argument("--spec_augment", type=str2bool, default=False,
+                   help="SpecAugment-style time and feature masks on the training crops (lst.units.phones.SpecAugment)")
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -54,8 +64,9 @@ def read_phone_ctm(phone_ctm: str):
         raise ToolError(f"{TOOL}: {e}") from None
 
 
-def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: SkipReport):
-    """MFCCs + frame labels of every utterance of ``wav_scp`` that ``spans`` (read from ``phone_ctm``) aligns."""
+def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: SkipReport, speeds=(1.0,)):
+    """MFCCs + frame labels of every utterance of ``wav_scp`` that ``spans`` (read from ``phone_ctm``) aligns,
+    once per speed factor (ESPnet's ``sp<factor>-<utt>`` ids for factors other than 1)."""
     mfcc = MfccExtractor()
     examples = []
     wavs = read_kaldi_map(wav_scp)
@@ -65,11 +76,11 @@ def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: Skip
             report.skip(utt, "no_alignment", phone_ctm)
             continue
         try:
-            feats = mfcc(load_audio(source, SAMPLE_RATE))
+            wav = load_audio(source, SAMPLE_RATE)
         except AudioError as e:
             report.skip(utt, e.reason, f"{e.path}: {e.detail}")
             continue
-        if len(feats) == 0:
+        if len(mfcc(wav)) == 0:
             report.skip(utt, "too_short", source)
             continue
         unknown = sorted({s.word for s in spans[utt]} - set(phone_index))
@@ -77,8 +88,11 @@ def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: Skip
             logger.warning("%s: phone(s) %s not in the training set's phones; their frames are not scored",
                            utt, " ".join(unknown))
             report.notes["utterances with phones unseen in training (frames not scored)"] += 1
-        labels = frame_phone_labels(spans[utt], len(feats), phone_index)
-        examples.append(PhoneExample(utt, feats, labels))
+        for factor in speeds:
+            audio, utt_spans = (wav, spans[utt]) if factor == 1.0 else speed_perturbed(wav, spans[utt], factor)
+            feats = mfcc(audio)
+            labels = frame_phone_labels(utt_spans, len(feats), phone_index)
+            examples.append(PhoneExample(utt if factor == 1.0 else f"sp{factor:g}-{utt}", feats, labels))
         report.n_written += 1
         if i % 100 == 0:
             logger.info("%s: %d/%d utterances read", wav_scp, i, len(wavs))
@@ -99,11 +113,18 @@ def main(argv=None):
                           (args.valid_phone_ctm, "python -m lst.bin.ps_align")):
         if path is not None:
             require_file(TOOL, path, made_by)
+    try:
+        speeds = tuple(float(f) for f in args.speed_perturb.replace(",", " ").split())
+    except ValueError:
+        speeds = ()
+    if not speeds or min(speeds) <= 0:
+        raise ToolError(f"{TOOL}: --speed_perturb wants positive factors such as 0.9,1.0,1.1, "
+                        f"got {args.speed_perturb!r}")
     train_spans = read_phone_ctm(args.phone_ctm)
     phones = sorted({s.word for v in train_spans.values() for s in v})
     phone_index = {p: i for i, p in enumerate(phones)}
     train_report = SkipReport(f"{TOOL} (train)", logger)
-    train = load_examples(args.wav_scp, args.phone_ctm, train_spans, phone_index, train_report)
+    train = load_examples(args.wav_scp, args.phone_ctm, train_spans, phone_index, train_report, speeds)
     train_report.finish()
     valid = []
     if args.valid_wav_scp:
@@ -113,7 +134,12 @@ def main(argv=None):
         valid_report.finish()
     logger.info("%d phones; %d train, %d valid utterances", len(phones), len(train), len(valid))
     model, info = train_phone_classifier(train, valid, phones, steps=args.steps, batch_size=args.batch_size,
-                                         crop_frames=args.crop_frames, lr=args.lr, seed=args.seed)
+                                         crop_frames=args.crop_frames, lr=args.lr, seed=args.seed,
+                                         augment=SpecAugment() if args.spec_augment else None,
+                                         cfg=PhoneClassifierConfig(n_phones=len(phones), hidden=args.hidden,
+                                                                   n_layers=args.n_layers, dropout=args.dropout))
+    # n_train_utts counts the speed-perturbed copies; n_train_clips the aligned recordings
+    info.update(speed_perturb=list(speeds), spec_augment=bool(args.spec_augment), n_train_clips=train_report.n_written)
     info["phones"] = phones
     info["skipped"] = {"train": train_report.counts(), **({"valid": valid_report.counts()} if valid else {})}
     with staged_dir(args.out_dir, TOOL) as stage:
@@ -123,7 +149,8 @@ def main(argv=None):
         with open(os.path.join(stage.path, "train_info.json"), "w") as f:
             json.dump(info, f, indent=2)
         stage.complete(counts=train_report.counts(), params={"steps": args.steps, "seed": args.seed,
-                                                             "n_phones": len(phones)})
+                                                             "n_phones": len(phones), "speed_perturb": list(speeds),
+                                                             "spec_augment": bool(args.spec_augment)})
     logger.info("%s/model.pth: best valid frame accuracy %s, %.0f s", args.out_dir,
                 info.get("best_valid_frame_acc"), info["train_seconds"])
 

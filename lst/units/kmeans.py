@@ -1,4 +1,5 @@
-"""k-means codebooks over frame features: learn, apply, silence report, run-length dedup."""
+"""Codebooks over frame features (k-means, or argmax for posteriors): learn, apply, silence report,
+run-length dedup."""
 import logging
 from typing import Dict, List, Sequence, Tuple
 
@@ -57,6 +58,33 @@ def learn_kmeans(feats: np.ndarray, n_clusters: int, seed: int = 0, batch_size: 
     with threadpool_limits(limits=n_threads):
         km.fit(feats)
     return km
+
+
+class ArgmaxCodebook:
+    """The codebook of one-hot centroids: each frame's unit is its largest feature.
+
+    For phone posteriors (``--feature_type phone_posterior``) that is the classifier's most
+    likely phone, which resynthesizes better than k-means over the posteriors (LJ Speech tts1:
+    48.0 against 52.9 % WER): k-means spends clusters on mixtures of phones. It is a codebook,
+    not a special case, because the nearest one-hot centroid of a probability vector ``p`` is its
+    argmax (``|p - e_k|^2 = |p|^2 + 1 - 2 p_k``), so ``apply_kmeans``, packages and every stage
+    after stage 4 use it unchanged. Duck-types the parts of MiniBatchKMeans this package reads.
+    """
+
+    def __init__(self, dim: int):
+        if dim < 1:
+            raise ValueError(f"an argmax codebook needs features of dimension >= 1, got {dim}")
+        self.n_clusters = dim
+        self.cluster_centers_ = np.eye(dim, dtype=np.float64)
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        return np.asarray(feats).argmax(axis=1).astype(np.int64)
+
+    def score(self, feats: np.ndarray) -> float:
+        """Minus the summed squared distance to the nearest centroid (sklearn's sign)."""
+        feats = np.asarray(feats, dtype=np.float64)
+        nearest = self.cluster_centers_[self.predict(feats)]
+        return -float(((feats - nearest) ** 2).sum())
 
 
 def save_kmeans(km: MiniBatchKMeans, path: str) -> None:

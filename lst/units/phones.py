@@ -81,15 +81,59 @@ class PhoneExample:
     labels: np.ndarray  # (T,)
 
 
+def speed_perturbed(wav: np.ndarray, spans: Sequence[WordTiming], factor: float
+                    ) -> Tuple[np.ndarray, List[WordTiming]]:
+    """Kaldi/ESPnet speed perturbation: audio played ``factor`` times faster (tempo and pitch),
+    i.e. resampled to ``len / factor`` samples, with every span's times divided by ``factor``."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if factor <= 0:
+        raise ValueError(f"speed factor must be > 0, got {factor}")
+    ratio = Fraction(factor).limit_denominator(100)  # 0.9 -> 9/10: out = in * 10 / 9 samples
+    out = resample_poly(wav, ratio.denominator, ratio.numerator).astype(np.float32)
+    return out, [WordTiming(s.word, s.start / factor, s.end / factor) for s in spans]
+
+
+@dataclass
+class SpecAugment:
+    """SpecAugment-style masking of training crops (Park et al. 2019), in the normalised feature
+    space, so a masked value is the training mean: ``time_masks`` spans of at most ``max_time``
+    frames and ``feat_masks`` bands of at most ``max_feat`` feature dims per crop."""
+    time_masks: int = 2
+    max_time: int = 10  # 0.2 s at 50 Hz: shorter than most phones
+    feat_masks: int = 2
+    max_feat: int = 6
+
+    def __call__(self, feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # (T, F) normalised
+        feats = feats.copy()
+        t, f = feats.shape
+        for _ in range(self.time_masks):
+            w = int(rng.integers(0, self.max_time + 1))
+            start = int(rng.integers(0, max(1, t - w + 1)))
+            feats[start:start + w] = 0.0
+        for _ in range(self.feat_masks):
+            w = int(rng.integers(0, self.max_feat + 1))
+            start = int(rng.integers(0, max(1, f - w + 1)))
+            feats[:, start:start + w] = 0.0
+        return feats
+
+
 def _batch(examples: Sequence[PhoneExample], rng: np.random.Generator, batch_size: int,
-           crop_frames: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A batch of random crops (at most ``crop_frames`` each), padded with ignored frames."""
+           crop_frames: int, augment: Optional[SpecAugment] = None, mean: Optional[np.ndarray] = None,
+           std: Optional[np.ndarray] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A batch of random crops (at most ``crop_frames`` each), padded with ignored frames;
+    ``augment`` masks each crop (``mean``/``std``: the model's input normalisation)."""
     picks = rng.integers(0, len(examples), size=batch_size)
     crops = []
     for i in picks:
         ex = examples[i]
         start = int(rng.integers(0, max(1, len(ex.labels) - crop_frames + 1)))
-        crops.append((ex.feats[start:start + crop_frames], ex.labels[start:start + crop_frames]))
+        f = ex.feats[start:start + crop_frames]
+        if augment is not None:
+            f = augment((f - mean) / std, rng) * std + mean
+        crops.append((f, ex.labels[start:start + crop_frames]))
     t = max(len(lab) for _, lab in crops)
     feats = np.zeros((batch_size, t, crops[0][0].shape[1]), dtype=np.float32)
     labels = np.full((batch_size, t), IGNORE, dtype=np.int64)
@@ -114,10 +158,11 @@ def frame_accuracy(model: PhoneClassifier, examples: Sequence[PhoneExample]) -> 
 
 def train_phone_classifier(train: Sequence[PhoneExample], valid: Sequence[PhoneExample], phones: List[str],
                            steps: int = 1500, batch_size: int = 16, crop_frames: int = 400, lr: float = 2e-3,
-                           seed: int = 0, eval_every: int = 250, cfg: Optional[PhoneClassifierConfig] = None
-                           ) -> Tuple[PhoneClassifier, Dict]:
+                           seed: int = 0, eval_every: int = 250, cfg: Optional[PhoneClassifierConfig] = None,
+                           augment: Optional[SpecAugment] = None) -> Tuple[PhoneClassifier, Dict]:
     """Cross-entropy on the aligned frames; AdamW with cosine decay; the checkpoint with the best
-    valid frame accuracy is kept (the last one when there is no valid set)."""
+    valid frame accuracy is kept (the last one when there is no valid set). ``augment`` masks the
+    training crops (SpecAugment)."""
     if not train:
         raise ValueError("no training utterances")
     torch.manual_seed(seed)
@@ -127,12 +172,13 @@ def train_phone_classifier(train: Sequence[PhoneExample], valid: Sequence[PhoneE
     all_feats = np.concatenate([ex.feats for ex in train])
     model.feat_mean.copy_(torch.from_numpy(all_feats.mean(0)))
     model.feat_std.copy_(torch.from_numpy(all_feats.std(0) + 1e-5))
+    mean, std = model.feat_mean.numpy().copy(), model.feat_std.numpy().copy()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
     best, best_state, history, t0, run_loss = -1.0, None, [], time.time(), 0.0
     for step in range(1, steps + 1):
-        feats, labels = _batch(train, rng, batch_size, crop_frames)
+        feats, labels = _batch(train, rng, batch_size, crop_frames, augment, mean, std)
         loss = loss_fn(model(feats).reshape(-1, cfg.n_phones), labels.reshape(-1))
         opt.zero_grad()
         loss.backward()

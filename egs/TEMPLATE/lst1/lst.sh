@@ -5,7 +5,7 @@
 #   stage 1: data prep (local/data.sh -> data/{train,valid,test} kaldi dirs) + validation
 #   stage 2: audio format (16 kHz mono PCM)         -> dump/raw/<set>  (+ word_ctm with --word_aligner)
 #   stage 3: frame features (MFCC or SSL layer)     -> dump/feats/<feat>_<hz>hz/<set>
-#   stage 4: k-means learning on the train set      -> exp/kmeans_<feat>_<hz>hz_km<K>
+#   stage 4: k-means learning on the train set      -> exp/kmeans_<feat>_<hz>hz_km<K> (--unit_codebook argmax: _argmax, nothing fitted)
 #   stage 5: unit dump                              -> dump/units/<unit_tag>/<set>/units
 #   stage 6: sentencepiece BPE + joint token list   -> data/token_list/bpe<N>_km<K>/{bpe.model,tokens.txt}
 #   stage 7: corpus build (speech/text/s2t/t2s, +interleaved when word_ctm exists) -> dump/corpus/<corpus_tag>/<set>/seqs
@@ -16,7 +16,7 @@
 #   stage 11: pack the trained model (config, weights, token list, BPE, k-means) -> exp/lst_..._<corpus_tag>/packed.zip
 #
 # Output names carry their settings (computed once, below; `./run.sh --print_paths true` prints
-# them): <unit_tag> = <feat>_<hz>hz_km<K>[_dedup][_kmf<max frames>], <corpus_tag> = <unit_tag>_bpe<N>
+# them): <unit_tag> = <feat>_<hz>hz_{km<K>,argmax}[_dedup][_kmf<max frames>], <corpus_tag> = <unit_tag>_bpe<N>
 # [_<kinds>][_nointer], so another --n_clusters or --nbpe never writes into an older run's
 # folders. Every experiment directory keeps the command line that made it (run.sh in it).
 # The data stages 3, 5 and 7 split their input into --nj shards, run one job per shard through
@@ -50,6 +50,7 @@ phone_classifier_args=""  # options of lst.bin.train_phone_classifier (feature_t
 ssl_layer=9            # SSL layer whose output is clustered
 frame_rate_hz=50       # 50 (native) or 25 (2x pooled)
 n_clusters=100         # k-means codebook size K
+unit_codebook=kmeans   # kmeans, or argmax: each frame's unit is its largest feature (phone_posterior: the most likely phone; K = the feature dim, --n_clusters unused)
 kmeans_max_frames=100000  # frames sampled for k-means
 kmeans_dir=""          # use a k-means fitted elsewhere (km.pkl + km_info.json, e.g. on real speech): stage 4 checks it instead of fitting; needs --unit_tag
 dedup=false            # run-length deduplicate units
@@ -86,6 +87,11 @@ elif [ "${feature_type}" = phone_posterior ]; then  # named by the classifier's 
 fi
 feat_tag+=_${frame_rate_hz}hz
 km_tag=${feat_tag}_km${n_clusters}
+case "${unit_codebook}" in
+  kmeans) ;;
+  argmax) km_tag=${feat_tag}_argmax ;;
+  *) die "--unit_codebook must be kmeans or argmax, got ${unit_codebook}" ;;
+esac
 [ "${kmeans_max_frames}" = 100000 ] || km_tag+=_kmf${kmeans_max_frames}
 if [ -z "${unit_tag}" ]; then
   [ -z "${kmeans_dir}" ] || die "--kmeans_dir ${kmeans_dir} needs --unit_tag (a name for units from that k-means)"
@@ -207,10 +213,13 @@ sys.exit(sys.argv[1] + "/km_info.json does not match this run: " + ", ".join(bad
     "${km_dir}" "${feature_type}" "${frame_rate_hz}" "${n_clusters}" || die "stage 4: --kmeans_dir does not fit these units"
   stage_end 4
 elif run_stage 4; then
-  stage_begin 4 "k-means (K=${n_clusters}) on ${train_set} -> ${km_dir}"
+  codebook_opts="--n_clusters ${n_clusters}"
+  [ "${unit_codebook}" = kmeans ] || codebook_opts="--codebook ${unit_codebook}"  # K: the feature dim
+  stage_begin 4 "${unit_codebook} codebook (${codebook_opts}) on ${train_set} -> ${km_dir}"
   require "${feats_dir}/${train_set}/feats.scp" "stage 3 (features)"
+  # shellcheck disable=SC2086
   ${train_cmd} "${km_dir}.log" ${python} -m lst.bin.learn_kmeans --feats_dir "${feats_dir}/${train_set}" \
-    --n_clusters "${n_clusters}" --out_dir "${km_dir}" --max_frames "${kmeans_max_frames}" \
+    ${codebook_opts} --out_dir "${km_dir}" --max_frames "${kmeans_max_frames}" \
     || die "learn_kmeans failed; see ${km_dir}.log"
   save_command "${km_dir}"
   stage_end 4
