@@ -227,3 +227,45 @@ def test_oracle_phone_units_script(tmp_path):
     assert (tmp_path / "phones.txt").read_text().split() == ["AA", "S", "sil"]
     # a: sil sil AA AA (uncovered ->) sil; b: S (uncovered ->) sil; c has no alignment
     assert (tmp_path / "u").read_text() == "a 2 2 0 0 2\nb 1 2\n"
+
+
+def test_compare_floors_script_pools_vocoder_seeds(tmp_path, capsys):
+    """egs/ljspeech/tts1/local/compare_floors.py: per-seed WERs, and a - b pooled over seeds and clips."""
+    import runpy
+    import sys
+
+    from conftest import REPO_ROOT
+
+    (tmp_path / "ref").write_text("u1 THE CAT SAT\nu2 A DOG\n")
+    (tmp_path / "a0").write_text("u1 the cat sat\nu2 a dog\n")  # perfect
+    (tmp_path / "a1").write_text("u1 the cat sat\nu2 a log\n")  # 1 of 5 words wrong
+    (tmp_path / "b0").write_text("u1 the bat sat\nu2\n")  # 3 of 5 wrong
+    (tmp_path / "b1").write_text("u1 the bat sat\n")  # u2 missing: all deletions
+    (tmp_path / "ids").write_text("u1\n")
+    script = str(REPO_ROOT / "egs" / "ljspeech" / "tts1" / "local" / "compare_floors.py")
+
+    def run(*extra):
+        argv = sys.argv
+        try:
+            sys.argv = [script, "--ref_text", str(tmp_path / "ref"), "--a", str(tmp_path / "a0"), str(tmp_path / "a1"),
+                        "--b", str(tmp_path / "b0"), str(tmp_path / "b1"), "--out", str(tmp_path / "out.json"), *extra]
+            runpy.run_path(script, run_name="__main__")
+        finally:
+            sys.argv = argv
+        return json.loads((tmp_path / "out.json").read_text())
+
+    res = run()
+    assert res["a"]["wer_per_seed"] == pytest.approx([0.0, 20.0]) and res["a"]["wer_mean"] == pytest.approx(10.0)
+    assert res["b"]["wer_per_seed"] == pytest.approx([60.0, 60.0])
+    assert res["a_minus_b"]["difference"] == pytest.approx(-50.0) and res["a_minus_b"]["n_utts"] == 2
+    assert "a - b (pooled over 2 seeds, 2 clips): -50.00" in capsys.readouterr().out
+    only_u1 = run("--utts", str(tmp_path / "ids"))
+    assert only_u1["n_utts"] == 1 and only_u1["b"]["wer_per_seed"] == pytest.approx([100 / 3, 100 / 3])
+    with pytest.raises(SystemExit):
+        argv = sys.argv
+        try:
+            sys.argv = [script, "--ref_text", str(tmp_path / "ref"), "--a", str(tmp_path / "a0"),
+                        "--b", str(tmp_path / "b0"), str(tmp_path / "b1")]
+            runpy.run_path(script, run_name="__main__")
+        finally:
+            sys.argv = argv
