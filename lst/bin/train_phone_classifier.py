@@ -24,7 +24,7 @@ import torch
 from lst.audio import AudioError, load_audio
 from lst.data.timings import TimingError, read_ctm
 from lst.stage_io import staged_dir
-from lst.units.features import SAMPLE_RATE, MfccExtractor
+from lst.units.features import SAMPLE_RATE, MfccExtractor, num_frames_50hz
 from lst.units.io import SkipReport, ToolError, read_kaldi_map, require_file, run_tool, setup_logging, str2bool
 from lst.units.phones import (PhoneClassifierConfig, PhoneExample, SpecAugment, frame_phone_labels,
                               save_phone_classifier, speed_perturbed, train_phone_classifier)
@@ -80,7 +80,7 @@ def load_examples(wav_scp: str, phone_ctm: str, spans, phone_index, report: Skip
         except AudioError as e:
             report.skip(utt, e.reason, f"{e.path}: {e.detail}")
             continue
-        if len(mfcc(wav)) == 0:
+        if num_frames_50hz(len(wav)) == 0:  # MFCC's frame count, without computing them twice
             report.skip(utt, "too_short", source)
             continue
         unknown = sorted({s.word for s in spans[utt]} - set(phone_index))
