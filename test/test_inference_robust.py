@@ -128,10 +128,14 @@ def test_evaluate_skips_a_sequence_longer_than_max_len(short_model, tmp_path, ca
     seqs = tmp_path / "seqs"
     seqs.write_text("s2t_a <s> 1 2 <t> ▁THE\nspeech_long <s> " + " ".join(["4"] * 100) + "\n")
     rc = main(["--config", src["config"], "--model_file", src["model_file"], "--data", f"valid={seqs}",
-               "--results", str(tmp_path / "R.md")])
+               "--results", str(tmp_path / "R.md"), "--results_json", str(tmp_path / "R.json")])
     assert rc == 0
     text = (tmp_path / "R.md").read_text()
     assert "| valid | s2t | 1 |" in text and "1 sequences could not be scored" in text and "speech_long" in text
+    (row,) = json.loads((tmp_path / "R.json").read_text())  # the table's one row, NLLs as in the table
+    # predicted after <s>: the units 1 2, then <t>, ▁THE and the end markers (4 text positions)
+    assert (row["set"], row["kind"], row["sequences"], row["speech_units"]) == ("valid", "s2t", 1, 2)
+    assert row["text_tokens"] == 4 and f"| {row['text_nll']:.3f} | {row['speech_nll']:.3f} |" in text
     (tmp_path / "empty").write_text("")
     assert main(["--config", src["config"], "--model_file", src["model_file"], "--data",
                  f"valid={tmp_path / 'empty'}", "--results", str(tmp_path / "R2.md")]) == 1

@@ -104,12 +104,24 @@ def results_markdown(model_args, n_params: int, rows, config: str, model_file: s
     return "\n".join(lines) + "\n"
 
 
+def results_rows(rows):
+    """The table's rows as dicts (the --results_json file)."""
+    return [
+        {"set": dset, "kind": kind, "sequences": t["sequences"], "text_nll": per_token(t["text"]),
+         "speech_nll": per_token(t["speech"]), "text_tokens": t["text"][1], "speech_units": t["speech"][1]}
+        for dset, kind, t in rows
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--model_file", required=True)
     parser.add_argument("--data", action="append", required=True, help="NAME=corpus/<set>/seqs (repeatable)")
     parser.add_argument("--results", required=True)
+    parser.add_argument("--results_json", default=None,
+                        help="also write the rows as JSON: [{set, kind, sequences, text_nll, speech_nll, "
+                             "text_tokens, speech_units}] (NLL in nats per token / unit, null where none)")
     parser.add_argument("--batch_size", type=int, default=8)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -168,13 +180,17 @@ def main(argv=None) -> int:
                  + ", ".join(f"`{i}` ({r})" for i, r in skipped[:20]) + (" ..." if len(skipped) > 20 else "") + "\n")
     from lst.stage_io import atomic_write_file, io_error_message
 
-    try:
-        atomic_write_file(args.results, lambda f: f.write(text), encoding="utf-8")
-    except OSError as e:
-        logging.error(io_error_message(args.results, e))
-        return 1
+    outputs = [(args.results, text)]
+    if args.results_json:
+        outputs.append((args.results_json, json.dumps(results_rows(rows), indent=2) + "\n"))
+    for path, content in outputs:
+        try:
+            atomic_write_file(path, lambda f, c=content: f.write(c), encoding="utf-8")
+        except OSError as e:
+            logging.error(io_error_message(path, e))
+            return 1
     print(text)
-    logging.info(f"wrote {args.results}")
+    logging.info(f"wrote {', '.join(path for path, _ in outputs)}")
     return 0
 
 

@@ -13,6 +13,8 @@
 #                                  fine-tune given packages (here: the backbones pretrained on AN4 +
 #                                  spoken/text stories by ../../an4/lst1/local/pretrain_backbones.sh)
 # Other options go to tts.sh, e.g. ./run.sh --stage 5 --vocoder_steps 2000
+# Does a fine-tuned model read the text? local/text_conditioning.sh (after stage 4) scores each set's t2s
+# sequences with their own and with rotated transcripts: the speech NLL difference, in nats per unit.
 set -euo pipefail
 
 models="token_lm lst"
