@@ -27,11 +27,11 @@ def tiny_token_list():
     return build_token_list(["<unk>", "▁a", "▁b", "▁the", "▁cat", "s", "▁yes"], n_units=10)
 
 
-# pytest.ini runs the files on two xdist workers (--dist loadfile), which take whole files in
-# collection order. Left alphabetical, the recipe files (1-6 min each) came last and one worker
-# ran them alone for ~4 minutes while the other sat idle; longest first, the short files fill in
-# behind them. Ordered by the `--durations` of the fresh-clone CI runs; files not named keep
-# their order after these.
+# pytest.ini runs the files on two xdist workers (--dist loadfile --no-loadscope-reorder), which
+# take whole files in collection order. xdist's own order (most tests first) sent the recipe
+# files (1-6 min each, few tests) last, and one worker ran them alone for minutes while the
+# other sat idle; longest first, the short files fill in behind them. Ordered by the
+# `--durations` of the fresh-clone CI runs; files not named keep their order after these.
 LONGEST_FILES_FIRST = (
     "test_hubert.py",
     "test_recipe_asr_espnet.py",
