@@ -17,9 +17,11 @@ dumpdir=dump           # tts.sh's --dumpdir (units and t2s corpora)
 models="token_lm lst"  # fine-tuned models
 sets="valid test"      # sets scored
 checkpoint=valid.loss.best.pth  # checkpoint of ${expdir}/tts_<m> scored
+lm_text_case=keep      # tts.sh's --lm_text_case (lower: the t2s corpora were built from lower-cased transcripts)
 python=python3
 parse_options "$@"
 recipe_env
+case "${lm_text_case}" in keep) suffix="" ;; lower) suffix=_lower ;; *) die "--lm_text_case must be keep or lower, got '${lm_text_case}'" ;; esac
 out=${expdir}/text_conditioning
 
 for m in ${models}; do
@@ -29,13 +31,13 @@ for m in ${models}; do
   data=()
   for dset in ${sets}; do
     units=${dumpdir}/units/pkg_${m}/${dset}
-    own=${dumpdir}/corpus/pkg_${m}_t2s/${dset}/seqs
+    own=${dumpdir}/corpus/pkg_${m}_t2s${suffix}/${dset}/seqs
     require "${own}" "tts.sh stage 3 (t2s corpus)"
     rot=${out}/${m}/${dset}_rotated
     mkdir -p "${rot}"
     # utterance i gets the transcript of utterance i+1 (the last one the first's), in id order
-    sort -k1,1 "${dumpdir}/raw/${dset}/text" | awk '
-      { id[NR] = $1; $1 = ""; txt[NR] = substr($0, 2) }
+    sort -k1,1 "${dumpdir}/raw/${dset}/text" | awk -v lower="$([ -n "${suffix}" ] && echo 1 || echo 0)" '
+      { id[NR] = $1; $1 = ""; txt[NR] = substr($0, 2); if (lower) txt[NR] = tolower(txt[NR]) }
       END { if (NR < 2) { print "needs >= 2 utterances to rotate transcripts" > "/dev/stderr"; exit 1 }
             for (i = 1; i <= NR; i++) print id[i], txt[i % NR + 1] }' > "${rot}/text" \
       || die "${dumpdir}/raw/${dset}/text: cannot rotate its transcripts"
