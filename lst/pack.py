@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -325,14 +325,19 @@ class PackedModel:
 
     def wav_to_units(self, wav: np.ndarray) -> np.ndarray:
         """16 kHz mono float32 samples -> unit ids (the package's features + k-means)."""
+        return self.wav_to_units_and_durations(wav)[0]
+
+    def wav_to_units_and_durations(self, wav: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """As `wav_to_units`, with each unit's length in frames (all 1 unless the package's
+        units are deduplicated)."""
         from lst.units.features import extract
         from lst.units.kmeans import apply_kmeans, dedup
 
         feats, _ = extract(self.extractor(), wav, int(self.km_info.get("frame_rate_hz", self.unit_rate_hz)))
         units = apply_kmeans(self.kmeans, feats)
         if self.unit_info.get("dedup"):
-            units = dedup(units)[0]
-        return units
+            return dedup(units)
+        return units, np.ones(len(units), dtype=np.int64)
 
     # ---- text <-> ids -----------------------------------------------------------------
     def text_to_ids(self, text: str) -> List[int]:

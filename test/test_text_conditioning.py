@@ -82,24 +82,31 @@ def test_own_and_rotated_transcripts_are_scored(tmp_path):
     assert "| lst | test | 3 | 36 |" in proc.stdout and (out / "summary.md").read_text() in proc.stdout
 
 
-def test_lower_cased_corpora_get_lower_cased_rotated_text(tmp_path):
-    """--lm_text_case lower (tts.sh's corpora of lower-cased transcripts, dump/corpus/pkg_<m>_t2s_lower)."""
+@pytest.mark.parametrize("opts,suffix", [(["--lm_text_case", "lower"], "_lower"),
+                                         (["--text_frontend", "phones"], "_phones")])
+def test_transformed_corpora_get_their_own_rotated_text(tmp_path, opts, suffix):
+    """--lm_text_case lower / --text_frontend phones (tts.sh's corpora of lower-cased or phonemized
+    transcripts, dump/corpus/pkg_<m>_t2s<suffix>, with the transcripts kept beside them)."""
     from lst.bin.build_corpus import main as build_corpus
 
     recipe = make_recipe(tmp_path)
     units = recipe / "dump" / "units" / "pkg_lst" / "test"
-    lower = recipe / "dump" / "corpus" / "pkg_lst_t2s_lower" / "test"
-    lower.mkdir(parents=True)
-    (lower / "text").write_text("".join(f"{u} {w.lower()}\n" for u, w in TEXT.items()))
+    corpus = recipe / "dump" / "corpus" / f"pkg_lst_t2s{suffix}" / "test"
+    corpus.mkdir(parents=True)
+    # a stand-in for the transform: lower case, or the words reversed (what the model read, not the raw text)
+    transform = (lambda t: t.lower()) if suffix == "_lower" else (lambda t: " ".join(reversed(t.split())))
+    (corpus / "text").write_text("".join(f"{u} {transform(w)}\n" for u, w in TEXT.items()))
     assert build_corpus(["--units", str(units / "units"), "--unit_info", str(units / "unit_info.json"),
-                         "--text", str(lower / "text"), "--bpe_model", str(recipe / "exp" / "pretrained_lst" / "bpe.model"),
-                         "--kinds", "t2s", "--out", str(lower / "seqs")]) == 0
+                         "--text", str(corpus / "text"), "--bpe_model", str(recipe / "exp" / "pretrained_lst" / "bpe.model"),
+                         "--kinds", "t2s", "--out", str(corpus / "seqs")]) == 0
     proc = run(recipe, "--lm_text_case", "upper")
     assert proc.returncode != 0 and "--lm_text_case must be keep or lower, got 'upper'" in proc.stderr
-    proc = run(recipe, "--lm_text_case", "lower")
+    proc = run(recipe, "--text_frontend", "letters")
+    assert proc.returncode != 0 and "--text_frontend must be words or phones, got 'letters'" in proc.stderr
+    proc = run(recipe, *opts)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     rotated = (recipe / "exp" / "text_conditioning" / "lst" / "test_rotated" / "text").read_text().splitlines()
-    assert rotated == [f"a1 {TEXT['b2'].lower()}", f"b2 {TEXT['c3'].lower()}", f"c3 {TEXT['a1'].lower()}"]
+    assert rotated == [f"a1 {transform(TEXT['b2'])}", f"b2 {transform(TEXT['c3'])}", f"c3 {transform(TEXT['a1'])}"]
     (summary,) = json.loads((recipe / "exp" / "text_conditioning" / "summary.json").read_text())
     assert summary["sequences"] == 3 and summary["speech_units"] == 36
 

@@ -5,22 +5,35 @@ r"""Train the unit vocoder (units -> log-mel net + Griffin-Lim, see lst/vocoder/
 
 Writes ``vocoder.pth`` and ``train_info.json``. ``--model packed.zip`` takes n_units and the
 unit rate from a packed model instead.
+
+Deduplicated units (``dump_units --dedup true`` / a package whose units are deduplicated): the
+``durations`` file written beside them (or ``--durations``) expands them to frames for training,
+and a duration model fitted on it is kept in ``vocoder.pth``, so that synthesis can take
+deduplicated units (a TTS model's output) and put durations back (`lst.vocoder.duration`).
 """
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from lst.audio import AudioError, load_audio
-from lst.data.kaldi_dir import read_kaldi_map
+from lst.data.kaldi_dir import DataDirError, read_kaldi_map
 from lst.vocoder import MEL_POSTFILTERS, VocoderInputError, train_vocoder
+from lst.vocoder.duration import read_durations
 
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--wav_scp", required=True)
-    p.add_argument("--units", required=True, help="kaldi-style 'utt u u u' (not deduplicated)")
+    p.add_argument("--units", required=True, help="kaldi-style 'utt u u u' (one per frame, or deduplicated with "
+                                                  "--durations)")
+    p.add_argument("--durations", default=None,
+                   help="'utt d d d': frames per deduplicated unit; default: the 'durations' file beside --units "
+                        "when its unit_info.json (or --model) says the units are deduplicated")
+    p.add_argument("--duration_min_count", type=int, default=3,
+                   help="(deduplicated units) the duration model uses a (left, unit, right) context seen this often")
     p.add_argument("--model", default=None, help="packed model: n_units / unit rate from it")
     p.add_argument("--n_units", type=int, default=None)
     p.add_argument("--unit_rate_hz", type=float, default=None)
@@ -57,10 +70,19 @@ def main(argv=None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             meta = unpack(args.model, tmp)
-            if meta.get("dedup"):
-                logging.error(f"{args.model}: deduplicated units; this vocoder needs one unit per frame")
-                return 1
         n_units, rate = n_units or meta["n_units"], rate or meta["unit_rate_hz"]
+        dedup = bool(meta.get("dedup"))
+    else:
+        dedup = units_are_deduplicated(args.units)
+    durations = None
+    if dedup or args.durations:
+        dur_file = args.durations or os.path.join(os.path.dirname(args.units), "durations")
+        try:
+            durations = read_durations(dur_file)
+        except (DataDirError, ValueError) as e:
+            logging.error(f"{args.units}: deduplicated units need their durations: {e}")
+            return 1
+        logging.info(f"deduplicated units: durations from {dur_file}; the vocoder gets a duration model")
     if not n_units or not rate:
         logging.error("give --n_units and --unit_rate_hz, or --model packed.zip")
         return 1
@@ -83,7 +105,8 @@ def main(argv=None) -> int:
         vocoder, info = train_vocoder(pairs(), n_units, rate, steps=args.steps, lr=args.lr, d=args.d,
                                       n_layers=args.n_layers, seed=args.seed, max_minutes=args.max_minutes,
                                       frames_per_unit=args.frames_per_unit, mel_postfilter=args.mel_postfilter,
-                                      knn_k=args.knn_k, pitch_bins=args.pitch_bins)
+                                      knn_k=args.knn_k, pitch_bins=args.pitch_bins, durations=durations,
+                                      duration_min_count=args.duration_min_count)
     except VocoderInputError as e:
         logging.error(f"{args.units}: {e}")
         return 1
@@ -93,6 +116,16 @@ def main(argv=None) -> int:
     (out / "train_info.json").write_text(json.dumps(info, indent=2))
     logging.info(f"{out / 'vocoder.pth'}: {info}")
     return 0
+
+
+def units_are_deduplicated(units_path: str) -> bool:
+    """What the unit_info.json beside a units file (dump_units, prepare_downstream) says."""
+    info = os.path.join(os.path.dirname(units_path), "unit_info.json")
+    try:
+        with open(info, encoding="utf-8") as f:
+            return str(json.load(f).get("dedup", False)).lower() == "true"
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

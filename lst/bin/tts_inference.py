@@ -10,6 +10,11 @@ global step per patch; the token baseline one per unit. Writes ``wav/<utt>.wav``
 seconds of speech, decode seconds). ``--ref_units`` adds the unit error rate
 (editdistance) to ``score.json``. Without ``--vocoder`` only units are written.
 
+A model on deduplicated units (SpiritLM style: its package says ``dedup``) needs a vocoder
+trained on them (``lst.bin.train_vocoder`` on deduplicated units keeps a duration model): the
+vocoder's predicted durations give the frames, and the seconds of speech in
+``decode_info.json`` count those frames.
+
 The unit budget is ``--max_units_per_token`` x BPE tokens (and at most ``--max_units``), so
 a model that never emits <sos/eos> stops at a bounded length; ``--min_units`` keeps it from
 stopping at once.
@@ -88,6 +93,15 @@ def main(argv=None) -> int:
             logging.error(f"{args.vocoder}: trained on {vocoder.n_units} units at {vocoder.cfg.unit_rate_hz} Hz, "
                           f"{args.model} has {pk.vocab.n_units} at {pk.unit_rate_hz} Hz")
             return 1
+    dedup = bool(pk.unit_info.get("dedup"))
+    if dedup and (vocoder is None or not vocoder.deduplicated):
+        logging.error(f"{args.model}: its units are deduplicated; give --vocoder trained on deduplicated units "
+                      f"(it has the duration model that sets each unit's frames)"
+                      + (f", not {args.vocoder} (one unit per frame)" if vocoder is not None else ""))
+        return 1
+    if vocoder is not None and vocoder.deduplicated and not dedup:
+        logging.error(f"{args.vocoder}: trained on deduplicated units; {args.model} generates one unit per frame")
+        return 1
     out = Path(args.output_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
     info, gen_units, failed, wav_lines = {}, {}, {}, {}
@@ -117,10 +131,12 @@ def main(argv=None) -> int:
         if vocoder is not None and units:
             t0 = time.perf_counter()
             try:
-                wav = vocoder.synthesize(units, utt)
+                frames = vocoder.expand_units(units, utt)  # deduplicated: the duration model's frames
+                wav = vocoder.mel_to_wav(vocoder.units_to_mel(frames, utt))
             except VocoderInputError as e:
                 fail(utt, f"vocoder: {e}")
                 continue
+            rec["speech_seconds"] = len(frames) / pk.unit_rate_hz
             rec["vocoder_seconds"] = time.perf_counter() - t0
             path = (out / "wav" / f"{utt_file_name(utt)}.wav").resolve()
             try:
@@ -138,7 +154,7 @@ def main(argv=None) -> int:
         v["n_units"] for v in info.values()), "speech_global_steps": steps,
         "global_steps_per_speech_second": steps / max(speech, 1e-9),
         "decode_seconds": sum(v["decode_seconds"] for v in info.values()),
-        "hit_budget": sum(v["hit_budget"] for v in info.values()), "mean_units": speech * pk.unit_rate_hz / n,
+        "hit_budget": sum(v["hit_budget"] for v in info.values()), "mean_units": sum(v["n_units"] for v in info.values()) / n,
         "params": sum(p.numel() for p in pk.model.parameters())}
     summary["decode_seconds_per_speech_second"] = summary["decode_seconds"] / max(speech, 1e-9)
     summary["n_failed"] = len(failed)

@@ -9,6 +9,10 @@ r"""Vocode a units file with a trained unit vocoder (e.g. the reference units of
 The second form resynthesizes recordings from their own (true) log-mel by Griffin-Lim at the
 mel hop a vocoder of that unit rate and ``frames_per_unit`` uses: the ceiling of any vocoder of
 this design (a perfect unit -> mel net), to score next to the reference-unit resynthesis.
+A vocoder trained on deduplicated units (it holds a duration model) expands them to frames:
+``--durations auto`` (default) with the ``durations`` file beside ``--units`` when there is one
+(the reference durations: the resynthesis floor), else with the duration model;
+``--durations predict`` always with the model; ``--durations FILE`` with that file.
 Writes ``wav/<name>.wav`` and ``wav.scp``. ``<name>`` is the utterance id percent-escaped
 (``lst.data.kaldi_dir.utt_file_name``, as tts_inference and format_wav name their files), so
 ids with ``/`` work and two ids never share a file. Unit ids outside the vocoder's range stop
@@ -24,6 +28,7 @@ import soundfile
 from lst.data.kaldi_dir import DataDirError, check_unique_file_names, read_kaldi_map, utt_file_name
 from lst.stage_io import atomic_open
 from lst.audio import AudioError, load_audio
+from lst.vocoder.duration import read_durations
 from lst.vocoder.unit_mel import (MEL_POSTFILTERS, MelConfig, UnitVocoder, VocoderInputError,
                                   default_frames_per_unit, griffin_lim, log_mel)
 
@@ -40,6 +45,9 @@ def main(argv=None) -> int:
     p.add_argument("--mel_postfilter", choices=MEL_POSTFILTERS, default=None,
                    help="(--vocoder) mel post-filter; default: the vocoder's own (see lst.bin.train_vocoder)")
     p.add_argument("--knn_k", type=int, default=None, help="(--vocoder) neighbours of the knn post-filters")
+    p.add_argument("--durations", default="auto",
+                   help="(a vocoder of deduplicated units) auto: the 'durations' file beside --units if any, else "
+                        "predicted; predict: the vocoder's duration model; or a 'utt d d d' file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (vocode_units) %(levelname)s: %(message)s")
     if bool(args.mel_of_wav_scp) == bool(args.vocoder and args.units):
@@ -71,8 +79,27 @@ def main(argv=None) -> int:
         logging.info(f"{args.vocoder}: mel post-filter {voc.mel_postfilter}"
                      + (f" (k={voc.knn_k})" if voc.mel_postfilter.startswith("knn") else ""))
 
+        durations = None
+        dur_file = args.durations
+        if dur_file == "auto":
+            beside = Path(args.units).parent / "durations"
+            dur_file = str(beside) if voc.deduplicated and beside.exists() else "predict"
+        if dur_file != "predict":
+            if not voc.deduplicated:
+                logging.error(f"--durations {dur_file}: {args.vocoder} takes one unit per frame, not deduplicated units")
+                return 1
+            try:
+                durations = read_durations(dur_file)
+            except (DataDirError, ValueError) as e:
+                logging.error(str(e))
+                return 1
+        if voc.deduplicated:
+            logging.info(f"deduplicated units; durations: {dur_file if durations else 'the vocoder duration model'}")
+
         def synthesize(utt, value):
-            return voc.synthesize(value.split(), utt)
+            if durations is not None and utt not in durations:
+                raise VocoderInputError(f"{utt}: not in the durations file {dur_file}")
+            return voc.synthesize(value.split(), utt, durations[utt] if durations is not None else None)
         sample_rate = voc.cfg.sample_rate
     out = Path(args.output_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)

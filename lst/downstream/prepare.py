@@ -1,7 +1,8 @@
 """Helpers the downstream (ASR / TTS) recipe stages call (command line: ``lst.bin.prepare_downstream``).
 
 ``units`` labels audio with the *package's* features + k-means, so the fine-tuning data and
-inference see exactly the units the backbone was pretrained on. ``finetune_config`` takes
+inference see exactly the units the backbone was pretrained on (deduplicated ones with a
+``durations`` file beside them, as ``lst.bin.dump_units`` writes). ``finetune_config`` takes
 the model architecture and the token list from the package's config and everything about
 optimisation from the fine-tuning conf (a key present in both comes from the fine-tuning
 conf, except model/model_conf/token_list, which must match the weights).
@@ -10,6 +11,7 @@ conf, except model/model_conf/token_list, which must match the weights).
 """
 import json
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
@@ -32,15 +34,23 @@ def cmd_units(args):
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_ok = 0
-    with open(out / "units", "w") as f, open(out / "utt2num_frames", "w") as nf:
+    dedup = bool(pk.unit_info.get("dedup"))
+    # deduplicated units: also each unit's frames, as dump_units writes them (the vocoder trains on them)
+    (out / "durations").unlink(missing_ok=True)
+    with ExitStack() as stack:
+        f = stack.enter_context(open(out / "units", "w"))
+        nf = stack.enter_context(open(out / "utt2num_frames", "w"))
+        df = stack.enter_context(open(out / "durations", "w")) if dedup else None
         for utt, path in wavs.items():
             try:
-                units = pk.wav_to_units(load_audio(path))
+                units, durations = pk.wav_to_units_and_durations(load_audio(path))
             except AudioError as e:
                 logging.warning(f"{utt}: {e}; skipped")
                 continue
             f.write(f"{utt} {' '.join(map(str, units.tolist()))}\n")
-            nf.write(f"{utt} {len(units)}\n")
+            nf.write(f"{utt} {int(durations.sum())}\n")  # frames before dedup, as dump_units
+            if df is not None:
+                df.write(f"{utt} {' '.join(map(str, durations.tolist()))}\n")
             n_ok += 1
     info = dict(pk.unit_info)
     info["from_package"] = str(Path(args.model).resolve())

@@ -13,13 +13,16 @@ own share of the error is visible.
 Model: embedding (one vector per unit id) -> a stack of residual 1-D convolutions (kernel 5,
 LayerNorm, GELU) at the unit rate -> each unit repeated ``frames_per_unit`` times, plus an
 embedding of the frame's position inside its unit -> ``post_layers`` more convolutions at the
-mel rate -> linear to `n_mels` log-mel bins. Duration is fixed (units are not deduplicated):
-``frames_per_unit`` mel frames per unit. Why more than one: Griffin-Lim needs overlapping
+mel rate -> linear to `n_mels` log-mel bins. Each unit lasts ``frames_per_unit`` mel frames.
+Why more than one: Griffin-Lim needs overlapping
 frames; with the mel hop equal to the unit hop (640 samples at 25 Hz) even the *true* mel of
 LJ Speech test clips resynthesises to 48.6 % WER (pocketsphinx), against 31.0 % at a 10 ms
 hop and 26.1 % for the recordings, so the default is a 10 ms mel hop (4 frames per 25 Hz unit,
 2 per 50 Hz unit). Loss: L1 on natural-log mel, normalised per bin by the training set's mean
 and standard deviation (kept as buffers in the net).
+Deduplicated units (``train_vocoder(durations=...)``) are first expanded to one unit per
+frame, by the reference durations in training and by a duration model kept in the vocoder
+(`lst.vocoder.duration`) at synthesis, as GSLM's unit-to-speech does.
 
 Post-filter (``mel_postfilter``): an L1 regressor predicts the conditional median of the mel
 frame given the units, which is over-smoothed (flat formants, little frame-to-frame variation).
@@ -49,6 +52,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import nn
+
+from lst.vocoder.duration import UnitDurationModel
 
 logger = logging.getLogger(__name__)
 
@@ -319,8 +324,11 @@ class UnitVocoder:
     and, for "knn_unit", ``"pool_keys"``), "gv" needs ``postfilter_data["gv_std"]``."""
 
     def __init__(self, net: UnitMelNet, cfg: MelConfig, net_conf: Dict, griffin_lim_iters: int = 32,
-                 mel_postfilter: str = "none", knn_k: int = 4, postfilter_data: Optional[Dict] = None):
+                 mel_postfilter: str = "none", knn_k: int = 4, postfilter_data: Optional[Dict] = None,
+                 duration_model: Optional[UnitDurationModel] = None):
         self.net, self.cfg, self.net_conf = net.eval(), cfg, net_conf
+        # set: the vocoder takes deduplicated units and puts their durations back (`expand_units`)
+        self.duration_model = duration_model
         self.griffin_lim_iters = griffin_lim_iters
         self.postfilter_data = dict(postfilter_data or {})
         if mel_postfilter not in MEL_POSTFILTERS:
@@ -342,6 +350,8 @@ class UnitVocoder:
     def save(self, path: str):
         ckpt = {"mel": asdict(self.cfg), "net_conf": self.net_conf, "state_dict": self.net.state_dict(),
                 "postfilter": {"mel_postfilter": self.mel_postfilter, "knn_k": self.knn_k, **self.postfilter_data}}
+        if self.duration_model is not None:
+            ckpt["duration_model"] = self.duration_model.state()
         torch.save(ckpt, path)
 
     @classmethod
@@ -356,7 +366,31 @@ class UnitVocoder:
         default, default_k = pf.pop("mel_postfilter", "none"), pf.pop("knn_k", 4)
         return cls(net, MelConfig(**ckpt["mel"]), ckpt["net_conf"], griffin_lim_iters,
                    mel_postfilter=default if mel_postfilter is None else mel_postfilter,
-                   knn_k=default_k if knn_k is None else knn_k, postfilter_data=pf)
+                   knn_k=default_k if knn_k is None else knn_k, postfilter_data=pf,
+                   duration_model=UnitDurationModel.from_state(ckpt["duration_model"])
+                   if "duration_model" in ckpt else None)
+
+    @property
+    def deduplicated(self) -> bool:
+        """True when the vocoder takes run-length deduplicated units (it has a duration model)."""
+        return self.duration_model is not None
+
+    def expand_units(self, units: Sequence[int], utt: str = "<utt>",
+                     durations: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Deduplicated units -> one unit per frame, with the given durations (e.g. the reference's)
+        or the duration model's. A frame-rate vocoder returns the units unchanged."""
+        arr = check_units(units, self.n_units, utt)
+        if not self.deduplicated:
+            if durations is not None:
+                raise VocoderInputError(f"{utt}: durations given, but this vocoder takes one unit per frame")
+            return arr
+        if durations is None:
+            durs = self.duration_model.predict(arr)
+        else:
+            durs = np.asarray([int(x) for x in durations], dtype=np.int64)
+            if len(durs) != len(arr) or (durs < 1).any():
+                raise VocoderInputError(f"{utt}: {len(durs)} durations for {len(arr)} units (each must be >= 1)")
+        return np.repeat(arr, durs)
 
     def postfilter(self, norm_mel: np.ndarray, units: np.ndarray) -> np.ndarray:
         """The post-filter on (frames, n_mels) normalised log-mel predicted for ``units``."""
@@ -379,8 +413,10 @@ class UnitVocoder:
     def mel_to_wav(self, logmel: np.ndarray) -> np.ndarray:
         return griffin_lim(logmel, self.cfg, self.griffin_lim_iters)
 
-    def synthesize(self, units: Sequence[int], utt: str = "<utt>") -> np.ndarray:
-        return self.mel_to_wav(self.units_to_mel(units, utt))
+    def synthesize(self, units: Sequence[int], utt: str = "<utt>",
+                   durations: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Units (deduplicated ones for a vocoder with a duration model) -> 16 kHz audio."""
+        return self.mel_to_wav(self.units_to_mel(self.expand_units(units, utt, durations), utt))
 
 
 def postfilter_data(units_mels: Sequence[Tuple[np.ndarray, np.ndarray]], net: UnitMelNet,
@@ -402,7 +438,9 @@ def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: 
                   steps: int = 400, lr: float = 2e-3, d: int = 128, n_layers: int = 4, seed: int = 0,
                   max_minutes: Optional[float] = None, log_every: int = 50,
                   frames_per_unit: Optional[int] = None, mel_postfilter: str = "none",
-                  knn_k: int = 4, pitch_bins: int = 0) -> Tuple[UnitVocoder, Dict]:
+                  knn_k: int = 4, pitch_bins: int = 0,
+                  durations: Optional[Dict[str, Sequence[int]]] = None,
+                  duration_min_count: int = 3) -> Tuple[UnitVocoder, Dict]:
     """pairs: (utt, wav 16 kHz float32, units). Full-batch L1 regression (small corpora);
     for larger ones each step takes a random batch of 16 utterances. ``frames_per_unit``:
     mel frames per unit (None: a 10 ms mel hop, `default_frames_per_unit`). ``mel_postfilter``
@@ -410,7 +448,10 @@ def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: 
     frames in it (`postfilter_data`). ``pitch_bins`` > 0: pitch conditioning (see `UnitMelNet`);
     each clip's F0 is tracked (`pitch_track`), the mel net is trained on the true pitch and the
     pitch predictor on it (voicing: cross-entropy, log F0: L1 on voiced frames), and synthesis
-    uses the predicted pitch."""
+    uses the predicted pitch. ``durations`` (utt -> frames per unit): the units are deduplicated;
+    each clip's are expanded to frames for the mel net, and a duration model
+    (`lst.vocoder.duration.UnitDurationModel`, ``duration_min_count``) is fitted on them and kept
+    in the vocoder. A clip without durations is skipped with a warning."""
     if mel_postfilter not in MEL_POSTFILTERS:
         raise ValueError(f"mel_postfilter must be one of {MEL_POSTFILTERS}, got {mel_postfilter!r}")
     torch.manual_seed(seed)
@@ -420,8 +461,18 @@ def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: 
     data: List[Tuple[np.ndarray, np.ndarray]] = []
     pitch: List[Tuple[np.ndarray, np.ndarray]] = []  # (log F0, voiced) per mel frame, with pitch_bins
     t_data = time.time()
+    dedup_pairs = []  # (deduplicated units, durations), for the duration model
     for utt, wav, units in pairs:
         u = check_units(units, n_units, utt)
+        if durations is not None:
+            if utt not in durations:
+                logger.warning(f"{utt}: no durations for its deduplicated units; skipped")
+                continue
+            dur = np.asarray([int(x) for x in durations[utt]], dtype=np.int64)
+            if len(dur) != len(u) or (dur < 1).any():
+                raise VocoderInputError(f"{utt}: {len(dur)} durations for {len(u)} units (each must be >= 1)")
+            dedup_pairs.append((u, dur))
+            u = np.repeat(u, dur)
         m = log_mel(wav, cfg)
         n = min(len(u), len(m) // f)  # whole units only
         if n == 0:
@@ -502,4 +553,10 @@ def train_vocoder(pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]], n_units: 
     if pitch_bins:
         info["final_voicing_bce"], info["final_log_f0_l1"] = (float(x) for x in np.mean(pitch_losses[-10:], axis=0))
     pf = postfilter_data(data, net, keep_pool=mel_postfilter.startswith("knn"))
-    return UnitVocoder(net, cfg, net_conf, mel_postfilter=mel_postfilter, knn_k=knn_k, postfilter_data=pf), info
+    dur_model = None
+    if durations is not None:
+        dur_model = UnitDurationModel.fit(dedup_pairs, n_units, duration_min_count)
+        info["duration_model"] = {"contexts": len(dur_model.context_mean), "min_count": duration_min_count,
+                                  "mean_frames": dur_model.global_mean, **dur_model.error(dedup_pairs)}
+    return UnitVocoder(net, cfg, net_conf, mel_postfilter=mel_postfilter, knn_k=knn_k, postfilter_data=pf,
+                       duration_model=dur_model), info

@@ -80,9 +80,10 @@ if run_stage 6; then
     for m in ${tts_models}; do
       ft=$(ft_dir "${m}")
       require "${ft}/packed.zip" "stage 4 (fine-tuning)"
+      require "$(model_text "${m}" "${dset}")" "stage 3 (the transcripts as the model reads them)"
       # shellcheck disable=SC2086
       ${python} -m lst.bin.tts_inference --model "${ft}/packed.zip" --vocoder "${expdir}/vocoder/vocoder.pth" \
-        --text "${dumpdir}/raw/${dset}/text" --output_dir "${ft}/decode_${dset}" --ref_units "$(units_dir "${m}")/${dset}/units" \
+        --text "$(model_text "${m}" "${dset}")" --output_dir "${ft}/decode_${dset}" --ref_units "$(units_dir "${m}")/${dset}/units" \
         --max_units_per_token "${max_units_per_token}" --max_units "${max_units}" --min_units "${min_units}" \
         --griffin_lim_iters "${griffin_lim_iters}" ${inference_args}
     done

@@ -13,6 +13,10 @@
 #                                  fine-tune given packages (here: the backbones pretrained on AN4 +
 #                                  spoken/text stories by ../../an4/lst1/local/pretrain_backbones.sh)
 # Other options go to tts.sh, e.g. ./run.sh --stage 5 --vocoder_steps 2000
+# Deduplicated units (SpiritLM style; the paper's LST keeps repeats): pretrain with --pretrain_args "... --dedup true".
+#   The models then generate one unit per phone-like run, the vocoder is trained on the units expanded by their
+#   durations and keeps a duration model (lst/vocoder/duration.py) that sets each generated unit's frames;
+#   the reference resynthesis uses the reference durations (RESULTS.md, twenty-sixth session).
 # Does a fine-tuned model read the text? local/text_conditioning.sh (after stage 4) scores each set's t2s
 # sequences with their own and with rotated transcripts: the speech NLL difference, in nats per unit.
 set -euo pipefail

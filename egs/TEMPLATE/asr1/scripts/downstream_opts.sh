@@ -27,5 +27,7 @@ finetune_args=""       # extra options of lst.bin.lst_train for fine-tuning
 init_from_pretrained=true  # false: fine-tune the package's model from random weights (same architecture, BPE, k-means
                        #   and recipe; no --init_param): the control that says what the pretraining adds
 lm_text_case=keep      # keep | lower: case of the transcripts in the fine-tuning corpus (lower for a backbone whose BPE saw lower-case text; scoring ignores case)
+text_frontend=words    # (tts) words | phones: the model reads the transcripts as written, or as ARPAbet phones from the CMU
+                       #   dictionary (lst.bin.phonemize, like ESPnet's --token_type phn), in fine-tuning and in synthesis
 init_model=valid.loss.best.pth  # fine-tuned checkpoint that is packed and decoded
 inference_args=""      # extra options of the inference tool

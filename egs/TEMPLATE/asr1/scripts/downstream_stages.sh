@@ -7,7 +7,8 @@
 #   stage 1: data: local/data.sh (or --src_data_dir), 16 kHz PCM    -> data/<set>, dump/raw/<set>
 #   stage 2: per package: unpack, units with ITS k-means (--nj jobs) -> exp/pretrained_<m>, dump/units/pkg_<m>/<set>
 #   stage 3: fine-tuning corpus of kind ${ft_kind}                  -> dump/corpus/pkg_<m>_<kind>[_lower]/<set>/seqs
-#            (--lm_text_case lower: from lower-cased transcripts, kept there as text)
+#            (--lm_text_case lower: from lower-cased transcripts; tts --text_frontend phones: from ARPAbet
+#            phone strings (lst.bin.phonemize); the transcripts used are kept there as text)
 #   stage 4: fine-tune (lst_train --init_param; from random weights with --init_from_pretrained false), pack
 #                                                                   -> exp/<task>_<m>[/packed.zip, initial_weights]
 #
@@ -15,7 +16,17 @@
 model_name() { basename "$1" | sed -E 's/\.(zip|tar\.gz|tgz)$//'; }
 pkg_dir() { echo "${expdir}/pretrained_$1"; }
 units_dir() { echo "${dumpdir}/units/pkg_$1"; }
-corpus_dir() { local c="${dumpdir}/corpus/pkg_$1_${ft_kind}"; [ "${lm_text_case}" = keep ] || c+=_${lm_text_case}; echo "${c}"; }
+corpus_dir() {
+  local c="${dumpdir}/corpus/pkg_$1_${ft_kind}"
+  [ "${text_frontend}" = words ] || c+=_${text_frontend}
+  [ "${lm_text_case}" = keep ] || c+=_${lm_text_case}
+  echo "${c}"
+}
+# the transcripts model $1 reads for set $2: the raw text, or stage 3's transformed copy
+model_text() {
+  if [ "${lm_text_case}" = keep ] && [ "${text_frontend}" = words ]; then echo "${dumpdir}/raw/$2/text"
+  else echo "$(corpus_dir "$1")/$2/text"; fi
+}
 ft_dir() { echo "${expdir}/${task}_$1"; }
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
@@ -72,16 +83,23 @@ if run_stage 2; then
 fi
 
 case "${lm_text_case}" in keep|lower) ;; *) die "--lm_text_case must be keep or lower, got '${lm_text_case}'" ;; esac
+case "${text_frontend}" in words) ;; phones) [ "${task}" = tts ] || die "--text_frontend phones is for tts (ASR outputs words)" ;;
+  *) die "--text_frontend must be words or phones, got '${text_frontend}'" ;; esac
 if run_stage 3; then
   stage_begin 3 "${ft_kind} fine-tuning corpora -> $(corpus_dir '<m>')"
   for m in ${models}; do
     for dset in ${all_sets}; do
       require "$(units_dir "${m}")/${dset}/units" "stage 2 (units)"
       text=${dumpdir}/raw/${dset}/text
+      if [ "${text_frontend}" = phones ]; then  # utterance id kept, words -> ARPAbet phones (unknown words spelled)
+        ${python} -m lst.bin.phonemize --text "${text}" --out "$(corpus_dir "${m}")/${dset}/text"
+        text=$(corpus_dir "${m}")/${dset}/text
+      fi
       if [ "${lm_text_case}" = lower ]; then  # utterance id kept, words lower-cased
         mkdir -p "$(corpus_dir "${m}")/${dset}"
         awk '{ printf "%s", $1; for (i = 2; i <= NF; i++) printf " %s", tolower($i); print "" }' "${text}" \
-          > "$(corpus_dir "${m}")/${dset}/text"
+          > "$(corpus_dir "${m}")/${dset}/text.lower"
+        mv "$(corpus_dir "${m}")/${dset}/text.lower" "$(corpus_dir "${m}")/${dset}/text"
         text=$(corpus_dir "${m}")/${dset}/text
       fi
       ${python} -m lst.bin.build_corpus --units "$(units_dir "${m}")/${dset}/units" \

@@ -18,10 +18,13 @@ models="token_lm lst"  # fine-tuned models
 sets="valid test"      # sets scored
 checkpoint=valid.loss.best.pth  # checkpoint of ${expdir}/tts_<m> scored
 lm_text_case=keep      # tts.sh's --lm_text_case (lower: the t2s corpora were built from lower-cased transcripts)
+text_frontend=words    # tts.sh's --text_frontend (phones: the t2s corpora were built from ARPAbet phone strings)
 python=python3
 parse_options "$@"
 recipe_env
-case "${lm_text_case}" in keep) suffix="" ;; lower) suffix=_lower ;; *) die "--lm_text_case must be keep or lower, got '${lm_text_case}'" ;; esac
+case "${text_frontend}" in words) suffix="" ;; phones) suffix=_phones ;;
+  *) die "--text_frontend must be words or phones, got '${text_frontend}'" ;; esac
+case "${lm_text_case}" in keep) ;; lower) suffix+=_lower ;; *) die "--lm_text_case must be keep or lower, got '${lm_text_case}'" ;; esac
 out=${expdir}/text_conditioning
 
 for m in ${models}; do
@@ -35,12 +38,16 @@ for m in ${models}; do
     require "${own}" "tts.sh stage 3 (t2s corpus)"
     rot=${out}/${m}/${dset}_rotated
     mkdir -p "${rot}"
+    # the transcripts as the model read them (tts.sh stage 3 keeps a transformed copy beside the corpus)
+    text=${dumpdir}/raw/${dset}/text
+    [ -z "${suffix}" ] || text=$(dirname "${own}")/text
+    require "${text}" "tts.sh stage 3 (t2s corpus)"
     # utterance i gets the transcript of utterance i+1 (the last one the first's), in id order
-    sort -k1,1 "${dumpdir}/raw/${dset}/text" | awk -v lower="$([ -n "${suffix}" ] && echo 1 || echo 0)" '
-      { id[NR] = $1; $1 = ""; txt[NR] = substr($0, 2); if (lower) txt[NR] = tolower(txt[NR]) }
+    sort -k1,1 "${text}" | awk '
+      { id[NR] = $1; $1 = ""; txt[NR] = substr($0, 2) }
       END { if (NR < 2) { print "needs >= 2 utterances to rotate transcripts" > "/dev/stderr"; exit 1 }
             for (i = 1; i <= NR; i++) print id[i], txt[i % NR + 1] }' > "${rot}/text" \
-      || die "${dumpdir}/raw/${dset}/text: cannot rotate its transcripts"
+      || die "${text}: cannot rotate its transcripts"
     ${python} -m lst.bin.build_corpus --units "${units}/units" --unit_info "${units}/unit_info.json" \
       --text "${rot}/text" --bpe_model "${expdir}/pretrained_${m}/bpe.model" --kinds t2s --out "${rot}/seqs"
     data+=(--data "${dset}=${own}" --data "${dset}_rotated=${rot}/seqs")
